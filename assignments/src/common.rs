@@ -1,0 +1,1 @@
+//! Options shared by the MNIST binaries: `--dataset`, `--seed`, `--threads`, `--recodex`.

@@ -1,0 +1,1 @@
+//! Training logs as the course writes them: the log directory name, `logs.txt` and TensorBoard event files.

@@ -1,0 +1,1 @@
+//! `mnist_layers_activations`: an MLP with N hidden layers and a chosen activation, trained with Adam.

@@ -1,0 +1,1 @@
+//! `pca_first`: covariance of MNIST examples, power iteration, explained variance.

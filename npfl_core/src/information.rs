@@ -1,0 +1,1 @@
+//! Entropy, cross-entropy and KL divergence of an empirical data distribution against a model.

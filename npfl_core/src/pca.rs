@@ -1,0 +1,1 @@
+//! PCA of MNIST-like data: covariance, total variance and the first principal component by power iteration.
