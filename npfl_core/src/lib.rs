@@ -4,6 +4,7 @@
 //!
 //! Library code returns errors and never prints; the binaries in `assignments` do the talking.
 
+pub mod distribution;
 pub mod information;
 #[allow(unsafe_code)]
 pub mod matmul;
