@@ -113,6 +113,10 @@ impl Hasher for FxHasher {
         }
     }
     #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
     fn write_u8(&mut self, i: u8) {
         self.add(u64::from(i));
     }
@@ -127,6 +131,41 @@ impl Hasher for FxHasher {
 }
 
 type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// A line of at most 16 bytes as two little-endian words plus its length (so that `"a"` and
+/// `"a\0"` differ).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct ShortKey([u64; 2], u8);
+
+impl std::hash::Hash for ShortKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0[0]);
+        state.write_u64(self.0[1] ^ (u64::from(self.1) << 56));
+    }
+}
+
+impl ShortKey {
+    #[inline]
+    fn new(bytes: &[u8]) -> Option<Self> {
+        let n = bytes.len();
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let words = match n {
+            // Two overlapping loads, the second shifted so that no byte is counted twice.
+            9..=16 => [word(0), word(n - 8) >> (8 * (16 - n))],
+            8 => [word(0), 0],
+            0..=7 => {
+                let mut lo = 0u64;
+                for (i, &b) in bytes.iter().enumerate() {
+                    lo |= u64::from(b) << (8 * i);
+                }
+                [lo, 0]
+            }
+            _ => return None,
+        };
+        Some(ShortKey(words, n as u8))
+    }
+}
 
 /// Splits a byte stream into lines with Python's universal-newline rule, calling `f` with each
 /// line's bytes (terminator removed) and its 1-based number. Buffers one chunk plus one line.
@@ -161,30 +200,28 @@ fn for_each_line<R: Read>(
             }
         }
         let mut start = 0;
-        let mut i = 0;
-        while i < chunk.len() {
+        while let Some(offset) = find_eol(&chunk[start..]) {
+            let i = start + offset;
             let b = chunk[i];
-            if b == b'\n' || b == b'\r' {
-                line_no += 1;
-                if carry.is_empty() {
-                    f(&chunk[start..i], line_no)?;
-                } else {
-                    carry.extend_from_slice(&chunk[start..i]);
-                    f(&carry, line_no)?;
-                    carry.clear();
-                }
-                if b == b'\r' {
-                    if i + 1 < chunk.len() {
-                        if chunk[i + 1] == b'\n' {
-                            i += 1;
-                        }
-                    } else {
-                        pending_cr = true;
-                    }
-                }
-                start = i + 1;
+            line_no += 1;
+            if carry.is_empty() {
+                f(&chunk[start..i], line_no)?;
+            } else {
+                carry.extend_from_slice(&chunk[start..i]);
+                f(&carry, line_no)?;
+                carry.clear();
             }
-            i += 1;
+            let mut end = i;
+            if b == b'\r' {
+                if i + 1 < chunk.len() {
+                    if chunk[i + 1] == b'\n' {
+                        end += 1;
+                    }
+                } else {
+                    pending_cr = true;
+                }
+            }
+            start = end + 1;
         }
         carry.extend_from_slice(&chunk[start..]);
     }
@@ -193,6 +230,31 @@ fn for_each_line<R: Read>(
         f(&carry, line_no)?;
     }
     Ok(line_no)
+}
+
+/// The index of the first `\n` or `\r` in `bytes`, eight bytes at a time (SWAR).
+#[inline]
+fn find_eol(bytes: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let v = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let (nl, cr) = (v ^ (LO * u64::from(b'\n')), v ^ (LO * u64::from(b'\r')));
+        // A zero byte in `nl` or `cr` marks a match; this test has no false positives below
+        // the first true one, and trailing_zeros picks the lowest (= first) byte.
+        let found = (nl.wrapping_sub(LO) & !nl & HI) | (cr.wrapping_sub(LO) & !cr & HI);
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|p| base + p)
 }
 
 fn open(path: &Path) -> Result<File, DistributionError> {
@@ -205,7 +267,9 @@ fn open(path: &Path) -> Result<File, DistributionError> {
 /// The empirical distribution of a data file: counts of each distinct line, in first-seen order.
 #[derive(Debug, Clone, Default)]
 pub struct DataDistribution {
-    index: HashMap<Box<[u8]>, usize, FxBuild>,
+    /// Outcomes of at most 16 bytes, packed into words: no pointer chase, no memcmp.
+    short: HashMap<ShortKey, usize, FxBuild>,
+    long: HashMap<Box<[u8]>, usize, FxBuild>,
     outcomes: Vec<String>,
     counts: Vec<u64>,
     total: u64,
@@ -241,7 +305,12 @@ impl DataDistribution {
 
     fn add(&mut self, line: &[u8], line_no: u64, path: &Path) -> Result<(), DistributionError> {
         self.total += 1;
-        if let Some(&i) = self.index.get(line) {
+        let short = ShortKey::new(line);
+        let known = match &short {
+            Some(key) => self.short.get(key),
+            None => self.long.get(line),
+        };
+        if let Some(&i) = known {
             self.counts[i] += 1;
             return Ok(());
         }
@@ -250,7 +319,10 @@ impl DataDistribution {
             path: path.to_path_buf(),
             line: line_no,
         })?;
-        self.index.insert(line.into(), self.outcomes.len());
+        match short {
+            Some(key) => self.short.insert(key, self.outcomes.len()),
+            None => self.long.insert(line.into(), self.outcomes.len()),
+        };
         self.outcomes.push(key.to_owned());
         self.counts.push(1);
         Ok(())
@@ -437,6 +509,54 @@ mod tests {
         assert_eq!(lines(b"\n\n"), ["", ""]);
         assert_eq!(lines(b" A \t\n"), [" A \t"]);
         assert!(lines(b"").is_empty());
+    }
+
+    #[test]
+    fn short_keys_pack_bytes_exactly() {
+        for n in 0..=16usize {
+            let bytes: Vec<u8> = (1..=n as u8).collect();
+            let mut expected = [0u8; 16];
+            expected[..n].copy_from_slice(&bytes);
+            let key = ShortKey::new(&bytes).unwrap();
+            let lo = u64::from_le_bytes(expected[..8].try_into().unwrap());
+            let hi = u64::from_le_bytes(expected[8..].try_into().unwrap());
+            assert_eq!(key, ShortKey([lo, hi], n as u8), "length {n}");
+        }
+        assert!(ShortKey::new(&[0; 17]).is_none());
+        assert_ne!(ShortKey::new(b"a"), ShortKey::new(b"a\0"));
+    }
+
+    /// Ten million lines streamed from a generator that never holds them: only the distinct
+    /// outcomes are kept.
+    #[test]
+    fn ten_million_lines_stream() {
+        struct Lines {
+            next: u64,
+            end: u64,
+            pending: Vec<u8>,
+        }
+        impl Read for Lines {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                while self.pending.len() < buf.len() && self.next < self.end {
+                    let line = format!("key{:05}\n", self.next % 1000);
+                    self.pending.extend_from_slice(line.as_bytes());
+                    self.next += 1;
+                }
+                let n = buf.len().min(self.pending.len());
+                buf[..n].copy_from_slice(&self.pending[..n]);
+                self.pending.drain(..n);
+                Ok(n)
+            }
+        }
+        let lines = Lines {
+            next: 0,
+            end: 10_000_000,
+            pending: Vec::new(),
+        };
+        let d = DataDistribution::from_reader(lines, "generated").unwrap();
+        assert_eq!(d.total(), 10_000_000);
+        assert_eq!(d.counts().len(), 1000);
+        assert!(d.counts().iter().all(|&c| c == 10_000));
     }
 
     #[test]
