@@ -297,3 +297,23 @@ fn unwritable_cache_directory() {
     }
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[test]
+fn https_uses_the_ring_provider_and_fails_cleanly_on_a_non_tls_server() {
+    // Building the rustls client needs the ring provider (reqwest panics without one); the plain
+    // HTTP answer to the TLS handshake must then be a clean error.
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("https://{}/datasets", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (result, _) = run(dir.path(), &base, &options());
+    let message = assert_clean_failure(result, dir.path(), "cannot download https://127.0.0.1:");
+    assert!(
+        message.contains("corrupt message"),
+        "a TLS error: {message}"
+    );
+}
