@@ -253,6 +253,48 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    /// Serves `body` once on 127.0.0.1 (with or without Content-Length); returns the base URL.
+    fn serve_once(body: Vec<u8>, content_length: bool) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/datasets", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let mut head = "HTTP/1.1 200 OK\r\nConnection: close\r\n".to_string();
+            if content_length {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        });
+        base
+    }
+
+    #[test]
+    fn mnist_downloads_into_the_cache_with_and_without_content_length() {
+        // Drives the stderr progress (message, bar or spinner) through a real download.
+        for content_length in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = DataSettings {
+                base_url: serve_once(std::fs::read(FIXTURE).unwrap(), content_length),
+                ..settings(dir.path())
+            };
+            let mnist = args(&[]).load_with(Sizes::default(), &settings).unwrap();
+            assert_eq!(mnist.dev.len(), 3);
+            assert_eq!(
+                std::fs::read(dir.path().join("mnist.npz")).unwrap(),
+                std::fs::read(FIXTURE).unwrap()
+            );
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
+
     #[test]
     fn missing_fashion_mnist_names_the_package() {
         let dir = tempfile::tempdir().unwrap();
