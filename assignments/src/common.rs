@@ -1,1 +1,311 @@
 //! Options shared by the MNIST binaries: `--dataset`, `--seed`, `--threads`, `--recodex`.
+//!
+//! [`DatasetArgs`] is the `--dataset` option. Loading reads the environment here, at the edge
+//! (the `datasets` library takes everything as parameters):
+//! - `NPFL_CACHE`: directory of the downloaded `mnist.npz` (the course's variable; default: the
+//!   working directory, which is not created automatically);
+//! - `NPFL_DATASETS_URL`: our own variable, replaces the course's base URL (mirrors, tests);
+//! - `NPFL138_FASHION_MNIST_DIR`: our own variable, replaces `/usr/share/datasets/fashion-mnist`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use datasets::{DatasetSource, DownloadEvent, DownloadOptions, Mnist, Sizes};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The `--dataset` option of the MNIST binaries.
+#[derive(clap::Args, Debug, Clone)]
+#[command(rename_all = "snake_case")]
+pub struct DatasetArgs {
+    /// mnist | fashion_mnist | path to an .npz in the course's layout
+    #[arg(long, default_value = "mnist")]
+    pub dataset: DatasetSource,
+}
+
+/// Where the data comes from: the values of the environment variables, or set by a test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSettings {
+    /// Directory holding (or receiving) `mnist.npz`.
+    pub cache_dir: PathBuf,
+    /// Base URL of the dataset server.
+    pub base_url: String,
+    /// Directory with the Fashion-MNIST gzip IDX files.
+    pub fashion_mnist_dir: PathBuf,
+    /// Network settings of the download.
+    pub download: DownloadOptions,
+}
+
+impl DataSettings {
+    /// Reads `NPFL_CACHE`, `NPFL_DATASETS_URL` and `NPFL138_FASHION_MNIST_DIR` (empty means unset).
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        DataSettings {
+            cache_dir: var("NPFL_CACHE").map_or_else(|| PathBuf::from("."), PathBuf::from),
+            base_url: var("NPFL_DATASETS_URL")
+                .unwrap_or_else(|| datasets::DEFAULT_BASE_URL.to_string()),
+            fashion_mnist_dir: var("NPFL138_FASHION_MNIST_DIR").map_or_else(
+                || PathBuf::from(DatasetSource::FASHION_MNIST_DIR),
+                PathBuf::from,
+            ),
+            download: DownloadOptions::default(),
+        }
+    }
+}
+
+impl DatasetArgs {
+    /// Loads the chosen dataset with the settings of the environment ([`DataSettings::from_env`]).
+    pub fn load(&self, sizes: Sizes) -> anyhow::Result<Mnist> {
+        self.load_with(sizes, &DataSettings::from_env())
+    }
+
+    /// Loads the chosen dataset: `mnist` from the cache, downloading it (with `Downloading
+    /// mnist.npz...` and a byte progress bar on stderr) when absent; `fashion_mnist` from the IDX
+    /// files; otherwise the given `.npz`.
+    pub fn load_with(&self, sizes: Sizes, settings: &DataSettings) -> anyhow::Result<Mnist> {
+        match &self.dataset {
+            DatasetSource::Mnist => {
+                let cached = settings.cache_dir.join(datasets::MNIST_FILE);
+                let was_cached = cached.exists();
+                let path = datasets::fetch(
+                    &settings.cache_dir,
+                    &settings.base_url,
+                    datasets::MNIST_FILE,
+                    &settings.download,
+                    &mut StderrProgress::default().callback(),
+                )?;
+                Mnist::from_npz(&path, sizes).with_context(|| {
+                    if was_cached {
+                        format!(
+                            "the cached {} is unusable; delete it to download it again",
+                            path.display()
+                        )
+                    } else {
+                        format!("loading {}", path.display())
+                    }
+                })
+            }
+            DatasetSource::FashionMnist => Mnist::from_idx_dir(&settings.fashion_mnist_dir, sizes)
+                .with_context(|| {
+                    format!(
+                        "loading Fashion-MNIST from {} (Debian: apt-get install dataset-fashion-mnist; \
+                         or set NPFL138_FASHION_MNIST_DIR)",
+                        settings.fashion_mnist_dir.display()
+                    )
+                }),
+            DatasetSource::Npz(path) => Ok(Mnist::from_npz(path, sizes)?),
+        }
+    }
+}
+
+/// Prints `Downloading <file>...` and draws an indicatif byte bar on stderr (hidden when stderr is
+/// not a terminal).
+#[derive(Default)]
+struct StderrProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl StderrProgress {
+    fn callback(mut self) -> impl FnMut(DownloadEvent<'_>) {
+        move |event| self.on_event(event)
+    }
+
+    fn on_event(&mut self, event: DownloadEvent<'_>) {
+        match event {
+            DownloadEvent::Started { file, .. } => eprintln!("Downloading {file}..."),
+            DownloadEvent::Connected { total } => {
+                let bar = match total {
+                    Some(total) => ProgressBar::new(total).with_style(
+                        ProgressStyle::with_template(
+                            "{percent:>3}%|{wide_bar}| {binary_bytes}/{binary_total_bytes} [{elapsed}<{eta}, {binary_bytes_per_sec}]",
+                        )
+                        .expect("a valid template"),
+                    ),
+                    None => ProgressBar::new_spinner().with_style(
+                        ProgressStyle::with_template("{spinner} {binary_bytes} [{elapsed}, {binary_bytes_per_sec}]")
+                            .expect("a valid template"),
+                    ),
+                };
+                self.bar = Some(bar);
+            }
+            DownloadEvent::Progress { downloaded } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(downloaded);
+                }
+            }
+            DownloadEvent::Finished { success } => {
+                if let Some(bar) = self.bar.take() {
+                    if success {
+                        bar.finish();
+                    } else {
+                        bar.abandon();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[derive(Parser, Debug)]
+    #[command(rename_all = "snake_case")]
+    struct Cli {
+        #[command(flatten)]
+        data: DatasetArgs,
+    }
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../datasets/tests/fixtures/course_layout_compressed.npz"
+    );
+
+    fn settings(cache_dir: &Path) -> DataSettings {
+        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = refused.local_addr().unwrap();
+        drop(refused);
+        DataSettings {
+            cache_dir: cache_dir.to_path_buf(),
+            base_url: format!("http://{addr}/datasets"),
+            fashion_mnist_dir: cache_dir.join("no-fashion-here"),
+            download: DownloadOptions {
+                use_system_proxy: false,
+                ..DownloadOptions::default()
+            },
+        }
+    }
+
+    fn args(argv: &[&str]) -> DatasetArgs {
+        Cli::try_parse_from(std::iter::once("prog").chain(argv.iter().copied()))
+            .unwrap()
+            .data
+    }
+
+    #[test]
+    fn parses_the_dataset_flag() {
+        assert_eq!(args(&[]).dataset, DatasetSource::Mnist);
+        assert_eq!(
+            args(&["--dataset=fashion_mnist"]).dataset,
+            DatasetSource::FashionMnist
+        );
+        assert_eq!(
+            args(&["--dataset", "some/file.npz"]).dataset,
+            DatasetSource::Npz("some/file.npz".into())
+        );
+        assert!(Cli::try_parse_from(["prog", "--dataset="]).is_err());
+    }
+
+    #[test]
+    fn loads_an_npz_path_with_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = Sizes {
+            train: Some(2),
+            ..Sizes::default()
+        };
+        let mnist = args(&["--dataset", FIXTURE])
+            .load_with(sizes, &settings(dir.path()))
+            .unwrap();
+        assert_eq!(
+            (mnist.train.len(), mnist.dev.len(), mnist.test.len()),
+            (2, 3, 4)
+        );
+    }
+
+    #[test]
+    fn mnist_uses_the_cached_file_without_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(FIXTURE, dir.path().join("mnist.npz")).unwrap();
+        let mnist = args(&[])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap();
+        assert_eq!(mnist.test.len(), 4);
+    }
+
+    #[test]
+    fn unusable_cached_file_says_to_delete_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mnist.npz"), b"broken").unwrap();
+        let err = args(&[])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("delete it to download it again"),
+            "{message}"
+        );
+        assert!(message.contains("is not a valid .npz file"), "{message}");
+    }
+
+    #[test]
+    fn offline_download_failure_tells_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = args(&[])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap_err();
+        let message = format!("{err:#}");
+        for hint in ["NPFL_CACHE", "NPFL_DATASETS_URL", "--dataset fashion_mnist"] {
+            assert!(message.contains(hint), "{message}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Serves `body` once on 127.0.0.1 (with or without Content-Length); returns the base URL.
+    fn serve_once(body: Vec<u8>, content_length: bool) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/datasets", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let mut head = "HTTP/1.1 200 OK\r\nConnection: close\r\n".to_string();
+            if content_length {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        });
+        base
+    }
+
+    #[test]
+    fn mnist_downloads_into_the_cache_with_and_without_content_length() {
+        // Drives the stderr progress (message, bar or spinner) through a real download.
+        for content_length in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = DataSettings {
+                base_url: serve_once(std::fs::read(FIXTURE).unwrap(), content_length),
+                ..settings(dir.path())
+            };
+            let mnist = args(&[]).load_with(Sizes::default(), &settings).unwrap();
+            assert_eq!(mnist.dev.len(), 3);
+            assert_eq!(
+                std::fs::read(dir.path().join("mnist.npz")).unwrap(),
+                std::fs::read(FIXTURE).unwrap()
+            );
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
+
+    #[test]
+    fn missing_fashion_mnist_names_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = args(&["--dataset", "fashion_mnist"])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("apt-get install dataset-fashion-mnist"),
+            "{message}"
+        );
+        assert!(message.contains("train-images-idx3-ubyte.gz"), "{message}");
+    }
+}
