@@ -1,0 +1,36 @@
+# npfl138-rs recipes. Every recipe is a plain cargo/python call: `.ci/run` uses the same lines,
+# so nothing exists only here. Install just with `cargo install just --locked` if you want it.
+
+default: check
+
+# Format check, lints and the whole test suite (what CI runs first).
+check: fmt-check lint test
+
+fmt-check:
+    cargo fmt --all --check
+
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# The README's test command.
+test:
+    cargo test --workspace
+
+# Instructors: regenerate every reference output (hidden-case files and insta snapshots),
+# then review with `git diff tests/` and commit.
+regenerate:
+    NPFL138_REGENERATE=1 INSTA_UPDATE=always cargo test --workspace
+    find . -name '*.snap.new' -not -path './target/*' -delete
+    git status --short -- tests/ '*/tests/'
+
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# Run one assignment in release mode, e.g. `just run numpy_entropy --data_path d.txt`.
+run assignment *args:
+    cargo run --release -p assignments --bin {{assignment}} -- {{args}}
+
+# numpy_entropy against a NumPy implementation (needs python3 with numpy).
+bench-entropy:
+    cargo build --release -p assignments --bin numpy_entropy
+    python3 bench/numpy_entropy_bench.py
