@@ -2,9 +2,11 @@
 //!
 //! - [`format_metric`], [`EpochLine`]: the epoch line of `TrainableModule.fit` (spec §4.2);
 //! - [`format_logdir`], [`ConfigValue`], [`local_timestamp`]: the log directory name (spec §5.1);
+//! - [`TrainingLogger`]: `logs.txt` and the TensorBoard event files of a log directory (spec §5.2);
 
 mod logdir;
 mod metrics;
+mod tensorboard;
 
 pub use logdir::{
     CONFIG_MAX_CHARS, LogdirError, abbreviate_key, format_config, format_logdir, local_timestamp,
@@ -13,4 +15,8 @@ pub use logdir::{
 pub use metrics::{
     ConfigValue, EpochLine, EvaluationLine, format_metric, format_metrics, push_metric,
     push_metrics, python_float_repr,
+};
+pub use tensorboard::{
+    EventWriter, TrainingLogger, file_version_event, hostname, masked_crc32c, scalar_event,
+    tfrecord,
 };

@@ -205,8 +205,20 @@ pub fn python_float_repr(x: f64) -> String {
     if x == 0.0 {
         return format!("{sign}0.0");
     }
-    // Rust's `{:e}` gives the shortest round-trip digits (closest on ties), as Python's repr does.
-    let sci = format!("{:e}", x.abs());
+    // Rust's `{:e}` gives the shortest round-trip digits. When the exact binary value lies
+    // halfway between two shortest candidates, Rust rounds the tie up while Python (David Gay's
+    // dtoa) takes the even one: the correctly rounded (ties-to-even) decimal of the same length
+    // is Python's answer whenever it round-trips.
+    let shortest = format!("{:e}", x.abs());
+    let n_digits = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let nearest = format!("{:.*e}", n_digits - 1, x.abs());
+    let sci = if nearest.parse::<f64>() == Ok(x.abs()) {
+        nearest
+    } else {
+        shortest
+    };
     let (mantissa, exponent) = sci.split_once('e').expect("`{:e}` output has an exponent");
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let exponent: i32 = exponent.parse().expect("`{:e}` exponent is an integer");
@@ -354,6 +366,10 @@ mod tests {
             (1.2345e16, "1.2345e+16"),
             (123456789012345680.0, "1.2345678901234568e+17"),
             (0.1 + 0.2, "0.30000000000000004"),
+            // exact ties between two shortest candidates: Python takes the even digit
+            (127305.0 / 131072.0, "0.9712600708007812"),
+            (71938.0 / 524288.0, "0.13721084594726562"),
+            (2782412975894565.0 / 4.0, "695603243973641.2"),
             (1e100, "1e+100"),
             (5e-324, "5e-324"),
             (-0.0, "-0.0"),
