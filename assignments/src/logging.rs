@@ -16,7 +16,7 @@ pub use logdir::{
 };
 pub use metrics::{
     ConfigValue, EpochLine, EvaluationLine, format_metric, format_metrics, push_metric,
-    push_metrics, python_float_repr,
+    push_metrics, python_float_repr, python_str_repr,
 };
 pub use progress::{Progress, ProgressConfig, ProgressConfigError, RefreshBudget};
 pub use tensorboard::{
