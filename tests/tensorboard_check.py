@@ -11,7 +11,9 @@ with the `Epoch ...` (and `Evaluation ...`) lines of LOGDIR/logs.txt:
 - a label `writer:tag` lives in LOGDIR/writer under `tag`, a label without a colon in
   LOGDIR/train; the step is the epoch (an `Evaluation` line uses the last epoch);
 - the sequence of (tag, step) per writer equals the one from logs.txt, and each value equals the
-  printed one to the printed precision (4 decimals, or 3 significant digits in the `1.00e-05` form).
+  printed one to the printed precision (4 decimals, or 3 significant digits in the `1.00e-05` form);
+- with --stdout FILE (the captured stdout of the run), its `Epoch`/`Evaluation` lines equal the
+  ones of logs.txt byte for byte.
 
 Exit status 0 when everything matches, 1 with a list of problems otherwise, 2 on bad usage.
 """
@@ -86,6 +88,7 @@ def main():
     parser.add_argument("--labels", default=None,
                         help="comma-separated labels every Epoch line must have, in order (e.g. loss,accuracy,dev:loss,dev:accuracy)")
     parser.add_argument("--epochs", type=int, default=None, help="the number of Epoch lines logs.txt must have")
+    parser.add_argument("--stdout", default=None, help="a file with the run's stdout: its Epoch lines must equal logs.txt's")
     args = parser.parse_args()
 
     from tensorboard.backend.event_processing import event_accumulator, event_file_loader
@@ -103,6 +106,14 @@ def main():
         for number, labels in label_lists:
             if labels != wanted:
                 problems.append(f"{logs_txt}:{number}: labels {labels}, expected {wanted}")
+
+    if args.stdout is not None:
+        def log_lines(path):
+            with open(path, encoding="utf-8", newline="") as file:
+                return [line for line in file.read().split("\n") if line.startswith(("Epoch ", "Evaluation "))]
+        printed, logged = log_lines(args.stdout), log_lines(logs_txt)
+        if printed != logged:
+            problems.append(f"{args.stdout}: stdout lines {printed} differ from {logs_txt} lines {logged}")
 
     writers = sorted({writer for writer, _, _, _ in expected})
     on_disk = sorted(name for name in os.listdir(args.logdir) if os.path.isdir(os.path.join(args.logdir, name)))

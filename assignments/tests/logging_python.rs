@@ -54,13 +54,14 @@ for line in sys.stdin:
     m = "nan" if v != v else (f"{v:.2e}" if 0 < abs(v) < 2e-4 else f"{v:.4f}")
     print(m, str(v), f"{v:.1f}", sep="\t")
 "#;
-    let child = Command::new("python3")
+    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let child = Command::new(&python)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn();
     let Ok(mut child) = child else {
-        eprintln!("skipping formatting_matches_cpython: python3 is missing");
+        eprintln!("skipping formatting_matches_cpython: {python} is missing");
         return;
     };
     let values = values();

@@ -250,6 +250,28 @@ fn lazy_creation_lines_and_event_files() {
     assert_eq!(dev, expect_dev);
 
     run_checker(&logdir, 3, Expect::Pass);
+    let stdout = tmp.path().join("stdout.txt");
+    let printed: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(&stdout, format!("some other output\n{printed}")).unwrap();
+    run_checker_with(
+        &logdir,
+        &[
+            format!("--stdout={}", stdout.display()),
+            "--labels=loss,accuracy,dev:loss,dev:accuracy".into(),
+        ],
+        Expect::Pass,
+    );
+    run_checker_with(
+        &logdir,
+        &["--labels=loss,accuracy".into()],
+        Expect::Fail("labels"),
+    );
+    fs::write(&stdout, printed.replacen("1.2s", "1.3s", 1)).unwrap();
+    run_checker_with(
+        &logdir,
+        &[format!("--stdout={}", stdout.display())],
+        Expect::Fail("stdout lines"),
+    );
 }
 
 #[test]
@@ -351,8 +373,17 @@ enum Expect {
 }
 
 fn run_checker(logdir: &Path, epochs: usize, expect: Expect) {
+    run_checker_with(logdir, &[format!("--epochs={epochs}")], expect);
+}
+
+/// The Python interpreter: `NPFL138_PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".to_owned())
+}
+
+fn run_checker_with(logdir: &Path, args: &[String], expect: Expect) {
     let required = std::env::var("NPFL138_REQUIRE_TENSORBOARD").is_ok_and(|v| v == "1");
-    let available = Command::new("python3")
+    let available = Command::new(python())
         .args([
             "-c",
             "import tensorboard.backend.event_processing.event_accumulator",
@@ -369,10 +400,10 @@ fn run_checker(logdir: &Path, epochs: usize, expect: Expect) {
         );
         return;
     }
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(CHECKER)
         .arg(logdir)
-        .arg(format!("--epochs={epochs}"))
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
