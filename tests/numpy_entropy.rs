@@ -4,6 +4,8 @@
 //!   expected output byte for byte. They live outside the repository, in `NPFL138_COURSE_DATA`
 //!   (default `../shared/data/course`); where absent the tests say so and skip, unless
 //!   `NPFL138_REQUIRE_DATA=1` (CI) turns the skip into a failure.
+//!   The expected outputs are the checker's (`npfl138::cases::numpy_entropy::PUBLISHED`), so the
+//!   grader suite and `npfl138 check` cannot disagree.
 //! * Our hidden cases (shapes of the course's sets 3 and 4, other seeds) are committed under
 //!   `tests/data/numpy_entropy/` together with insta snapshots of the output; a test checks the
 //!   generator still makes exactly the committed files (`NPFL138_REGENERATE=1` rewrites them).
@@ -12,12 +14,13 @@
 use std::path::{Path, PathBuf};
 
 use assignments::numpy_entropy::{Args, run};
+use npfl138::cases::DataPaths;
+use npfl138::cases::numpy_entropy::{PUBLISHED, file_names};
 use npfl138::numpy_entropy_cases::{HIDDEN_CASES, generate};
 
+/// The course's folder, found as the `npfl138` checker finds it ([`DataPaths::from_env`]).
 fn course_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("NPFL138_COURSE_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/course"));
+    let dir = DataPaths::from_env().course;
     if dir.join("numpy_entropy_data_1.txt").is_file() {
         return Some(dir);
     }
@@ -41,15 +44,20 @@ fn output(data: &Path, model: &Path) -> String {
     run(&args).expect("numpy_entropy runs").to_string()
 }
 
+/// The course's published case on set `n`: the output the checker expects (`PUBLISHED`, verbatim
+/// from the course), which must also be the course's expected file byte for byte.
 fn course_case(n: usize) {
     let Some(dir) = course_dir() else { return };
-    let got = output(
-        &dir.join(format!("numpy_entropy_data_{n}.txt")),
-        &dir.join(format!("numpy_entropy_model_{n}.txt")),
-    );
+    let published = PUBLISHED
+        .iter()
+        .find(|p| p.set == n)
+        .expect("a published set");
+    let (data, model) = file_names(n);
+    let got = output(&dir.join(data), &dir.join(model));
+    assert_eq!(got, published.expected, "course case {n}");
     let expected =
         std::fs::read_to_string(dir.join(format!("numpy_entropy_expected_{n}.txt"))).unwrap();
-    assert_eq!(got, expected, "course case {n}");
+    assert_eq!(got, expected, "course case {n}: the course's expected file");
 }
 
 #[test]
@@ -143,6 +151,42 @@ fn hidden_4() {
         &d.join("hidden_4_data.txt"),
         &d.join("hidden_4_model.txt")
     ));
+}
+
+/// `npfl138 check numpy_entropy --seed 20261127` runs exactly our committed hidden cases, with the
+/// committed (snapshotted) outputs as its expectation.
+#[test]
+fn the_checker_s_hidden_cases_with_our_seed_are_the_committed_ones() {
+    use npfl138::cases::FileSource;
+    let cases = npfl138::cases::numpy_entropy::hidden_cases(HIDDEN_CASES[0].seed).unwrap();
+    let d = hidden_dir();
+    for (case, spec) in cases.iter().zip(&HIDDEN_CASES) {
+        let texts: Vec<&str> = case
+            .files
+            .iter()
+            .map(|f| match &f.source {
+                FileSource::Text(t) => t.as_str(),
+                FileSource::Copy(p) => panic!("{} is generated, not copied", p.display()),
+            })
+            .collect();
+        let committed = [
+            std::fs::read_to_string(d.join(format!("{}_data.txt", spec.name))).unwrap(),
+            std::fs::read_to_string(d.join(format!("{}_model.txt", spec.name))).unwrap(),
+        ];
+        assert!(
+            texts == committed,
+            "{}: files differ from {}",
+            case.name,
+            spec.name
+        );
+        let snapshot = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/snapshots/numpy_entropy__{}.snap", spec.name)),
+        )
+        .unwrap();
+        let body = snapshot.splitn(3, "---\n").nth(2).unwrap();
+        assert_eq!(case.expected, body, "{}", case.name);
+    }
 }
 
 /// Writes `data` and `model` to a fresh temporary directory and runs on them.

@@ -1,0 +1,72 @@
+//! `pca_first` (`tasks/pca_first.md`): the course's three ReCodEx tests, verbatim (spec §2.4).
+//!
+//! They need MNIST, provided as the course does: `mnist.npz` in the working directory. With the
+//! course's `mnist.npz` (found in `$NPFL_CACHE` or the current directory) the course's outputs
+//! apply; otherwise the cases run on `mnist_npm10k.npz` placed as `mnist.npz`, with our reference's
+//! outputs (committed under `tests/data/pca_first/`, rewritten by `npfl138 regenerate`), and test 3
+//! uses all 8,000 of its training images instead of 55,000.
+
+use std::time::Duration;
+
+use super::{Case, DataPaths, POINTS, mnist_case, split_args};
+use crate::compare::Rule;
+
+/// The course's tests: arguments and expected stdout, verbatim.
+pub const PUBLISHED: [(&str, &str); 3] = [
+    (
+        "--recodex --examples=1024 --iterations=64",
+        "Total variance: 53.12\nExplained variance: 9.64%\n",
+    ),
+    (
+        "--recodex --examples=8192 --iterations=128",
+        "Total variance: 53.05\nExplained variance: 9.89%\n",
+    ),
+    (
+        "--recodex --examples=55000 --iterations=1024",
+        "Total variance: 52.74\nExplained variance: 9.71%\n",
+    ),
+];
+
+/// The arguments of each test on the stand-in, which has 8,000 training images.
+pub const STAND_IN_ARGS: [Option<&str>; 3] = [
+    None,
+    None,
+    Some("--recodex --examples=8000 --iterations=1024"),
+];
+
+/// Time limits: the course's Python needs seconds for 55,000 examples (a 55,000 x 784 covariance).
+pub const TIMEOUTS: [Duration; 3] = [
+    Duration::from_secs(10),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+];
+
+/// The published tests as cases (without their data).
+pub fn published_cases() -> Vec<Case> {
+    PUBLISHED
+        .iter()
+        .zip(TIMEOUTS)
+        .enumerate()
+        .map(|(i, ((args, expected), timeout))| Case {
+            name: format!("test_{}", i + 1),
+            description: format!("the course's test {} (tasks/pca_first.md)", i + 1),
+            args: split_args(args),
+            files: Vec::new(),
+            expected: (*expected).to_owned(),
+            rule: Rule::Numbers,
+            points: POINTS / PUBLISHED.len() as f64,
+            timeout,
+            note: None,
+            skip: None,
+        })
+        .collect()
+}
+
+/// The cases with their MNIST data (the course's, the stand-in, or skipped).
+pub fn cases(paths: &DataPaths) -> Vec<Case> {
+    published_cases()
+        .into_iter()
+        .zip(STAND_IN_ARGS)
+        .map(|(case, stand_in)| mnist_case("pca_first", paths, case, stand_in))
+        .collect()
+}
