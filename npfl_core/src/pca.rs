@@ -121,18 +121,13 @@ pub fn first_component_of_images(
             len: images.nrows(),
         });
     }
-    // `p as f32 / 255.0` for every byte value: the course's `.to(torch.float32) / 255`.
-    let scaled: [f32; 256] = std::array::from_fn(|p| p as f32 / 255.0);
-    let rows = Rows {
-        n: indices.len(),
+    let images = images.as_standard_layout();
+    let source = Source::Images {
+        pixels: images.as_slice().expect("standard layout is contiguous"),
         d: images.ncols(),
-        fill: &|r: usize, out: &mut [f32]| {
-            for (o, &p) in out.iter_mut().zip(images.row(indices[r])) {
-                *o = scaled[usize::from(p)];
-            }
-        },
+        indices,
     };
-    compute(&rows, iterations, matmul)
+    compute(&source, iterations, matmul)
 }
 
 /// The course's `pca_first` steps on `f32` data (`N x d`, one example per row).
@@ -145,16 +140,13 @@ pub fn first_component(
     iterations: usize,
     matmul: &mut Matmul,
 ) -> Result<FirstComponent, PcaError> {
-    let rows = Rows {
+    let data = data.as_standard_layout();
+    let source = Source::Data {
+        values: data.as_slice().expect("standard layout is contiguous"),
         n: data.nrows(),
         d: data.ncols(),
-        fill: &|r: usize, out: &mut [f32]| {
-            for (o, &x) in out.iter_mut().zip(data.row(r)) {
-                *o = x;
-            }
-        },
     };
-    compute(&rows, iterations, matmul)
+    compute(&source, iterations, matmul)
 }
 
 /// Power iteration from a vector of ones on a symmetric `cov`: `iterations` times
@@ -245,19 +237,99 @@ fn norm(x: &[f32]) -> f32 {
         .sqrt() as f32
 }
 
-/// `n` rows of `d` features, produced one row at a time into a caller's buffer.
-struct Rows<'a> {
-    n: usize,
-    d: usize,
-    fill: &'a dyn Fn(usize, &mut [f32]),
+/// The examples, one per row.
+enum Source<'a> {
+    /// Rows `indices` of row-major `u8` images with `d` pixels each, scaled by `/ 255`.
+    Images {
+        pixels: &'a [u8],
+        d: usize,
+        indices: &'a [usize],
+    },
+    /// Row-major `f32` data, `n x d`.
+    Data {
+        values: &'a [f32],
+        n: usize,
+        d: usize,
+    },
+}
+
+impl Source<'_> {
+    fn shape(&self) -> (usize, usize) {
+        match *self {
+            Source::Images { d, indices, .. } => (indices.len(), d),
+            Source::Data { n, d, .. } => (n, d),
+        }
+    }
+
+    /// The per-feature mean, rounded once to `f32`. For images the pixel sums are exact integers,
+    /// so this is the exact mean of `p / 255` rounded to `f32` (torch sums the `f32` values).
+    fn mean(&self) -> Vec<f32> {
+        let (n, d) = self.shape();
+        match *self {
+            Source::Images {
+                pixels, indices, ..
+            } => {
+                let mut total = vec![0u64; d];
+                // Integer sums do not depend on the order: visit the rows in memory order,
+                // which streams instead of missing the cache on every row.
+                let mut sorted = indices.to_vec();
+                sorted.sort_unstable();
+                // u32 partial sums vectorise; 65,536 rows of 255 cannot overflow them.
+                for chunk in sorted.chunks(1 << 16) {
+                    let mut partial = vec![0u32; d];
+                    for &i in chunk {
+                        for (s, &p) in partial.iter_mut().zip(&pixels[i * d..(i + 1) * d]) {
+                            *s += u32::from(p);
+                        }
+                    }
+                    for (t, &s) in total.iter_mut().zip(&partial) {
+                        *t += u64::from(s);
+                    }
+                }
+                total
+                    .iter()
+                    .map(|&s| (s as f64 / 255.0 / n as f64) as f32)
+                    .collect()
+            }
+            Source::Data { values, .. } => {
+                let mut sums = vec![0.0f64; d];
+                for row in values.chunks_exact(d) {
+                    for (s, &x) in sums.iter_mut().zip(row) {
+                        *s += f64::from(x);
+                    }
+                }
+                sums.iter().map(|&s| (s / n as f64) as f32).collect()
+            }
+        }
+    }
+
+    /// Writes the centred example `r` (`x - mean`, in `f32`) into `out`.
+    fn fill_centred(&self, r: usize, mean: &[f32], out: &mut [f32]) {
+        match *self {
+            Source::Images {
+                pixels, d, indices, ..
+            } => {
+                let row = &pixels[indices[r] * d..(indices[r] + 1) * d];
+                for ((o, &p), &m) in out.iter_mut().zip(row).zip(mean) {
+                    // The course's `.to(torch.float32) / 255`, then `data - mean`.
+                    *o = f32::from(p) / 255.0 - m;
+                }
+            }
+            Source::Data { values, d, .. } => {
+                for ((o, &x), &m) in out.iter_mut().zip(&values[r * d..(r + 1) * d]).zip(mean) {
+                    *o = x - m;
+                }
+            }
+        }
+    }
 }
 
 fn compute(
-    rows: &Rows<'_>,
+    source: &Source<'_>,
     iterations: usize,
     matmul: &mut Matmul,
 ) -> Result<FirstComponent, PcaError> {
-    let (n, d) = (rows.n, rows.d);
+    let (n, d) = source.shape();
     if n == 0 {
         return Err(PcaError::NoExamples);
     }
@@ -267,30 +339,18 @@ fn compute(
     if iterations == 0 {
         return Err(PcaError::NoIterations);
     }
+    let mean = source.mean();
+
+    // cov = sum over row blocks of (X_b - mean)^T (X_b - mean), then / N.
     let block = BLOCK_ROWS.min(n);
     let mut tile = vec![0.0f32; block * d];
 
-    // Mean: one pass over the rows.
-    let mut sums = vec![0.0f64; d];
-    for r in 0..n {
-        let row = &mut tile[..d];
-        (rows.fill)(r, row);
-        for (s, &x) in sums.iter_mut().zip(row.iter()) {
-            *s += f64::from(x);
-        }
-    }
-    let mean: Vec<f32> = sums.iter().map(|&s| (s / n as f64) as f32).collect();
-
-    // cov = sum over row blocks of (X_b - mean)^T (X_b - mean), then / N.
     let mut cov = vec![0.0f32; d * d];
     for (b, start) in (0..n).step_by(block).enumerate() {
         let len = block.min(n - start);
         let tile = &mut tile[..len * d];
         for (r, row) in tile.chunks_exact_mut(d).enumerate() {
-            (rows.fill)(start + r, row);
-            for (x, &m) in row.iter_mut().zip(&mean) {
-                *x -= m;
-            }
+            source.fill_centred(start + r, &mean, row);
         }
         let beta = if b == 0 { 0.0 } else { 1.0 };
         matmul.gram(
