@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use npfl_core::matmul::{Kernel, Matmul};
 use npfl_core::numpy_rng::{NumpyRngError, RandomState};
@@ -46,7 +46,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub threads: i64,
     /// Matrix-multiplication kernel: scalar | avx2 | avx512 | auto.
-    #[arg(long, env = "NPFL_KERNEL", default_value = "auto", hide = true)]
+    #[arg(
+        long,
+        env = "NPFL_KERNEL",
+        value_name = "NPFL_KERNEL",
+        default_value = "auto",
+        hide = true
+    )]
     pub kernel: Kernel,
     /// Which data to use.
     #[command(flatten)]
@@ -102,8 +108,8 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     };
     let mut matmul = Matmul::with_kernel(args.kernel, threads);
-    let pc = first_component_of_images(train.images.view(), &indices, args.iterations, &mut matmul)
-        .with_context(|| format!("PCA of {} training examples", args.examples))?;
+    let pc =
+        first_component_of_images(train.images.view(), &indices, args.iterations, &mut matmul)?;
     Ok(Report {
         total_variance: pc.total_variance,
         explained_variance: 100.0 * pc.explained_variance(),

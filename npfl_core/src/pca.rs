@@ -59,7 +59,7 @@ pub enum PcaError {
     /// Every covariance entry is zero (e.g. one example, or identical examples): the explained
     /// variance `s / total_variance` would be `0 / 0`.
     #[error(
-        "the covariance matrix of the {examples} examples is all zeros (the examples are identical): explained variance is undefined"
+        "the covariance matrix of the {examples} examples is all zeros (a single example, or identical ones): the explained variance would be 0 / 0"
     )]
     ZeroCovariance {
         /// Number of examples used.
