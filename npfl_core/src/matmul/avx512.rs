@@ -7,21 +7,33 @@ use std::arch::x86_64::{
     _mm512_set1_ps, _mm512_setzero_ps,
 };
 
-use super::kernel::Tile;
+use super::kernel::{Tile, opaque};
 
 /// Rows of the tile.
 pub(crate) const MR: usize = 12;
 /// Lanes of one vector.
 const L: usize = 16;
 
+/// With `ROWS`, A is read with row stride `t.a_rs` (row-major `op(A)` in place), else with
+/// row stride 1 (packed panels, column-major `op(A)`): a compile-time stride keeps the
+/// broadcasts at constant offsets.
+///
 /// The AVX-512F micro-kernel for a B panel of `NV * 16` columns.
 ///
 /// # Safety
 /// `t` satisfies the [`Tile`] contract with `MR = 12` and `width = NV * 16`; AVX-512F is available.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn tile<const NV: usize>(t: &Tile) {
+pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    let (mut a, mut b) = (t.a, t.b);
+    // Row i of the A panel is at group pointer g[i / 4] plus off[i % 4]: a few base pointers
+    // and offsets in registers instead of one pointer walked down the rows (a serial chain).
+    let rs = if ROWS { t.a_rs } else { 1 };
+    // `opaque` hides how the offsets and bases relate, else LLVM folds them back into the chain.
+    let off: [usize; 4] = std::array::from_fn(|r| if ROWS { opaque(r * rs) } else { r });
+    let mut g: [*const f32; MR / 4] = std::array::from_fn(|q| {
+        t.a.wrapping_add(if ROWS { opaque(q * 4 * rs) } else { q * 4 })
+    });
+    let mut b = t.b;
     for _ in 0..t.kc {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
@@ -29,14 +41,16 @@ pub(crate) unsafe fn tile<const NV: usize>(t: &Tile) {
             *x = unsafe { _mm512_loadu_ps(b.add(v * L)) };
         }
         for (i, row) in acc.iter_mut().enumerate() {
-            // SAFETY: the contract makes a[0..MR] readable at each of the kc steps.
-            let ai = _mm512_set1_ps(unsafe { *a.add(i) });
+            // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
+            let ai = _mm512_set1_ps(unsafe { *g[i / 4].add(off[i % 4]) });
             for (x, &bj) in row.iter_mut().zip(bv.iter()) {
                 *x = _mm512_fmadd_ps(ai, bj, *x);
             }
         }
         // wrapping_add: after the last step the pointers may point past the panel; never read.
-        a = a.wrapping_add(t.a_ks);
+        for q in g.iter_mut() {
+            *q = q.wrapping_add(t.a_ks);
+        }
         b = b.wrapping_add(t.b_ks);
     }
     let alpha = _mm512_set1_ps(t.alpha);

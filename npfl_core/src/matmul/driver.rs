@@ -209,7 +209,9 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
         return;
     }
     let (mr, nr, narrow) = (g.mr, g.nr, g.nr_narrow);
-    let direct_a = p.a_rs == 1 && p.n <= DIRECT_MAX;
+    // op(A) always has one unit stride, so its full panels can be read in place (the kernel
+    // takes both strides); op(B) only when its columns are contiguous.
+    let direct_a = p.n <= DIRECT_MAX;
     let direct_b = p.b_cs == 1 && p.m <= DIRECT_MAX;
     // Tile (i0, j0..j0 + cols) lies entirely below the diagonal (global i > j).
     let below = |i0: usize, j_last: usize| p.upper && i0 as isize > j_last as isize + s.diag;
@@ -276,16 +278,17 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                             break;
                         }
                         let valid_m = mr.min(mcb - i0);
-                        let (a, a_ks) = if direct_a && valid_m == mr {
-                            (a_blk.wrapping_add(i0), p.a_cs)
+                        let (a, a_rs, a_ks) = if direct_a && valid_m == mr {
+                            (a_blk.wrapping_add(i0 * p.a_rs), p.a_rs, p.a_cs)
                         } else if direct_a {
-                            (a_packed, mr)
+                            (a_packed, 1, mr)
                         } else {
-                            (a_packed.wrapping_add(i0 * kcb), mr)
+                            (a_packed.wrapping_add(i0 * kcb), 1, mr)
                         };
                         let tile = Tile {
                             kc: kcb,
                             a,
+                            a_rs,
                             a_ks,
                             b,
                             b_ks,
@@ -297,7 +300,7 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                             beta,
                         };
                         // SAFETY: the A panel is either mr full rows of op(A) read in place
-                        // (a_rs == 1) or a packed, zero-padded mr x kcb panel; the B panel is
+                        // with op(A)'s strides or a packed, zero-padded mr x kcb panel; the B panel is
                         // nr full columns of op(B) in place (b_cs == 1) or a packed `width`-wide
                         // panel; the C tile's valid_m x valid_n elements are inside this
                         // stripe of C; the caller checked the kernel.

@@ -139,13 +139,17 @@ pub(crate) struct Geometry {
 /// One micro-kernel call: `C[0..mr, 0..nr] = alpha * sum_p a_p b_p^T + beta * C` (beta == 0:
 /// C is not read).
 ///
-/// Contract (upheld by the driver): for `p < kc`, `i < MR`, `a + p * a_ks + i` is readable; for
+/// Element `(i, p)` of the A panel is at `a + i * a_rs + p * a_ks`: `a_rs == 1` for packed panels
+/// and column-major `op(A)` read in place, `a_ks == 1` for row-major `op(A)` read in place.
+///
+/// Contract (upheld by the driver): for `p < kc`, `i < MR`, `a + i * a_rs + p * a_ks` is readable; for
 /// `p < kc`, `j < width`, `b + p * b_ks + j` is readable; for `i < mr`, `j < nr`,
 /// `c + i * c_rs + j` is writable (and readable unless beta == 0); `mr <= MR`, `nr <= width`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tile {
     pub kc: usize,
     pub a: *const f32,
+    pub a_rs: usize,
     pub a_ks: usize,
     pub b: *const f32,
     pub b_ks: usize,
@@ -155,6 +159,18 @@ pub(crate) struct Tile {
     pub nr: usize,
     pub alpha: f32,
     pub beta: f32,
+}
+
+/// `x`, through an empty `asm!` block: the compiler cannot see how the result relates to other
+/// values, so it keeps separate row offsets in registers instead of re-deriving them serially.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn opaque(mut x: usize) -> usize {
+    // SAFETY: the assembly is empty: it reads and writes nothing but the register holding x.
+    unsafe {
+        std::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    x
 }
 
 /// Runs the micro-kernel of `kernel` on `t`, whose B panel is `width` columns wide
@@ -173,10 +189,11 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         Kernel::Avx2Fma => {
             // SAFETY: forwarded contract; the caller checked AVX2 and FMA are available.
             unsafe {
-                if width == 16 {
-                    super::avx2::tile::<2>(t)
-                } else {
-                    super::avx2::tile::<1>(t)
+                match (width == 16, t.a_rs == 1) {
+                    (true, true) => super::avx2::tile::<2, false>(t),
+                    (true, false) => super::avx2::tile::<2, true>(t),
+                    (false, true) => super::avx2::tile::<1, false>(t),
+                    (false, false) => super::avx2::tile::<1, true>(t),
                 }
             }
         }
@@ -184,10 +201,11 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         Kernel::Avx512 => {
             // SAFETY: forwarded contract; the caller checked AVX-512F is available.
             unsafe {
-                if width == 32 {
-                    super::avx512::tile::<2>(t)
-                } else {
-                    super::avx512::tile::<1>(t)
+                match (width == 32, t.a_rs == 1) {
+                    (true, true) => super::avx512::tile::<2, false>(t),
+                    (true, false) => super::avx512::tile::<2, true>(t),
+                    (false, true) => super::avx512::tile::<1, false>(t),
+                    (false, false) => super::avx512::tile::<1, true>(t),
                 }
             }
         }

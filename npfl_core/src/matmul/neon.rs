@@ -24,7 +24,7 @@ pub(crate) unsafe fn tile(t: &Tile) {
         let (b0, b1) = unsafe { (vld1q_f32(b), vld1q_f32(b.add(4))) };
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: as above, i < MR.
-            let ai = vdupq_n_f32(unsafe { *a.add(i) });
+            let ai = vdupq_n_f32(unsafe { *a.add(i * t.a_rs) });
             row[0] = vfmaq_f32(row[0], ai, b0);
             row[1] = vfmaq_f32(row[1], ai, b1);
         }

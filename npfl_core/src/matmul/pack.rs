@@ -30,12 +30,26 @@ pub(crate) unsafe fn pack_a(
         let i0 = q * mr;
         let valid = mr.min(rows - i0);
         let base = a.wrapping_add(i0 * a_rs);
-        if valid == mr && a_rs == 1 {
+        if valid == mr && a_cs == 1 && a_rs != 1 {
+            // Row-major op(A): a transpose, the hot packing path of X W.
+            // SAFETY: the mr rows of the panel hold kc elements each.
+            unsafe { pack_rows(panel, base, a_rs, kc, mr) };
+        } else if valid == mr && a_rs == 1 {
             for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
                 // SAFETY: rows i0..i0 + mr of column p are inside the block (valid == mr), and
                 // with a_rs == 1 they are contiguous.
                 let src = unsafe { std::slice::from_raw_parts(base.add(p * a_cs), mr) };
                 out.copy_from_slice(src);
+            }
+        } else if a_cs == 1 {
+            // A partial panel of row-major op(A): zeros, then the valid rows down the panel.
+            panel.fill(0.0);
+            for i in 0..valid {
+                // SAFETY: row i0 + i < rows holds kc elements of the block, contiguous.
+                let row = unsafe { std::slice::from_raw_parts(base.add(i * a_rs), kc) };
+                for (x, &v) in panel[i..].iter_mut().step_by(mr).zip(row) {
+                    *x = v;
+                }
             }
         } else {
             for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
@@ -46,6 +60,41 @@ pub(crate) unsafe fn pack_a(
                     } else {
                         0.0
                     };
+                }
+            }
+        }
+    }
+}
+
+/// Packs `mr` full rows of a row-major block (row `i` at `base + i * a_rs`, `kc` elements each)
+/// into `panel` transposed, with the row count fixed at compile time so the loop unrolls.
+///
+/// # Safety
+/// Rows `0..mr` of `kc` elements at `base + i * a_rs` are readable.
+unsafe fn pack_rows(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize, mr: usize) {
+    /// # Safety
+    /// As `pack_rows`, with `MR == mr`.
+    unsafe fn go<const MR: usize>(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize) {
+        let rows: [*const f32; MR] = std::array::from_fn(|i| base.wrapping_add(i * a_rs));
+        for (p, out) in panel.chunks_exact_mut(MR).take(kc).enumerate() {
+            for (x, row) in out.iter_mut().zip(rows.iter()) {
+                // SAFETY: p < kc, and each row holds kc readable elements.
+                *x = unsafe { *row.add(p) };
+            }
+        }
+    }
+    // SAFETY: forwarded contract, MR == mr in each arm.
+    unsafe {
+        match mr {
+            4 => go::<4>(panel, base, a_rs, kc),
+            6 => go::<6>(panel, base, a_rs, kc),
+            8 => go::<8>(panel, base, a_rs, kc),
+            12 => go::<12>(panel, base, a_rs, kc),
+            _ => {
+                for (p, out) in panel.chunks_exact_mut(mr).take(kc).enumerate() {
+                    for (i, x) in out.iter_mut().enumerate() {
+                        *x = *base.add(i * a_rs + p);
+                    }
                 }
             }
         }
@@ -80,6 +129,14 @@ pub(crate) unsafe fn pack_b(
                 // SAFETY: columns j0..j0 + width of row p are inside the block and contiguous.
                 let src = unsafe { std::slice::from_raw_parts(base.add(p * b_rs), width) };
                 out.copy_from_slice(src);
+            }
+        } else if b_cs == 1 {
+            // A partial last panel of row-major op(B): copy the valid columns, zero the rest.
+            for (p, out) in panel.chunks_exact_mut(width).enumerate() {
+                // SAFETY: columns j0..j0 + valid of row p are inside the block and contiguous.
+                let src = unsafe { std::slice::from_raw_parts(base.add(p * b_rs), valid) };
+                out[..valid].copy_from_slice(src);
+                out[valid..].fill(0.0);
             }
         } else if b_rs == 1 {
             // op(B) = B^T: column j of op(B) is contiguous in p; write it down the panel.
