@@ -11,9 +11,36 @@
 //! `npfl_core::matmul` (benchmark code, not part of the library).
 #![allow(unsafe_code)]
 
-use std::time::Instant;
-
 use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op, peak};
+
+/// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so that
+/// time slices the scheduler gives to other processes on a loaded machine do not count.
+struct Clock {
+    start: f64,
+}
+
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            start: thread_cpu_seconds(),
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        thread_cpu_seconds() - self.start
+    }
+}
 
 /// Deterministic values in [-1, 1).
 fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -152,20 +179,30 @@ fn main() {
         },
     ];
     if let Some(v) = custom {
+        // An optional fourth word such as `TN` gives op_a and op_b.
+        let pos = args.iter().position(|a| a == "--shape").unwrap_or(0);
+        let ops = args.get(pos + 4).map_or("NN", |s| s.as_str()).as_bytes();
+        let op = |i: usize| {
+            if ops.get(i) == Some(&b'T') {
+                Op::T
+            } else {
+                Op::N
+            }
+        };
         shapes = vec![Shape {
             name: "custom",
             m: v[0],
             k: v[1],
             n: v[2],
-            op_a: Op::N,
-            op_b: Op::N,
+            op_a: op(0),
+            op_b: op(1),
         }];
     }
     let peak_fma = |iters: u64| {
-        let t = Instant::now();
+        let t = Clock::start();
         let (flops, sink) = peak::fma_loop(kernel, iters).expect("kernel checked");
         std::hint::black_box(sink);
-        flops / t.elapsed().as_secs_f64() / 1e9
+        flops / t.seconds() / 1e9
     };
     println!(
         "# kernel={kernel} single thread; GFLOP/s = 2 M N K / time; {}",
@@ -197,10 +234,12 @@ fn main() {
             31
         };
         let (mut ours, mut mmul, mut gemm_c, mut peaks) = (vec![], vec![], vec![], vec![]);
+        // ours / peak of the same sample: robust to the load other processes put on the machine.
+        let mut ratios = vec![];
         let (ars, acs) = op_strides(s.op_a, ac);
         let (brs, bcs) = op_strides(s.op_b, bc);
         for sample in 0..=samples {
-            let t = Instant::now();
+            let t = Clock::start();
             for _ in 0..calls {
                 let av = MatRef::new(&a, ar, ac).unwrap();
                 let bv = MatRef::new(b, br, bc).unwrap();
@@ -215,8 +254,8 @@ fn main() {
                 )
                 .unwrap();
             }
-            let g_ours = flops * calls as f64 / t.elapsed().as_secs_f64() / 1e9;
-            let t = Instant::now();
+            let g_ours = flops * calls as f64 / t.seconds() / 1e9;
+            let t = Clock::start();
             for _ in 0..calls {
                 // SAFETY: a, b and c hold op(A) (m x k), op(B) (k x n) and C (m x n, row-major)
                 // with exactly these strides; c is not aliased.
@@ -239,8 +278,8 @@ fn main() {
                     )
                 };
             }
-            let g_mm = flops * calls as f64 / t.elapsed().as_secs_f64() / 1e9;
-            let t = Instant::now();
+            let g_mm = flops * calls as f64 / t.seconds() / 1e9;
+            let t = Clock::start();
             for _ in 0..calls {
                 // SAFETY: as above; gemm takes (column stride, row stride) pairs and computes
                 // dst = beta * lhs * rhs when read_dst is false.
@@ -268,7 +307,7 @@ fn main() {
                     )
                 };
             }
-            let g_gemm = flops * calls as f64 / t.elapsed().as_secs_f64() / 1e9;
+            let g_gemm = flops * calls as f64 / t.seconds() / 1e9;
             let g_peak = peak_fma(2_000_000);
             if sample > 0 {
                 // Sample 0 warms up caches, buffers and the CPU clock.
@@ -276,15 +315,22 @@ fn main() {
                 mmul.push(g_mm);
                 gemm_c.push(g_gemm);
                 peaks.push(g_peak);
+                ratios.push(100.0 * g_ours / g_peak);
             }
         }
-        let (o, x, g, p) = (stats(ours), stats(mmul), stats(gemm_c), stats(peaks));
+        let (o, x, g, p, r) = (
+            stats(ours),
+            stats(mmul),
+            stats(gemm_c),
+            stats(peaks),
+            stats(ratios),
+        );
         println!(
             "{} {} {} ours={:.1} matrixmultiply={:.1} gemm={:.1} peak={:.1}",
             s.m, s.k, s.n, o.median, x.median, g.median, p.median
         );
         println!(
-            "#   {} ({:?}{:?}), GFLOP/s at min/median time: ours {:.1}/{:.1}  matrixmultiply {:.1}/{:.1}  gemm {:.1}/{:.1}  peak {:.1}/{:.1}  ({} samples of {} calls)",
+            "#   {} ({:?}{:?}), GFLOP/s at min/median time: ours {:.1}/{:.1}  matrixmultiply {:.1}/{:.1}  gemm {:.1}/{:.1}  peak {:.1}/{:.1}  ours/peak {:.0}%/{:.0}%  ({} samples of {} calls)",
             s.name,
             s.op_a,
             s.op_b,
@@ -296,6 +342,8 @@ fn main() {
             g.median,
             p.min,
             p.median,
+            r.min,
+            r.median,
             samples,
             calls
         );
@@ -303,12 +351,12 @@ fn main() {
             // The covariance as PCA computes it: one triangle with `gram`, same flop count.
             let mut v = vec![];
             for sample in 0..=samples {
-                let t = Instant::now();
+                let t = Clock::start();
                 let av = MatRef::new(&a, ar, ac).unwrap();
                 mm.gram(1.0, av, 0.0, MatMut::new(&mut c, s.m, s.n).unwrap())
                     .unwrap();
                 if sample > 0 {
-                    v.push(flops / t.elapsed().as_secs_f64() / 1e9);
+                    v.push(flops / t.seconds() / 1e9);
                 }
             }
             let v = stats(v);

@@ -3,8 +3,8 @@
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
-    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
-    _mm512_set1_ps, _mm512_setzero_ps,
+    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
 use super::kernel::{Tile, opaque};
@@ -34,6 +34,15 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
         t.a.wrapping_add(if ROWS { opaque(q * 4 * rs) } else { q * 4 })
     });
     let mut b = t.b;
+    // Ask for the C tile now, so that its rows (often not in cache for large products) arrive
+    // while the k loop runs instead of stalling the stores at the end.
+    if t.beta != 0.0 {
+        for i in 0..t.mr {
+            let row = t.c.wrapping_add(i * t.c_rs);
+            _mm_prefetch::<_MM_HINT_T0>(row.cast());
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(t.nr - 1).cast());
+        }
+    }
     for _ in 0..t.kc {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {

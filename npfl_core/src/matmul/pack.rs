@@ -35,12 +35,9 @@ pub(crate) unsafe fn pack_a(
             // SAFETY: the mr rows of the panel hold kc elements each.
             unsafe { pack_rows(panel, base, a_rs, kc, mr) };
         } else if valid == mr && a_rs == 1 {
-            for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
-                // SAFETY: rows i0..i0 + mr of column p are inside the block (valid == mr), and
-                // with a_rs == 1 they are contiguous.
-                let src = unsafe { std::slice::from_raw_parts(base.add(p * a_cs), mr) };
-                out.copy_from_slice(src);
-            }
+            // SAFETY: rows i0..i0 + mr of each column p < kc are inside the block (valid == mr),
+            // and with a_rs == 1 they are contiguous.
+            unsafe { copy_runs(panel, base, a_cs, mr) };
         } else if a_cs == 1 {
             // A partial panel of row-major op(A): zeros, then the valid rows down the panel.
             panel.fill(0.0);
@@ -60,6 +57,40 @@ pub(crate) unsafe fn pack_a(
                     } else {
                         0.0
                     };
+                }
+            }
+        }
+    }
+}
+
+/// Fills `panel` with runs of `w` contiguous elements, run `p` read at `src + p * stride`; the
+/// run length is fixed at compile time for the tile sizes, so each run is a few vector moves
+/// rather than a `memcpy` call.
+///
+/// # Safety
+/// For every run `p < panel.len() / w`, `w` elements at `src + p * stride` are readable.
+unsafe fn copy_runs(panel: &mut [f32], src: *const f32, stride: usize, w: usize) {
+    /// # Safety
+    /// As `copy_runs`, with `W == w`.
+    unsafe fn go<const W: usize>(panel: &mut [f32], src: *const f32, stride: usize) {
+        for (p, out) in panel.chunks_exact_mut(W).enumerate() {
+            // SAFETY: the run p holds W readable elements; [f32; W] has f32's alignment.
+            let run = unsafe { src.add(p * stride).cast::<[f32; W]>().read() };
+            out.copy_from_slice(&run);
+        }
+    }
+    // SAFETY: forwarded contract, W == w in each arm.
+    unsafe {
+        match w {
+            4 => go::<4>(panel, src, stride),
+            6 => go::<6>(panel, src, stride),
+            8 => go::<8>(panel, src, stride),
+            12 => go::<12>(panel, src, stride),
+            16 => go::<16>(panel, src, stride),
+            32 => go::<32>(panel, src, stride),
+            _ => {
+                for (p, out) in panel.chunks_exact_mut(w).enumerate() {
+                    out.copy_from_slice(std::slice::from_raw_parts(src.add(p * stride), w));
                 }
             }
         }
@@ -125,11 +156,8 @@ pub(crate) unsafe fn pack_b(
         let panel = &mut dst[(j0 / nr) * nr * kc..][..width * kc];
         let base = b.wrapping_add(j0 * b_cs);
         if valid == width && b_cs == 1 {
-            for (p, out) in panel.chunks_exact_mut(width).enumerate() {
-                // SAFETY: columns j0..j0 + width of row p are inside the block and contiguous.
-                let src = unsafe { std::slice::from_raw_parts(base.add(p * b_rs), width) };
-                out.copy_from_slice(src);
-            }
+            // SAFETY: columns j0..j0 + width of each row p < kc are inside the block and contiguous.
+            unsafe { copy_runs(panel, base, b_rs, width) };
         } else if b_cs == 1 {
             // A partial last panel of row-major op(B): copy the valid columns, zero the rest.
             for (p, out) in panel.chunks_exact_mut(width).enumerate() {
