@@ -57,7 +57,12 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
     let alpha = _mm256_set1_ps(t.alpha);
     let beta = _mm256_set1_ps(t.beta);
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (i, row) in acc.iter().enumerate().take(t.mr) {
+    // Constant row indices (a test per row, not a loop starting at `skip`) keep `acc` in
+    // registers.
+    for (i, row) in acc.iter().enumerate() {
+        if i < t.skip || i >= t.mr {
+            continue;
+        }
         for (v, &x) in row.iter().enumerate() {
             let cols = t.nr.saturating_sub(v * L).min(L);
             if cols == 0 {

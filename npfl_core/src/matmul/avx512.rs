@@ -3,8 +3,8 @@
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
-    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
 use super::kernel::{Tile, opaque};
@@ -18,6 +18,16 @@ const L: usize = 16;
 /// row stride 1 (packed panels, column-major `op(A)`): a compile-time stride keeps the
 /// broadcasts at constant offsets.
 ///
+/// The mask of the first `min(cols, 16)` lanes.
+#[inline(always)]
+fn lane_mask(cols: usize) -> u16 {
+    if cols >= L {
+        u16::MAX
+    } else {
+        (1u16 << cols) - 1
+    }
+}
+
 /// The AVX-512F micro-kernel for a B panel of `NV * 16` columns.
 ///
 /// # Safety
@@ -43,11 +53,14 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
             _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(t.nr - 1).cast());
         }
     }
+    // Masked B loads (as fast as plain ones) read only the b_cols readable columns.
+    let bmask: [u16; NV] = std::array::from_fn(|v| lane_mask(t.b_cols.saturating_sub(v * L)));
     for _ in 0..t.kc {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
-            // SAFETY: the contract makes b[0..NV * 16] readable at each of the kc steps.
-            *x = unsafe { _mm512_loadu_ps(b.add(v * L)) };
+            // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps, and the
+            // mask enables only those lanes (masked-off lanes are not accessed).
+            *x = unsafe { _mm512_maskz_loadu_ps(bmask[v], b.add(v * L)) };
         }
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
@@ -64,17 +77,18 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
     }
     let alpha = _mm512_set1_ps(t.alpha);
     let beta = _mm512_set1_ps(t.beta);
-    for (i, row) in acc.iter().enumerate().take(t.mr) {
+    // Constant row indices (a test per row, not a loop starting at `skip`) keep `acc` in
+    // registers.
+    for (i, row) in acc.iter().enumerate() {
+        if i < t.skip || i >= t.mr {
+            continue;
+        }
         for (v, &x) in row.iter().enumerate() {
             let cols = t.nr.saturating_sub(v * L).min(L);
             if cols == 0 {
                 break;
             }
-            let mask = if cols == L {
-                u16::MAX
-            } else {
-                (1u16 << cols) - 1
-            };
+            let mask = lane_mask(cols);
             let c = t.c.wrapping_add(i * t.c_rs + v * L);
             // SAFETY: the mask enables only columns v * 16 + j < nr of row i < mr, which the
             // contract makes writable (readable when beta != 0); masked-off lanes are not

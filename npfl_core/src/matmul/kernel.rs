@@ -73,6 +73,7 @@ impl Kernel {
                 kc: 256,
                 mc: 64,
                 nc: 2048,
+                masked_b: false,
             },
             Kernel::Avx2Fma => Geometry {
                 mr: 6,
@@ -81,6 +82,7 @@ impl Kernel {
                 kc: 256,
                 mc: 120,
                 nc: 2048,
+                masked_b: false,
             },
             Kernel::Avx512 => Geometry {
                 mr: 12,
@@ -89,6 +91,7 @@ impl Kernel {
                 kc: 256,
                 mc: 192,
                 nc: 2048,
+                masked_b: true,
             },
             Kernel::Neon => Geometry {
                 mr: 8,
@@ -97,6 +100,7 @@ impl Kernel {
                 kc: 256,
                 mc: 128,
                 nc: 2048,
+                masked_b: false,
             },
         }
     }
@@ -134,6 +138,9 @@ pub(crate) struct Geometry {
     pub kc: usize,
     pub mc: usize,
     pub nc: usize,
+    /// The kernel loads B under a mask of `Tile::b_cols` columns, so a partial last panel of
+    /// row-major op(B) can be read in place instead of packed.
+    pub masked_b: bool,
 }
 
 /// One micro-kernel call: `C[0..mr, 0..nr] = alpha * sum_p a_p b_p^T + beta * C` (beta == 0:
@@ -142,9 +149,14 @@ pub(crate) struct Geometry {
 /// Element `(i, p)` of the A panel is at `a + i * a_rs + p * a_ks`: `a_rs == 1` for packed panels
 /// and column-major `op(A)` read in place, `a_ks == 1` for row-major `op(A)` read in place.
 ///
+/// Rows `0..skip` of the tile are computed but not stored: a last row panel of op(A) read in
+/// place is shifted up to end at the matrix's last row, and the rows it shares with the panel
+/// before are left alone.
+///
 /// Contract (upheld by the driver): for `p < kc`, `i < MR`, `a + i * a_rs + p * a_ks` is readable; for
-/// `p < kc`, `j < width`, `b + p * b_ks + j` is readable; for `i < mr`, `j < nr`,
-/// `c + i * c_rs + j` is writable (and readable unless beta == 0); `mr <= MR`, `nr <= width`.
+/// `p < kc`, `j < b_cols`, `b + p * b_ks + j` is readable (`b_cols == width` unless the kernel
+/// has `masked_b`); for `skip <= i < mr`, `j < nr`, `c + i * c_rs + j` is writable (and
+/// readable unless beta == 0); `mr <= MR`, `nr <= b_cols <= width`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tile {
     pub kc: usize,
@@ -153,8 +165,10 @@ pub(crate) struct Tile {
     pub a_ks: usize,
     pub b: *const f32,
     pub b_ks: usize,
+    pub b_cols: usize,
     pub c: *mut f32,
     pub c_rs: usize,
+    pub skip: usize,
     pub mr: usize,
     pub nr: usize,
     pub alpha: f32,

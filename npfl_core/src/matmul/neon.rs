@@ -31,7 +31,7 @@ pub(crate) unsafe fn tile(t: &Tile) {
         a = a.wrapping_add(t.a_ks);
         b = b.wrapping_add(t.b_ks);
     }
-    for (i, row) in acc.iter().enumerate().take(t.mr) {
+    for (i, row) in acc.iter().enumerate().take(t.mr).skip(t.skip) {
         let mut out = [0.0f32; 8];
         // SAFETY: `out` holds 8 floats, written as two vectors of 4.
         unsafe {

@@ -121,6 +121,8 @@ unsafe fn pack_rows(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize,
             6 => go::<6>(panel, base, a_rs, kc),
             8 => go::<8>(panel, base, a_rs, kc),
             12 => go::<12>(panel, base, a_rs, kc),
+            16 => go::<16>(panel, base, a_rs, kc),
+            32 => go::<32>(panel, base, a_rs, kc),
             _ => {
                 for (p, out) in panel.chunks_exact_mut(mr).take(kc).enumerate() {
                     for (i, x) in out.iter_mut().enumerate() {
@@ -166,6 +168,10 @@ pub(crate) unsafe fn pack_b(
                 out[..valid].copy_from_slice(src);
                 out[valid..].fill(0.0);
             }
+        } else if b_rs == 1 && valid == width {
+            // op(B) = B^T: full columns of op(B) are contiguous rows of B; transpose them.
+            // SAFETY: the width columns of the panel hold kc elements each.
+            unsafe { pack_rows(panel, base, b_cs, kc, width) };
         } else if b_rs == 1 {
             // op(B) = B^T: column j of op(B) is contiguous in p; write it down the panel.
             for j in 0..width {

@@ -33,7 +33,7 @@ pub(crate) unsafe fn tile(t: &Tile) {
         a = a.wrapping_add(t.a_ks);
         b = b.wrapping_add(t.b_ks);
     }
-    for (i, row) in acc.iter().enumerate().take(t.mr) {
+    for (i, row) in acc.iter().enumerate().take(t.mr).skip(t.skip) {
         for (j, &x) in row.iter().enumerate().take(t.nr) {
             // SAFETY: i < mr and j < nr, so the contract makes this element writable (and
             // readable when beta != 0).
