@@ -1,5 +1,5 @@
-//! The AVX-512F micro-kernel: a 12 x 32 tile in 24 `zmm` accumulators (12 x 16 for a narrow
-//! last panel); each k step loads `NV` vectors of B and broadcasts 12 values of A.
+//! The AVX-512F micro-kernel: a 14 x 32 tile in 28 `zmm` accumulators (14 x 16 for a narrow
+//! last panel); each k step loads `NV` vectors of B and broadcasts 14 values of A.
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
@@ -10,7 +10,11 @@ use std::arch::x86_64::{
 use super::kernel::{Tile, opaque};
 
 /// Rows of the tile.
-pub(crate) const MR: usize = 12;
+pub(crate) const MR: usize = 14;
+/// Rows per group pointer.
+const G: usize = 7;
+/// How many k steps ahead the A panel is prefetched.
+const PF: usize = 16;
 /// Lanes of one vector.
 const L: usize = 16;
 
@@ -31,17 +35,17 @@ fn lane_mask(cols: usize) -> u16 {
 /// The AVX-512F micro-kernel for a B panel of `NV * 16` columns.
 ///
 /// # Safety
-/// `t` satisfies the [`Tile`] contract with `MR = 12` and `width = NV * 16`; AVX-512F is available.
+/// `t` satisfies the [`Tile`] contract with `MR = 14` and `width = NV * 16`; AVX-512F is available.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-    // Row i of the A panel is at group pointer g[i / 4] plus off[i % 4]: a few base pointers
+    // Row i of the A panel is at group pointer g[i / G] plus off[i % G]: a few base pointers
     // and offsets in registers instead of one pointer walked down the rows (a serial chain).
     let rs = if ROWS { t.a_rs } else { 1 };
     // `opaque` hides how the offsets and bases relate, else LLVM folds them back into the chain.
-    let off: [usize; 4] = std::array::from_fn(|r| if ROWS { opaque(r * rs) } else { r });
-    let mut g: [*const f32; MR / 4] = std::array::from_fn(|q| {
-        t.a.wrapping_add(if ROWS { opaque(q * 4 * rs) } else { q * 4 })
+    let off: [usize; G] = std::array::from_fn(|r| if ROWS { opaque(r * rs) } else { r });
+    let mut g: [*const f32; MR / G] = std::array::from_fn(|q| {
+        t.a.wrapping_add(if ROWS { opaque(q * G * rs) } else { q * G })
     });
     let mut b = t.b;
     // Ask for the C tile now, so that its rows (often not in cache for large products) arrive
@@ -55,25 +59,42 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
     }
     // Masked B loads (as fast as plain ones) read only the b_cols readable columns.
     let bmask: [u16; NV] = std::array::from_fn(|v| lane_mask(t.b_cols.saturating_sub(v * L)));
-    for _ in 0..t.kc {
+    // Row-major op(A) read in place has unit k stride: a constant lets the second step of the
+    // unrolled loop use a displacement.
+    let a_ks = if ROWS { 1 } else { t.a_ks };
+    // One k step at `u` steps past the current pointers.
+    let mut step = |g: &[*const f32; MR / G], b: *const f32, u: usize| {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
             // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps, and the
             // mask enables only those lanes (masked-off lanes are not accessed).
-            *x = unsafe { _mm512_maskz_loadu_ps(bmask[v], b.add(v * L)) };
+            *x = unsafe { _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L)) };
         }
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
-            let ai = _mm512_set1_ps(unsafe { *g[i / 4].add(off[i % 4]) });
+            let ai = _mm512_set1_ps(unsafe { *g[i / G].add(u * a_ks + off[i % G]) });
             for (x, &bj) in row.iter_mut().zip(bv.iter()) {
                 *x = _mm512_fmadd_ps(ai, bj, *x);
             }
         }
+    };
+    // Unrolled by two: half the pointer updates and loop tests, which compete with the FMAs
+    // for ports 0 and 5.
+    for _ in 0..t.kc / 2 {
+        step(&g, b, 0);
+        step(&g, b, 1);
+        if !ROWS {
+            // The A panel streams from L2: fetch the line PF steps ahead (a hint, never faults).
+            _mm_prefetch::<_MM_HINT_T0>(g[0].wrapping_add(PF * a_ks).cast());
+        }
         // wrapping_add: after the last step the pointers may point past the panel; never read.
         for q in g.iter_mut() {
-            *q = q.wrapping_add(t.a_ks);
+            *q = q.wrapping_add(2 * a_ks);
         }
-        b = b.wrapping_add(t.b_ks);
+        b = b.wrapping_add(2 * t.b_ks);
+    }
+    if t.kc % 2 == 1 {
+        step(&g, b, 0);
     }
     let alpha = _mm512_set1_ps(t.alpha);
     let beta = _mm512_set1_ps(t.beta);

@@ -85,11 +85,11 @@ impl Kernel {
                 masked_b: false,
             },
             Kernel::Avx512 => Geometry {
-                mr: 12,
+                mr: 14,
                 nr: 32,
                 nr_narrow: 16,
                 kc: 256,
-                mc: 192,
+                mc: 196,
                 nc: 2048,
                 masked_b: true,
             },

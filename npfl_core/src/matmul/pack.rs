@@ -86,6 +86,7 @@ unsafe fn copy_runs(panel: &mut [f32], src: *const f32, stride: usize, w: usize)
             6 => go::<6>(panel, src, stride),
             8 => go::<8>(panel, src, stride),
             12 => go::<12>(panel, src, stride),
+            14 => go::<14>(panel, src, stride),
             16 => go::<16>(panel, src, stride),
             32 => go::<32>(panel, src, stride),
             _ => {
@@ -121,6 +122,7 @@ unsafe fn pack_rows(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize,
             6 => go::<6>(panel, base, a_rs, kc),
             8 => go::<8>(panel, base, a_rs, kc),
             12 => go::<12>(panel, base, a_rs, kc),
+            14 => go::<14>(panel, base, a_rs, kc),
             16 => go::<16>(panel, base, a_rs, kc),
             32 => go::<32>(panel, base, a_rs, kc),
             _ => {
