@@ -82,7 +82,7 @@ impl Kernel {
                 kc: 256,
                 mc: 120,
                 nc: 2048,
-                masked_b: false,
+                masked_b: true,
             },
             Kernel::Avx512 => Geometry {
                 mr: 14,
@@ -138,7 +138,7 @@ pub(crate) struct Geometry {
     pub kc: usize,
     pub mc: usize,
     pub nc: usize,
-    /// The kernel loads B under a mask of `Tile::b_cols` columns, so a partial last panel of
+    /// The kernel can load B under a mask of `Tile::b_cols` columns, so a partial last panel of
     /// row-major op(B) can be read in place instead of packed.
     pub masked_b: bool,
 }
@@ -203,11 +203,16 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         Kernel::Avx2Fma => {
             // SAFETY: forwarded contract; the caller checked AVX2 and FMA are available.
             unsafe {
-                match (width == 16, t.a_rs == 1) {
-                    (true, true) => super::avx2::tile::<2, false>(t),
-                    (true, false) => super::avx2::tile::<2, true>(t),
-                    (false, true) => super::avx2::tile::<1, false>(t),
-                    (false, false) => super::avx2::tile::<1, true>(t),
+                use super::avx2::tile;
+                match (width == 16, t.a_rs == 1, t.b_cols < width) {
+                    (true, true, false) => tile::<2, false, false>(t),
+                    (true, false, false) => tile::<2, true, false>(t),
+                    (false, true, false) => tile::<1, false, false>(t),
+                    (false, false, false) => tile::<1, true, false>(t),
+                    (true, true, true) => tile::<2, false, true>(t),
+                    (true, false, true) => tile::<2, true, true>(t),
+                    (false, true, true) => tile::<1, false, true>(t),
+                    (false, false, true) => tile::<1, true, true>(t),
                 }
             }
         }
