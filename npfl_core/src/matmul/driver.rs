@@ -227,7 +227,7 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
             let b_packed: *const f32 = if !direct_b {
                 let dst = aligned(&mut ws.b, ncb.div_ceil(nr) * nr * kcb);
                 // SAFETY: the kcb x ncb block of op(B) at (pc, jc) is inside op(B).
-                unsafe { pack_b(dst, b_blk, p.b_rs, p.b_cs, kcb, ncb, nr, narrow) };
+                unsafe { pack_b(kernel, dst, b_blk, p.b_rs, p.b_cs, kcb, ncb, nr, narrow) };
                 dst.as_ptr()
             } else if ncb - last_j0 < nr && !g.masked_b {
                 // In place, except a partial last panel (its full-width rows would overrun B)
@@ -235,7 +235,19 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                 let dst = aligned(&mut ws.b_edge, nr * kcb);
                 let src = b_blk.wrapping_add(last_j0 * p.b_cs);
                 // SAFETY: the kcb x (ncb - last_j0) block at (pc, jc + last_j0) is inside op(B).
-                unsafe { pack_b(dst, src, p.b_rs, p.b_cs, kcb, ncb - last_j0, nr, narrow) };
+                unsafe {
+                    pack_b(
+                        kernel,
+                        dst,
+                        src,
+                        p.b_rs,
+                        p.b_cs,
+                        kcb,
+                        ncb - last_j0,
+                        nr,
+                        narrow,
+                    )
+                };
                 dst.as_ptr()
             } else {
                 std::ptr::null()
@@ -251,7 +263,7 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                 let a_packed: *const f32 = if !direct_a {
                     let dst = aligned(&mut ws.a, mcb.div_ceil(mr) * mr * kcb);
                     // SAFETY: the mcb x kcb block of op(A) at (ic, pc) is inside op(A).
-                    unsafe { pack_a(dst, a_blk, p.a_rs, p.a_cs, mcb, kcb, mr) };
+                    unsafe { pack_a(kernel, dst, a_blk, p.a_rs, p.a_cs, mcb, kcb, mr) };
                     dst.as_ptr()
                 } else if mcb - last_i0 < mr && ic + last_i0 < mr - (mcb - last_i0) {
                     // In place, except a partial last panel that cannot be shifted up (fewer
@@ -259,7 +271,7 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                     let dst = aligned(&mut ws.a_edge, mr * kcb);
                     let src = a_blk.wrapping_add(last_i0 * p.a_rs);
                     // SAFETY: the (mcb - last_i0) x kcb block at (ic + last_i0, pc) is inside op(A).
-                    unsafe { pack_a(dst, src, p.a_rs, p.a_cs, mcb - last_i0, kcb, mr) };
+                    unsafe { pack_a(kernel, dst, src, p.a_rs, p.a_cs, mcb - last_i0, kcb, mr) };
                     dst.as_ptr()
                 } else {
                     std::ptr::null()
