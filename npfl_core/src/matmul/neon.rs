@@ -20,7 +20,7 @@ pub(crate) unsafe fn tile(t: &Tile) {
     let mut acc: [[float32x4_t; 2]; MR] = [[vdupq_n_f32(0.0); 2]; MR];
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.kc {
-        // SAFETY: the contract makes b[0..8] and a[0..MR] readable at each of the kc steps.
+        // SAFETY: the contract makes b[0..8] and A(i, p), i < MR, readable at each of the kc steps.
         let (b0, b1) = unsafe { (vld1q_f32(b), vld1q_f32(b.add(4))) };
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: as above, i < MR.
