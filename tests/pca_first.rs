@@ -394,3 +394,35 @@ fn binary_prints_the_two_lines() {
         "{stderr}"
     );
 }
+
+// ---- Threads and kernels -----------------------------------------------------------------------
+
+#[test]
+fn threads_do_not_change_the_result() {
+    let Some(npz) = npm10k_or_skip("pca_first threads_do_not_change_the_result") else {
+        return;
+    };
+    let mut a = args(&npz, 8000, 128);
+    let one = run(&a).expect("pca_first runs");
+    for threads in [2, 3, 0] {
+        a.threads = threads;
+        // Bitwise: the matmul's results do not depend on the thread count.
+        assert_eq!(run(&a).expect("pca_first runs"), one, "--threads={threads}");
+    }
+}
+
+#[test]
+fn every_kernel_prints_the_same() {
+    let Some(npz) = npm10k_or_skip("pca_first every_kernel_prints_the_same") else {
+        return;
+    };
+    let mut a = args(&npz, 1024, 64);
+    let mut outputs = Vec::new();
+    for kernel in npfl_core::matmul::Kernel::available() {
+        a.kernel = kernel;
+        outputs.push((kernel, run(&a).expect("pca_first runs").to_string()));
+    }
+    for (kernel, out) in &outputs {
+        assert_eq!(out, &outputs[0].1, "{kernel} vs {}", outputs[0].0);
+    }
+}
