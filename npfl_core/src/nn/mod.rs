@@ -7,12 +7,18 @@
 pub mod activation;
 pub mod adam;
 pub mod loss;
+pub mod mlp;
 pub mod torch_rng;
+pub mod train;
 
 pub use activation::Activation;
 pub use adam::{Adam, AdamConfig};
 pub use loss::{BatchLoss, softmax_cross_entropy};
+pub use mlp::{Mlp, MlpConfig, Workspace};
 pub use torch_rng::{CourseRng, TorchGenerator, xavier_bound};
+pub use train::{BatchEvent, EpochLogs, Examples, Features, Logs, Trainer};
+
+use crate::matmul::MatmulError;
 
 /// Errors of the `nn` module.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +30,9 @@ pub enum NnError {
     /// Inconsistent sizes.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// A matrix product failed.
+    #[error(transparent)]
+    Matmul(#[from] MatmulError),
     /// A class label outside `0..classes`.
     #[error("label {label} out of range for {classes} classes")]
     Label {
