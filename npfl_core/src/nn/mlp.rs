@@ -51,7 +51,7 @@ pub struct Mlp {
 
 impl Mlp {
     /// A model initialised as the course's: for every `Linear` in order, `xavier_uniform_` on the
-    /// `[out, in]` weight from `rng.initializer()` and zero bias.
+    /// `[out, in]` weight ([`CourseRng::xavier_uniform`]) and zero bias.
     ///
     /// # Errors
     /// [`NnError::Shape`] if a size is zero.
@@ -59,8 +59,7 @@ impl Mlp {
         let mut model = Self::zeros(config)?;
         for layer in &model.layers {
             let w = &mut model.params[layer.weight.clone()];
-            rng.initializer()
-                .xavier_uniform(w, layer.fan_in, layer.fan_out);
+            rng.xavier_uniform(w, layer.fan_in, layer.fan_out);
         }
         Ok(model)
     }
@@ -349,7 +348,7 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{TorchGenerator, softmax_cross_entropy, xavier_bound};
+    use crate::nn::{CpuCapability, TorchGenerator, softmax_cross_entropy, xavier_bound};
 
     fn config(hidden_layers: usize, activation: Activation) -> MlpConfig {
         MlpConfig {
@@ -419,12 +418,12 @@ mod tests {
                 // Non-zero biases too, so that every parameter matters.
                 let mut g = TorchGenerator::new(3);
                 let mut noise = vec![0.0; model.params().len()];
-                g.uniform_f32(&mut noise, -0.3, 0.3);
+                g.uniform_f32(&mut noise, -0.3, 0.3, CpuCapability::Default);
                 for (p, n) in model.params_mut().iter_mut().zip(&noise) {
                     *p += n;
                 }
                 let mut x = vec![0.0f32; rows * cfg.inputs];
-                g.uniform_f32(&mut x, -1.0, 1.0);
+                g.uniform_f32(&mut x, -1.0, 1.0, CpuCapability::Default);
 
                 let mut mm = Matmul::new(1);
                 let mut ws = model.workspace(rows);
@@ -484,10 +483,10 @@ mod tests {
         // The first weights come from the first outputs of the stream.
         let model = Mlp::new(cfg, &mut CourseRng::new(42, true)).unwrap();
         let mut expected = vec![0.0f32; 784 * 100];
-        TorchGenerator::new(42).xavier_uniform(&mut expected, 784, 100);
+        TorchGenerator::new(42).xavier_uniform(&mut expected, 784, 100, CpuCapability::Default);
         assert_eq!(model.weight(0), &expected[..]);
         let mut expected = vec![0.0f32; 100 * 10];
-        TorchGenerator::new(42).xavier_uniform(&mut expected, 100, 10);
+        TorchGenerator::new(42).xavier_uniform(&mut expected, 100, 10, CpuCapability::Default);
         assert_eq!(model.weight(3), &expected[..]);
     }
 

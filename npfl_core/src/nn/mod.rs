@@ -11,11 +11,14 @@ pub mod mlp;
 pub mod torch_rng;
 pub mod train;
 
+#[cfg(test)]
+mod torch_fixtures;
+
 pub use activation::Activation;
 pub use adam::{Adam, AdamConfig};
 pub use loss::{BatchLoss, softmax_cross_entropy};
 pub use mlp::{Mlp, MlpConfig, Workspace};
-pub use torch_rng::{CourseRng, TorchGenerator, xavier_bound};
+pub use torch_rng::{CourseRng, CpuCapability, TorchGenerator, xavier_bound};
 pub use train::{BatchEvent, EpochLogs, Examples, Features, Logs, Trainer};
 
 use crate::matmul::MatmulError;

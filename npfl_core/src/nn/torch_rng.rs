@@ -8,6 +8,17 @@
 
 use rand_mt::Mt;
 
+/// Which build of torch's CPU kernels is reproduced. torch compiles its element-wise kernels once per
+/// instruction set and the AVX2/AVX-512 builds fuse `x * (to - from) + from` into one multiply-add,
+/// which changes the last bit of some `uniform_` values (verified against torch 2.15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuCapability {
+    /// `ATEN_CPU_CAPABILITY=default`, what the course's ReCodEx mode forces: no fused multiply-add.
+    Default,
+    /// The AVX2 or AVX-512 build torch picks by itself on a current x86-64 CPU: fused multiply-add.
+    Fma,
+}
+
 /// A `torch.Generator` on the CPU: a standard MT19937 seeded by `init_genrand`.
 #[derive(Clone, Debug)]
 pub struct TorchGenerator {
@@ -42,14 +53,17 @@ impl TorchGenerator {
 
     /// `tensor.uniform_(from, to)` on a contiguous `float32` tensor, element by element in memory order:
     /// `x = (random() & (2^24 - 1)) * 2^-24`, then `x * (to - from) + from` in `float32`
-    /// with `from` and `to` rounded to `float32` first.
-    pub fn uniform_f32(&mut self, out: &mut [f32], from: f64, to: f64) {
+    /// with `from` and `to` rounded to `float32` first, the multiply-add fused or not as `capability` says.
+    pub fn uniform_f32(&mut self, out: &mut [f32], from: f64, to: f64, capability: CpuCapability) {
         let from = from as f32;
         let to = to as f32;
         let range = to - from;
         for value in out {
             let x = (self.random() & 0x00ff_ffff) as f32 * (1.0 / 16_777_216.0);
-            *value = x * range + from;
+            *value = match capability {
+                CpuCapability::Default => x * range + from,
+                CpuCapability::Fma => x.mul_add(range, from),
+            };
         }
     }
 
@@ -73,12 +87,15 @@ impl TorchGenerator {
 
     /// `torch.nn.init.xavier_uniform_(w)` with gain 1 for a weight of shape `[fan_out, fan_in]`, filled in
     /// row-major order: `a = sqrt(3) * sqrt(2 / (fan_in + fan_out))` in `float64`, then `uniform_(-a, a)`.
-    pub fn xavier_uniform(&mut self, weight: &mut [f32], fan_in: usize, fan_out: usize) {
-        self.uniform_f32(
-            weight,
-            -xavier_bound(fan_in, fan_out),
-            xavier_bound(fan_in, fan_out),
-        );
+    pub fn xavier_uniform(
+        &mut self,
+        weight: &mut [f32],
+        fan_in: usize,
+        fan_out: usize,
+        capability: CpuCapability,
+    ) {
+        let a = xavier_bound(fan_in, fan_out);
+        self.uniform_f32(weight, -a, a, capability);
     }
 }
 
@@ -98,11 +115,16 @@ pub fn xavier_bound(fan_in: usize, fan_out: usize) -> f64 {
 ///   iteration draws one more 64-bit base seed.
 /// - With `recodex`, every initialiser call gets a fresh generator seeded with `seed` (so same-shaped
 ///   layers start equal), and each `DataLoader` has its own generator seeded with `seed`: the train one
-///   draws a base seed and then runs `randperm` on the same generator each epoch.
+///   draws a base seed and then runs `randperm` on the same generator each epoch, twice (the sampler's
+///   trailing `randperm(n)[:num_samples % n]` consumes a whole permutation's draws).
+///
+/// The initial weights follow torch's [`CpuCapability::Default`] kernels in ReCodEx mode (which forces
+/// them) and its [`CpuCapability::Fma`] ones otherwise (what torch picks on an AVX2 or AVX-512 CPU).
 #[derive(Clone, Debug)]
 pub struct CourseRng {
     seed: u64,
     recodex: bool,
+    capability: CpuCapability,
     global: TorchGenerator,
     train_loader: TorchGenerator,
     dev_loader: TorchGenerator,
@@ -115,6 +137,11 @@ impl CourseRng {
         Self {
             seed,
             recodex,
+            capability: if recodex {
+                CpuCapability::Default
+            } else {
+                CpuCapability::Fma
+            },
             global: TorchGenerator::new(seed),
             train_loader: TorchGenerator::new(seed),
             dev_loader: TorchGenerator::new(seed),
@@ -125,6 +152,17 @@ impl CourseRng {
     /// Whether this is ReCodEx mode.
     pub fn recodex(&self) -> bool {
         self.recodex
+    }
+
+    /// The torch kernel build whose rounding the initialisers reproduce.
+    pub fn capability(&self) -> CpuCapability {
+        self.capability
+    }
+
+    /// Reproduce another kernel build's rounding instead (e.g. a torch without AVX2 outside ReCodEx mode).
+    pub fn with_capability(mut self, capability: CpuCapability) -> Self {
+        self.capability = capability;
+        self
     }
 
     /// The seed given to `startup`.
@@ -143,12 +181,25 @@ impl CourseRng {
         }
     }
 
+    /// `torch.nn.init.xavier_uniform_` on a `[fan_out, fan_in]` weight, from [`CourseRng::initializer`]
+    /// with this stream's [`CpuCapability`].
+    pub fn xavier_uniform(&mut self, weight: &mut [f32], fan_in: usize, fan_out: usize) {
+        let capability = self.capability;
+        self.initializer()
+            .xavier_uniform(weight, fan_in, fan_out, capability);
+    }
+
     /// The order of the next epoch's shuffled train examples, as one iteration of
     /// `DataLoader(train, shuffle=True)` produces it, written into `order` (reusing its allocation).
     pub fn train_epoch_order(&mut self, n: usize, order: &mut Vec<u32>) {
         if self.recodex {
             self.train_loader.random_int64(); // _BaseDataLoaderIter._base_seed
             self.train_loader.randperm(n, order);
+            // RandomSampler.__iter__ then runs `randperm(n)[:num_samples % n]`, an empty slice of a
+            // full permutation that still consumes n - 1 outputs when the loader is exhausted.
+            for _ in 1..n {
+                self.train_loader.random();
+            }
         } else {
             self.global.random_int64(); // _BaseDataLoaderIter._base_seed
             let seed = self.global.random_int64(); // RandomSampler.__iter__
@@ -209,7 +260,7 @@ mod tests {
         let mut a = TorchGenerator::new(7);
         let mut b = TorchGenerator::new(7);
         let mut out = [0.0f32; 5];
-        a.uniform_f32(&mut out, 0.0, 1.0);
+        a.uniform_f32(&mut out, 0.0, 1.0, CpuCapability::Default);
         for v in out {
             let r = b.random() & 0xff_ffff;
             assert_eq!(v, r as f32 / 16_777_216.0);
@@ -258,12 +309,12 @@ mod tests {
         let mut rng = CourseRng::new(42, true);
         let mut a = vec![0.0; 100];
         let mut b = vec![0.0; 100];
-        rng.initializer().xavier_uniform(&mut a, 100, 100);
-        rng.initializer().xavier_uniform(&mut b, 100, 100);
+        rng.xavier_uniform(&mut a, 100, 100);
+        rng.xavier_uniform(&mut b, 100, 100);
         assert_eq!(a, b);
         let mut rng = CourseRng::new(42, false);
-        rng.initializer().xavier_uniform(&mut a, 100, 100);
-        rng.initializer().xavier_uniform(&mut b, 100, 100);
+        rng.xavier_uniform(&mut a, 100, 100);
+        rng.xavier_uniform(&mut b, 100, 100);
         assert_ne!(a, b);
     }
 }
