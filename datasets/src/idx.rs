@@ -1,0 +1,224 @@
+//! Reading the classic IDX files of MNIST and Fashion-MNIST, gzip-compressed (`.gz`, flate2) or not.
+//!
+//! Images: big-endian u32 magic `0x00000803`, count, rows (28), columns (28), then count * 784
+//! bytes. Labels: magic `0x00000801`, count, then count bytes in `0..10`.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use ndarray::{Array1, Array2};
+
+use crate::mnist::{H, LABELS, W};
+use crate::{DatasetError, Mnist, Sizes, Split};
+
+/// Magic number of an IDX file of unsigned bytes with three dimensions (images).
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of unsigned bytes with one dimension (labels).
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+/// The number of training examples the course's split moves to dev (60,000 = 55,000 + 5,000).
+pub const DEV_SIZE: usize = 5000;
+
+/// Reads an IDX images file (gzip when the name ends in `.gz`) as N x 784 uint8 rows.
+pub fn read_images(path: &Path) -> Result<Array2<u8>, DatasetError> {
+    let mut reader = open(path)?;
+    let bad = |reason: String| DatasetError::BadIdx {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let header = read_header(&mut reader, path, 4)?;
+    if header[0] != IMAGES_MAGIC {
+        return Err(bad(format!(
+            "magic number {:#010x} where {IMAGES_MAGIC:#010x} (an IDX images file of uint8) is required",
+            header[0]
+        )));
+    }
+    let (n, rows, cols) = (header[1] as usize, header[2] as usize, header[3] as usize);
+    if (rows, cols) != (H, W) {
+        return Err(bad(format!(
+            "images of {rows}x{cols} pixels where {H}x{W} is required"
+        )));
+    }
+    let len = n
+        .checked_mul(H * W)
+        .ok_or_else(|| bad(format!("{n} images, too many")))?;
+    let data = read_payload(&mut reader, path, len, "pixel")?;
+    Ok(Array2::from_shape_vec((n, H * W), data).expect("n * 784 bytes form an N x 784 array"))
+}
+
+/// Reads an IDX labels file (gzip when the name ends in `.gz`); every label must be in `0..10`.
+pub fn read_labels(path: &Path) -> Result<Array1<u8>, DatasetError> {
+    let mut reader = open(path)?;
+    let header = read_header(&mut reader, path, 2)?;
+    if header[0] != LABELS_MAGIC {
+        return Err(DatasetError::BadIdx {
+            path: path.to_path_buf(),
+            reason: format!(
+                "magic number {:#010x} where {LABELS_MAGIC:#010x} (an IDX labels file of uint8) is required",
+                header[0]
+            ),
+        });
+    }
+    let data = read_payload(&mut reader, path, header[1] as usize, "label")?;
+    if let Some(i) = data.iter().position(|&v| v as usize >= LABELS) {
+        return Err(DatasetError::BadIdx {
+            path: path.to_path_buf(),
+            reason: format!("label {} at index {i} is outside 0-{}", data[i], LABELS - 1),
+        });
+    }
+    Ok(Array1::from(data))
+}
+
+/// Reads the images and labels of one IDX pair and checks that their counts agree.
+pub fn read_pair(images: &Path, labels: &Path) -> Result<Split, DatasetError> {
+    let images_array = read_images(images)?;
+    let labels_array = read_labels(labels)?;
+    if images_array.nrows() != labels_array.len() {
+        return Err(DatasetError::BadIdx {
+            path: labels.to_path_buf(),
+            reason: format!(
+                "{} labels for the {} images of {}",
+                labels_array.len(),
+                images_array.nrows(),
+                images.display()
+            ),
+        });
+    }
+    Ok(Split {
+        images: images_array,
+        labels: labels_array,
+    })
+}
+
+pub(crate) fn read_mnist_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, DatasetError> {
+    let train_all = read_pair(
+        &find(dir, "train-images-idx3-ubyte"),
+        &find(dir, "train-labels-idx1-ubyte"),
+    )?;
+    let test = read_pair(
+        &find(dir, "t10k-images-idx3-ubyte"),
+        &find(dir, "t10k-labels-idx1-ubyte"),
+    )?;
+    let n = train_all.len();
+    if n < DEV_SIZE {
+        return Err(DatasetError::BadIdx {
+            path: dir.join("train-labels-idx1-ubyte.gz"),
+            reason: format!("{n} training examples, fewer than the {DEV_SIZE} the dev split takes"),
+        });
+    }
+    let n_train = n - DEV_SIZE;
+    // Split the buffers in place: only the 5,000 dev examples are copied.
+    let (mut images, _) = train_all.images.into_raw_vec_and_offset();
+    let dev_images = images.split_off(n_train * H * W);
+    let mut labels = train_all.labels.to_vec();
+    let dev_labels = labels.split_off(n_train);
+    let rows = |v: Vec<u8>| {
+        let n = v.len() / (H * W);
+        Array2::from_shape_vec((n, H * W), v).expect("whole images")
+    };
+    let train = Split {
+        images: rows(images),
+        labels: Array1::from(labels),
+    };
+    let dev = Split {
+        images: rows(dev_images),
+        labels: Array1::from(dev_labels),
+    };
+    Ok(Mnist { train, dev, test }.truncated(sizes))
+}
+
+/// `dir/<base>.gz`, or `dir/<base>` when only the uncompressed file exists.
+fn find(dir: &Path, base: &str) -> PathBuf {
+    let gz = dir.join(format!("{base}.gz"));
+    let plain = dir.join(base);
+    if !gz.exists() && plain.exists() {
+        plain
+    } else {
+        gz
+    }
+}
+
+fn open(path: &Path) -> Result<Box<dyn Read>, DatasetError> {
+    let file = File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = BufReader::with_capacity(1 << 16, file);
+    if path.extension().is_some_and(|e| e == "gz") {
+        Ok(Box::new(MultiGzDecoder::new(reader)))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    format!("cannot read (corrupt gzip data?): {e}")
+}
+
+fn read_header(reader: &mut dyn Read, path: &Path, words: usize) -> Result<Vec<u32>, DatasetError> {
+    let mut bytes = vec![0u8; 4 * words];
+    let got = read_up_to(reader, &mut bytes).map_err(|e| DatasetError::BadIdx {
+        path: path.to_path_buf(),
+        reason: io_reason(&e),
+    })?;
+    if got < bytes.len() {
+        return Err(DatasetError::BadIdx {
+            path: path.to_path_buf(),
+            reason: format!(
+                "truncated header: {got} bytes where {} are required",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+fn read_payload(
+    reader: &mut dyn Read,
+    path: &Path,
+    len: usize,
+    what: &str,
+) -> Result<Vec<u8>, DatasetError> {
+    let bad = |reason: String| DatasetError::BadIdx {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut data = Vec::new();
+    data.try_reserve_exact(len)
+        .map_err(|_| bad(format!("header announces {len} {what} bytes, too many")))?;
+    reader
+        .take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(|e| bad(io_reason(&e)))?;
+    if data.len() < len {
+        return Err(bad(format!(
+            "truncated data: {} {what} bytes where the header announces {len}",
+            data.len()
+        )));
+    }
+    let mut extra = [0u8; 1];
+    if read_up_to(reader, &mut extra).map_err(|e| bad(io_reason(&e)))? != 0 {
+        return Err(bad(format!(
+            "data continues after the {len} {what} bytes the header announces"
+        )));
+    }
+    Ok(data)
+}
+
+/// Reads until `buf` is full or the input ends; returns the number of bytes read.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}

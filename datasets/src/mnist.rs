@@ -1,0 +1,153 @@
+//! The dataset types: [`Mnist`] with its three [`Split`]s, [`Sizes`] and [`DatasetSource`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ndarray::{Array1, Array2, ArrayView4, s};
+
+use crate::DatasetError;
+
+/// Number of image channels.
+pub const C: usize = 1;
+/// Image height in pixels.
+pub const H: usize = 28;
+/// Image width in pixels.
+pub const W: usize = 28;
+/// Number of classes; labels are `0..LABELS`.
+pub const LABELS: usize = 10;
+
+/// One split of the dataset: `images` is N x 784 (row-major, one image per row, pixel (y, x) at
+/// column `28 * y + x`), `labels` holds N class indices in `0..10`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// N x (C * H * W) uint8 pixels, in standard (row-major) layout.
+    pub images: Array2<u8>,
+    /// N labels in `0..LABELS`.
+    pub labels: Array1<u8>,
+}
+
+impl Split {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// `true` when the split has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The images as N x 1 x 28 x 28, the layout the course's loader gives (no copy).
+    ///
+    /// # Panics
+    /// If `images` was replaced by an array that is not N x 784 in standard layout (the loaders
+    /// always produce that layout).
+    pub fn images_nchw(&self) -> ArrayView4<'_, u8> {
+        self.images
+            .view()
+            .into_shape_with_order((self.images.nrows(), C, H, W))
+            .expect("Split::images must be N x 784 in standard layout")
+    }
+
+    /// Keeps the first `n` examples (all of them when `n` is `None` or at least `len()`), as the
+    /// course's `sizes={split: n}` does.
+    pub(crate) fn truncated(self, n: Option<usize>) -> Split {
+        match n {
+            Some(n) if n < self.len() => Split {
+                images: self.images.slice(s![..n, ..]).to_owned(),
+                labels: self.labels.slice(s![..n]).to_owned(),
+            },
+            _ => self,
+        }
+    }
+}
+
+/// MNIST-shaped data: train, dev and test splits (the course's MNIST has 55,000 / 5,000 / 10,000).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mnist {
+    /// Training split.
+    pub train: Split,
+    /// Development (validation) split.
+    pub dev: Split,
+    /// Test split.
+    pub test: Split,
+}
+
+/// Optional per-split size limits, like the course's `MNIST(sizes={"train": 5000})`: a split keeps
+/// its first n examples. `None` keeps the whole split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Limit of the train split.
+    pub train: Option<usize>,
+    /// Limit of the dev split.
+    pub dev: Option<usize>,
+    /// Limit of the test split.
+    pub test: Option<usize>,
+}
+
+impl Mnist {
+    /// Reads an `.npz` in the course's layout (`{train,dev,test}_{images,labels}`, images uint8
+    /// (N, 28, 28, 1), labels integers in 0..10), compressed (`np.savez_compressed`) or not.
+    /// Each problem is reported naming the file and the key.
+    pub fn from_npz(path: &Path, sizes: Sizes) -> Result<Mnist, DatasetError> {
+        crate::npz::read_mnist_npz(path, sizes)
+    }
+
+    /// Reads the four classic gzip IDX files from `dir` (`train-images-idx3-ubyte.gz`,
+    /// `train-labels-idx1-ubyte.gz`, `t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`;
+    /// uncompressed files without `.gz` are accepted too) and splits them like the course's MNIST:
+    /// the last 5,000 training examples form dev, the rest train (55,000 of 60,000), t10k is test.
+    pub fn from_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, DatasetError> {
+        crate::idx::read_mnist_idx_dir(dir, sizes)
+    }
+
+    /// Applies the size limits to the three splits.
+    pub(crate) fn truncated(self, sizes: Sizes) -> Mnist {
+        Mnist {
+            train: self.train.truncated(sizes.train),
+            dev: self.dev.truncated(sizes.dev),
+            test: self.test.truncated(sizes.test),
+        }
+    }
+}
+
+/// Where the MNIST binaries take their data from (`--dataset`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatasetSource {
+    /// The course's `mnist.npz`: from the cache directory, downloaded when absent.
+    Mnist,
+    /// Fashion-MNIST from the gzip IDX files of Debian's `dataset-fashion-mnist` package.
+    FashionMnist,
+    /// An `.npz` file in the course's layout.
+    Npz(PathBuf),
+}
+
+impl DatasetSource {
+    /// Where Debian's `dataset-fashion-mnist` package puts its files.
+    pub const FASHION_MNIST_DIR: &'static str = "/usr/share/datasets/fashion-mnist";
+}
+
+impl FromStr for DatasetSource {
+    type Err = String;
+
+    /// `mnist`, `fashion_mnist`, or anything else (non-empty) as a path to an `.npz`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mnist" => Ok(DatasetSource::Mnist),
+            "fashion_mnist" => Ok(DatasetSource::FashionMnist),
+            "" => Err("expected mnist, fashion_mnist or a path to an .npz file".to_string()),
+            path => Ok(DatasetSource::Npz(PathBuf::from(path))),
+        }
+    }
+}
+
+impl fmt::Display for DatasetSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatasetSource::Mnist => f.write_str("mnist"),
+            DatasetSource::FashionMnist => f.write_str("fashion_mnist"),
+            DatasetSource::Npz(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
