@@ -250,56 +250,71 @@ fn beta_zero_ignores_nans_in_c() {
 #[test]
 fn every_kernel_matches_ndarray_dot_and_scalar() {
     let mut scalar = Matmul::with_kernel(Kernel::Scalar, 1);
+    let mut shapes: Vec<(usize, usize, usize)> = [0, 1, 7, 15, 16, 17, 63, 65, 100, 784]
+        .iter()
+        .map(|&s| (s, s, s))
+        .collect();
+    shapes.extend([
+        (50, 784, 100),
+        (784, 50, 100),
+        (50, 100, 100),
+        (50, 100, 10),
+        (50, 100, 784),
+        (100, 784, 65),
+    ]);
     for kernel in kernels() {
         let mut mm = Matmul::with_kernel(kernel, 1);
-        for &(m, k, n) in &[
-            (50, 784, 100),
-            (784, 50, 100),
-            (50, 100, 10),
-            (100, 784, 65),
-            (1, 1, 1),
-            (16, 16, 16),
-        ] {
-            let a = Array2::from_shape_vec((m, k), values(m * k, 7)).unwrap();
-            let b = Array2::from_shape_vec((k, n), values(k * n, 8)).unwrap();
-            let want = a.dot(&b);
-            let mut c = Array2::<f32>::zeros((m, n));
-            let mut c_scalar = Array2::<f32>::zeros((m, n));
-            let (av, bv) = (
-                MatRef::from_array(&a).unwrap(),
-                MatRef::from_array(&b).unwrap(),
-            );
-            mm.gemm(
-                1.0,
-                av,
-                Op::N,
-                bv,
-                Op::N,
-                0.0,
-                MatMut::from_array(&mut c).unwrap(),
-            )
-            .unwrap();
-            scalar
-                .gemm(
+        for (t, &(m, k, n)) in shapes.iter().enumerate() {
+            for &(op_a, op_b) in &OPS {
+                // Stored operands: A is m x k or k x m, B is k x n or n x k.
+                let a_dim = if op_a == Op::N { (m, k) } else { (k, m) };
+                let b_dim = if op_b == Op::N { (k, n) } else { (n, k) };
+                let a = Array2::from_shape_vec(a_dim, values(m * k, 2 * t as u64)).unwrap();
+                let b = Array2::from_shape_vec(b_dim, values(k * n, 2 * t as u64 + 1)).unwrap();
+                let (opa, opb) = (
+                    if op_a == Op::N { a.view() } else { a.t() },
+                    if op_b == Op::N { b.view() } else { b.t() },
+                );
+                let want = opa.dot(&opb);
+                let mut c = Array2::<f32>::zeros((m, n));
+                let mut c_scalar = Array2::<f32>::zeros((m, n));
+                let (av, bv) = (
+                    MatRef::from_array(&a).unwrap(),
+                    MatRef::from_array(&b).unwrap(),
+                );
+                mm.gemm(
                     1.0,
                     av,
-                    Op::N,
+                    op_a,
                     bv,
-                    Op::N,
+                    op_b,
                     0.0,
-                    MatMut::from_array(&mut c_scalar).unwrap(),
+                    MatMut::from_array(&mut c).unwrap(),
                 )
                 .unwrap();
-            let tol = 2e-6 * k as f32;
-            for ((x, y), z) in c.iter().zip(want.iter()).zip(c_scalar.iter()) {
-                assert!(
-                    (x - y).abs() <= tol,
-                    "{kernel} vs dot: {x} vs {y} at {m}x{k}x{n}"
-                );
-                assert!(
-                    (x - z).abs() <= tol,
-                    "{kernel} vs scalar: {x} vs {z} at {m}x{k}x{n}"
-                );
+                scalar
+                    .gemm(
+                        1.0,
+                        av,
+                        op_a,
+                        bv,
+                        op_b,
+                        0.0,
+                        MatMut::from_array(&mut c_scalar).unwrap(),
+                    )
+                    .unwrap();
+                // Entries are sums of k products of values in [-1, 1): allow k * eps-sized error.
+                let tol = 2e-6 * (k as f32 + 1.0);
+                for ((x, y), z) in c.iter().zip(want.iter()).zip(c_scalar.iter()) {
+                    assert!(
+                        (x - y).abs() <= tol,
+                        "{kernel} vs dot: {x} vs {y} at {m}x{k}x{n} {op_a:?}{op_b:?}"
+                    );
+                    assert!(
+                        (x - z).abs() <= tol,
+                        "{kernel} vs scalar: {x} vs {z} at {m}x{k}x{n} {op_a:?}{op_b:?}"
+                    );
+                }
             }
         }
     }

@@ -209,7 +209,9 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
         return;
     }
     let (mr, nr, narrow) = (g.mr, g.nr, g.nr_narrow);
-    let direct_a = p.a_rs == 1 && p.n <= DIRECT_MAX;
+    // op(A) always has one unit stride, so its full panels can be read in place (the kernel
+    // takes both strides); op(B) only when its columns are contiguous.
+    let direct_a = p.n <= DIRECT_MAX;
     let direct_b = p.b_cs == 1 && p.m <= DIRECT_MAX;
     // Tile (i0, j0..j0 + cols) lies entirely below the diagonal (global i > j).
     let below = |i0: usize, j_last: usize| p.upper && i0 as isize > j_last as isize + s.diag;
@@ -225,14 +227,27 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
             let b_packed: *const f32 = if !direct_b {
                 let dst = aligned(&mut ws.b, ncb.div_ceil(nr) * nr * kcb);
                 // SAFETY: the kcb x ncb block of op(B) at (pc, jc) is inside op(B).
-                unsafe { pack_b(dst, b_blk, p.b_rs, p.b_cs, kcb, ncb, nr, narrow) };
+                unsafe { pack_b(kernel, dst, b_blk, p.b_rs, p.b_cs, kcb, ncb, nr, narrow) };
                 dst.as_ptr()
-            } else if ncb - last_j0 < nr {
-                // In place, except a partial last panel (its full-width rows would overrun B).
+            } else if ncb - last_j0 < nr && !g.masked_b {
+                // In place, except a partial last panel (its full-width rows would overrun B)
+                // when the kernel cannot load B under a mask.
                 let dst = aligned(&mut ws.b_edge, nr * kcb);
                 let src = b_blk.wrapping_add(last_j0 * p.b_cs);
                 // SAFETY: the kcb x (ncb - last_j0) block at (pc, jc + last_j0) is inside op(B).
-                unsafe { pack_b(dst, src, p.b_rs, p.b_cs, kcb, ncb - last_j0, nr, narrow) };
+                unsafe {
+                    pack_b(
+                        kernel,
+                        dst,
+                        src,
+                        p.b_rs,
+                        p.b_cs,
+                        kcb,
+                        ncb - last_j0,
+                        nr,
+                        narrow,
+                    )
+                };
                 dst.as_ptr()
             } else {
                 std::ptr::null()
@@ -248,13 +263,15 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                 let a_packed: *const f32 = if !direct_a {
                     let dst = aligned(&mut ws.a, mcb.div_ceil(mr) * mr * kcb);
                     // SAFETY: the mcb x kcb block of op(A) at (ic, pc) is inside op(A).
-                    unsafe { pack_a(dst, a_blk, p.a_rs, p.a_cs, mcb, kcb, mr) };
+                    unsafe { pack_a(kernel, dst, a_blk, p.a_rs, p.a_cs, mcb, kcb, mr) };
                     dst.as_ptr()
-                } else if mcb - last_i0 < mr {
+                } else if mcb - last_i0 < mr && ic + last_i0 < mr - (mcb - last_i0) {
+                    // In place, except a partial last panel that cannot be shifted up (fewer
+                    // than mr rows in the stripe).
                     let dst = aligned(&mut ws.a_edge, mr * kcb);
                     let src = a_blk.wrapping_add(last_i0 * p.a_rs);
                     // SAFETY: the (mcb - last_i0) x kcb block at (ic + last_i0, pc) is inside op(A).
-                    unsafe { pack_a(dst, src, p.a_rs, p.a_cs, mcb - last_i0, kcb, mr) };
+                    unsafe { pack_a(kernel, dst, src, p.a_rs, p.a_cs, mcb - last_i0, kcb, mr) };
                     dst.as_ptr()
                 } else {
                     std::ptr::null()
@@ -263,12 +280,12 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                 for j0 in (0..ncb).step_by(nr) {
                     let valid_n = nr.min(ncb - j0);
                     let width = panel_width(valid_n, nr, narrow);
-                    let (b, b_ks) = if direct_b && valid_n == nr {
-                        (b_blk.wrapping_add(j0), p.b_rs)
+                    let (b, b_ks, b_cols) = if direct_b && (valid_n == nr || g.masked_b) {
+                        (b_blk.wrapping_add(j0), p.b_rs, valid_n)
                     } else if direct_b {
-                        (b_packed, width)
+                        (b_packed, width, width)
                     } else {
-                        (b_packed.wrapping_add(j0 * kcb), width)
+                        (b_packed.wrapping_add(j0 * kcb), width, width)
                     };
                     // LOOP 1: mr-row panels of A.
                     for i0 in (0..mcb).step_by(mr) {
@@ -276,31 +293,48 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                             break;
                         }
                         let valid_m = mr.min(mcb - i0);
-                        let (a, a_ks) = if direct_a && valid_m == mr {
-                            (a_blk.wrapping_add(i0), p.a_cs)
-                        } else if direct_a {
-                            (a_packed, mr)
+                        // A partial panel read in place is shifted up by `skip` rows so that it
+                        // ends at the last row; the shared rows are computed, not stored.
+                        let skip = if direct_a && ic + i0 >= mr - valid_m {
+                            mr - valid_m
                         } else {
-                            (a_packed.wrapping_add(i0 * kcb), mr)
+                            0
+                        };
+                        let row0 = ic + i0 - skip;
+                        let (a, a_rs, a_ks) = if direct_a && (valid_m == mr || skip > 0) {
+                            (
+                                p.a.wrapping_add(row0 * p.a_rs + pc * p.a_cs),
+                                p.a_rs,
+                                p.a_cs,
+                            )
+                        } else if direct_a {
+                            (a_packed, 1, mr)
+                        } else {
+                            (a_packed.wrapping_add(i0 * kcb), 1, mr)
                         };
                         let tile = Tile {
                             kc: kcb,
                             a,
+                            a_rs,
                             a_ks,
                             b,
                             b_ks,
-                            c: p.c.wrapping_add((ic + i0) * p.c_rs + jc + j0),
+                            b_cols,
+                            c: p.c.wrapping_add(row0 * p.c_rs + jc + j0),
                             c_rs: p.c_rs,
-                            mr: valid_m,
+                            skip,
+                            mr: valid_m + skip,
                             nr: valid_n,
                             alpha: p.alpha,
                             beta,
                         };
-                        // SAFETY: the A panel is either mr full rows of op(A) read in place
-                        // (a_rs == 1) or a packed, zero-padded mr x kcb panel; the B panel is
-                        // nr full columns of op(B) in place (b_cs == 1) or a packed `width`-wide
-                        // panel; the C tile's valid_m x valid_n elements are inside this
-                        // stripe of C; the caller checked the kernel.
+                        // SAFETY: the A panel is either mr full rows row0..row0 + mr of op(A)
+                        // read in place with op(A)'s strides (row0 + mr <= this stripe's m) or
+                        // a packed, zero-padded mr x kcb panel; the B panel is b_cols columns
+                        // of op(B) in place (b_cs == 1; fewer than width only for masked_b
+                        // kernels) or a packed `width`-wide panel; the stored C rows
+                        // row0 + skip.. row0 + skip + valid_m and columns jc + j0 + valid_n are
+                        // inside this stripe of C; the caller checked the kernel.
                         unsafe { run_tile(kernel, &tile, width) };
                     }
                 }

@@ -73,6 +73,7 @@ impl Kernel {
                 kc: 256,
                 mc: 64,
                 nc: 2048,
+                masked_b: false,
             },
             Kernel::Avx2Fma => Geometry {
                 mr: 6,
@@ -81,14 +82,16 @@ impl Kernel {
                 kc: 256,
                 mc: 120,
                 nc: 2048,
+                masked_b: true,
             },
             Kernel::Avx512 => Geometry {
-                mr: 12,
+                mr: 14,
                 nr: 32,
                 nr_narrow: 16,
                 kc: 256,
-                mc: 192,
+                mc: 196,
                 nc: 2048,
+                masked_b: true,
             },
             Kernel::Neon => Geometry {
                 mr: 8,
@@ -97,6 +100,7 @@ impl Kernel {
                 kc: 256,
                 mc: 128,
                 nc: 2048,
+                masked_b: false,
             },
         }
     }
@@ -134,27 +138,53 @@ pub(crate) struct Geometry {
     pub kc: usize,
     pub mc: usize,
     pub nc: usize,
+    /// The kernel can load B under a mask of `Tile::b_cols` columns, so a partial last panel of
+    /// row-major op(B) can be read in place instead of packed.
+    pub masked_b: bool,
 }
 
 /// One micro-kernel call: `C[0..mr, 0..nr] = alpha * sum_p a_p b_p^T + beta * C` (beta == 0:
 /// C is not read).
 ///
-/// Contract (upheld by the driver): for `p < kc`, `i < MR`, `a + p * a_ks + i` is readable; for
-/// `p < kc`, `j < width`, `b + p * b_ks + j` is readable; for `i < mr`, `j < nr`,
-/// `c + i * c_rs + j` is writable (and readable unless beta == 0); `mr <= MR`, `nr <= width`.
+/// Element `(i, p)` of the A panel is at `a + i * a_rs + p * a_ks`: `a_rs == 1` for packed panels
+/// and column-major `op(A)` read in place, `a_ks == 1` for row-major `op(A)` read in place.
+///
+/// Rows `0..skip` of the tile are computed but not stored: a last row panel of op(A) read in
+/// place is shifted up to end at the matrix's last row, and the rows it shares with the panel
+/// before are left alone.
+///
+/// Contract (upheld by the driver): for `p < kc`, `i < MR`, `a + i * a_rs + p * a_ks` is readable; for
+/// `p < kc`, `j < b_cols`, `b + p * b_ks + j` is readable (`b_cols == width` unless the kernel
+/// has `masked_b`); for `skip <= i < mr`, `j < nr`, `c + i * c_rs + j` is writable (and
+/// readable unless beta == 0); `mr <= MR`, `nr <= b_cols <= width`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tile {
     pub kc: usize,
     pub a: *const f32,
+    pub a_rs: usize,
     pub a_ks: usize,
     pub b: *const f32,
     pub b_ks: usize,
+    pub b_cols: usize,
     pub c: *mut f32,
     pub c_rs: usize,
+    pub skip: usize,
     pub mr: usize,
     pub nr: usize,
     pub alpha: f32,
     pub beta: f32,
+}
+
+/// `x`, through an empty `asm!` block: the compiler cannot see how the result relates to other
+/// values, so it keeps separate row offsets in registers instead of re-deriving them serially.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn opaque(mut x: usize) -> usize {
+    // SAFETY: the assembly is empty: it reads and writes nothing but the register holding x.
+    unsafe {
+        std::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    x
 }
 
 /// Runs the micro-kernel of `kernel` on `t`, whose B panel is `width` columns wide
@@ -173,10 +203,16 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         Kernel::Avx2Fma => {
             // SAFETY: forwarded contract; the caller checked AVX2 and FMA are available.
             unsafe {
-                if width == 16 {
-                    super::avx2::tile::<2>(t)
-                } else {
-                    super::avx2::tile::<1>(t)
+                use super::avx2::tile;
+                match (width == 16, t.a_rs == 1, t.b_cols < width) {
+                    (true, true, false) => tile::<2, false, false>(t),
+                    (true, false, false) => tile::<2, true, false>(t),
+                    (false, true, false) => tile::<1, false, false>(t),
+                    (false, false, false) => tile::<1, true, false>(t),
+                    (true, true, true) => tile::<2, false, true>(t),
+                    (true, false, true) => tile::<2, true, true>(t),
+                    (false, true, true) => tile::<1, false, true>(t),
+                    (false, false, true) => tile::<1, true, true>(t),
                 }
             }
         }
@@ -184,10 +220,11 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         Kernel::Avx512 => {
             // SAFETY: forwarded contract; the caller checked AVX-512F is available.
             unsafe {
-                if width == 32 {
-                    super::avx512::tile::<2>(t)
-                } else {
-                    super::avx512::tile::<1>(t)
+                match (width == 32, t.a_rs == 1) {
+                    (true, true) => super::avx512::tile::<2, false>(t),
+                    (true, false) => super::avx512::tile::<2, true>(t),
+                    (false, true) => super::avx512::tile::<1, false>(t),
+                    (false, false) => super::avx512::tile::<1, true>(t),
                 }
             }
         }

@@ -7,7 +7,7 @@
 //!
 //! * `scalar.rs`: portable Rust, the reference and test oracle (4 x 8 tile);
 //! * `avx2.rs`: AVX2 + FMA (6 x 16 tile, 12 `ymm` accumulators);
-//! * `avx512.rs`: AVX-512F (12 x 32 tile, 24 `zmm` accumulators);
+//! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators);
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
 //! The kernel is chosen once, at run time, by [`Kernel::detect`] (`is_x86_feature_detected!`);

@@ -20,18 +20,18 @@ pub(crate) unsafe fn tile(t: &Tile) {
     let mut acc: [[float32x4_t; 2]; MR] = [[vdupq_n_f32(0.0); 2]; MR];
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.kc {
-        // SAFETY: the contract makes b[0..8] and a[0..MR] readable at each of the kc steps.
+        // SAFETY: the contract makes b[0..8] and A(i, p), i < MR, readable at each of the kc steps.
         let (b0, b1) = unsafe { (vld1q_f32(b), vld1q_f32(b.add(4))) };
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: as above, i < MR.
-            let ai = vdupq_n_f32(unsafe { *a.add(i) });
+            let ai = vdupq_n_f32(unsafe { *a.add(i * t.a_rs) });
             row[0] = vfmaq_f32(row[0], ai, b0);
             row[1] = vfmaq_f32(row[1], ai, b1);
         }
         a = a.wrapping_add(t.a_ks);
         b = b.wrapping_add(t.b_ks);
     }
-    for (i, row) in acc.iter().enumerate().take(t.mr) {
+    for (i, row) in acc.iter().enumerate().take(t.mr).skip(t.skip) {
         let mut out = [0.0f32; 8];
         // SAFETY: `out` holds 8 floats, written as two vectors of 4.
         unsafe {

@@ -17,8 +17,13 @@ pub(crate) unsafe fn tile(t: &Tile) {
     let mut acc = [[0.0f32; NR]; MR];
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.kc {
-        // SAFETY: the contract makes a[0..MR] and b[0..NR] readable for each of the kc steps.
-        let (av, bv) = unsafe { (*a.cast::<[f32; MR]>(), *b.cast::<[f32; NR]>()) };
+        // SAFETY: the contract makes A(i, p), i < MR, and b[0..NR] readable at each of the kc steps.
+        let (av, bv): ([f32; MR], [f32; NR]) = unsafe {
+            (
+                std::array::from_fn(|i| *a.add(i * t.a_rs)),
+                *b.cast::<[f32; NR]>(),
+            )
+        };
         for (row, &ai) in acc.iter_mut().zip(av.iter()) {
             for (x, &bj) in row.iter_mut().zip(bv.iter()) {
                 *x += ai * bj;
@@ -28,7 +33,7 @@ pub(crate) unsafe fn tile(t: &Tile) {
         a = a.wrapping_add(t.a_ks);
         b = b.wrapping_add(t.b_ks);
     }
-    for (i, row) in acc.iter().enumerate().take(t.mr) {
+    for (i, row) in acc.iter().enumerate().take(t.mr).skip(t.skip) {
         for (j, &x) in row.iter().enumerate().take(t.nr) {
             // SAFETY: i < mr and j < nr, so the contract makes this element writable (and
             // readable when beta != 0).
