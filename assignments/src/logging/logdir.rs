@@ -387,7 +387,10 @@ mod tests {
         let long = "x".repeat(300);
         let config = [
             ("dropout", ConfigValue::Float(0.5)),
-            ("hidden_layers", ConfigValue::Str("[300, 300]".into())),
+            (
+                "hidden_layers",
+                ConfigValue::List(vec![ConfigValue::Int(300), ConfigValue::Int(300)]),
+            ),
             ("name", ConfigValue::Str(long)),
         ];
         let s = format_config(&config).unwrap();

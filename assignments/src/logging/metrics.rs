@@ -134,6 +134,19 @@ pub enum ConfigValue {
     Str(String),
     /// Python's `None`.
     None,
+    /// A Python `list` (e.g. from `nargs="+"`): `str()` gives `[300, 300]`, the elements in
+    /// their `repr()` form (strings quoted: `['a', 'b']`).
+    List(Vec<ConfigValue>),
+}
+
+impl ConfigValue {
+    /// Python's `repr()`: as `str()`, except that strings are quoted and escaped.
+    pub fn python_repr(&self) -> String {
+        match self {
+            ConfigValue::Str(s) => python_str_repr(s),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for ConfigValue {
@@ -145,6 +158,16 @@ impl fmt::Display for ConfigValue {
             ConfigValue::Float(x) => f.write_str(&python_float_repr(*x)),
             ConfigValue::Str(s) => f.write_str(s),
             ConfigValue::None => f.write_str("None"),
+            ConfigValue::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&item.python_repr())?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }
@@ -191,6 +214,52 @@ impl<T: Into<ConfigValue>> From<Option<T>> for ConfigValue {
     }
 }
 
+/// Python's `repr(str)`: single quotes unless the string contains `'` and no `"`; backslash,
+/// the quote, `\t`, `\n`, `\r` escaped; other control characters as `\xHH`; non-printable
+/// non-ASCII characters as `\xHH`, `\uHHHH` or `\UHHHHHHHH`. Printability follows Python's
+/// `str.isprintable` for the control, format, separator (other than space), surrogate and
+/// private-use characters; unassigned code points count as printable.
+pub fn python_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_ascii() || python_printable(c) => out.push(c),
+            c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// `str.isprintable` for one non-ASCII character, without Unicode tables: false for the
+/// categories Cc, Zs, Zl, Zp, Co and the assigned Cf characters.
+fn python_printable(c: char) -> bool {
+    !matches!(c as u32,
+        0x80..=0xa0 | 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2 | 0x1680
+        | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064 | 0x2066..=0x206f | 0x3000
+        | 0xe000..=0xf8ff | 0xfeff | 0xfff9..=0xfffb | 0x110bd | 0x110cd | 0x13430..=0x1343f
+        | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f | 0xf0000..)
+}
+
 /// Python's `repr(float)` (which `str(float)` equals): the shortest digits that round-trip,
 /// in fixed notation when the decimal exponent is in `-4 < decpt <= 16`, else in scientific
 /// notation with a signed, at least two-digit exponent; fixed notation always has a `.`.
@@ -205,8 +274,20 @@ pub fn python_float_repr(x: f64) -> String {
     if x == 0.0 {
         return format!("{sign}0.0");
     }
-    // Rust's `{:e}` gives the shortest round-trip digits (closest on ties), as Python's repr does.
-    let sci = format!("{:e}", x.abs());
+    // Rust's `{:e}` gives the shortest round-trip digits. When the exact binary value lies
+    // halfway between two shortest candidates, Rust rounds the tie up while Python (David Gay's
+    // dtoa) takes the even one: the correctly rounded (ties-to-even) decimal of the same length
+    // is Python's answer whenever it round-trips.
+    let shortest = format!("{:e}", x.abs());
+    let n_digits = shortest
+        .split_once('e')
+        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let nearest = format!("{:.*e}", n_digits - 1, x.abs());
+    let sci = if nearest.parse::<f64>() == Ok(x.abs()) {
+        nearest
+    } else {
+        shortest
+    };
     let (mantissa, exponent) = sci.split_once('e').expect("`{:e}` output has an exponent");
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let exponent: i32 = exponent.parse().expect("`{:e}` exponent is an integer");
@@ -334,6 +415,33 @@ mod tests {
     }
 
     #[test]
+    fn lists_and_string_reprs() {
+        // expected values from CPython 3
+        let list = ConfigValue::List(vec![ConfigValue::Int(300), ConfigValue::Int(300)]);
+        assert_eq!(list.to_string(), "[300, 300]");
+        let mixed = ConfigValue::List(vec![
+            ConfigValue::Str("a".into()),
+            ConfigValue::Float(1e-5),
+            ConfigValue::Bool(true),
+            ConfigValue::None,
+            ConfigValue::List(vec![]),
+        ]);
+        assert_eq!(mixed.to_string(), "['a', 1e-05, True, None, []]");
+        for (s, r) in [
+            ("it's", "\"it's\""),
+            ("say \"hi\"", "'say \"hi\"'"),
+            ("both ' and \"", "'both \\' and \"'"),
+            ("tab\tnl\ncr\rbs\\", "'tab\\tnl\\ncr\\rbs\\\\'"),
+            ("\x00\x1f\x7f", "'\\x00\\x1f\\x7f'"),
+            ("\u{85}\u{a0}é\u{ad}", "'\\x85\\xa0é\\xad'"),
+            ("\u{2028}€\u{feff}", "'\\u2028€\\ufeff'"),
+            ("\u{e000}😀\u{f0000}", "'\\ue000😀\\U000f0000'"),
+        ] {
+            assert_eq!(python_str_repr(s), r, "{s:?}");
+        }
+    }
+
+    #[test]
     fn config_value_is_python_str() {
         assert_eq!(ConfigValue::Bool(false).to_string(), "False");
         assert_eq!(ConfigValue::Bool(true).to_string(), "True");
@@ -354,6 +462,10 @@ mod tests {
             (1.2345e16, "1.2345e+16"),
             (123456789012345680.0, "1.2345678901234568e+17"),
             (0.1 + 0.2, "0.30000000000000004"),
+            // exact ties between two shortest candidates: Python takes the even digit
+            (127305.0 / 131072.0, "0.9712600708007812"),
+            (71938.0 / 524288.0, "0.13721084594726562"),
+            (2782412975894565.0 / 4.0, "695603243973641.2"),
             (1e100, "1e+100"),
             (5e-324, "5e-324"),
             (-0.0, "-0.0"),
