@@ -27,7 +27,10 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..runs {
         let logs = train(&args, &mnist, kernel, &mut |_| {}, &mut |_| {})?;
         let ms = logs[0].elapsed.as_secs_f64() * 1e3;
-        println!("{ms:.1} ms  dev:accuracy={:.4}", logs[0].dev.map_or(f32::NAN, |d| d.accuracy));
+        println!(
+            "{ms:.1} ms  dev:accuracy={:.4}",
+            logs[0].dev.map_or(f32::NAN, |d| d.accuracy)
+        );
         times.push(ms);
     }
     times.sort_by(f64::total_cmp);

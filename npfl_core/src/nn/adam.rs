@@ -155,14 +155,21 @@ mod tests {
                 // Random positive float32 bit patterns over the whole exponent range.
                 let x = f32::from_bits(g.random() & 0x7fff_ffff);
                 let (a, b) = (x / c, div_by_constant(x, inv));
-                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{x} / {c}: {a} vs {b}");
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{x} / {c}: {a} vs {b}"
+                );
             }
         }
         for c in [1.0f32, 0.031_622_78, 0.5, 0.999_999_9] {
             let inv = 1.0 / f64::from(c);
             for bits in (0..0x7f80_0000u32).step_by(997) {
                 let x = f32::from_bits(bits);
-                assert_eq!((x / c).to_bits(), div_by_constant(x, inv).to_bits(), "{x} / {c}");
+                assert_eq!(
+                    (x / c).to_bits(),
+                    div_by_constant(x, inv).to_bits(),
+                    "{x} / {c}"
+                );
             }
         }
     }
