@@ -2,14 +2,16 @@
 //! `Linear(prev, outputs)` giving logits, with Keras-style initialisation (Xavier-uniform weights, zero
 //! biases), and its forward and backward passes on preallocated buffers.
 //!
-//! Weights keep torch's `[out, in]` row-major layout, so `Linear` is `Y = X W^T + b`; every product runs
-//! on [`Matmul::gemm`] with [`Op::T`] flags instead of explicit transposes:
+//! Weights are stored `[in, out]` row-major (`V = W^T` of torch's `[out, in]` weight `W`), so `Linear` is
+//! `Z = A V + b`: the forward product then reads `V` in place, without packing, which makes it twice
+//! as fast as with torch's layout. Every product runs on [`Matmul::gemm`] with [`Op::T`] flags instead
+//! of explicit transposes:
 //!
 //! ```text
-//! forward   Z_l  = A_{l-1} W_l^T + 1 b_l^T        gemm(A, N, W, T), C prefilled with the bias, beta = 1
-//! backward  dW_l = dZ_l^T A_{l-1}                 gemm(dZ, T, A, N)
+//! forward   Z_l  = A_{l-1} V_l + 1 b_l^T          gemm(A, N, V, N), C prefilled with the bias, beta = 1
+//! backward  dV_l = A_{l-1}^T dZ_l                 gemm(A, T, dZ, N)
 //!           db_l = column sums of dZ_l
-//!           dA_{l-1} = dZ_l W_l                   gemm(dZ, N, W, N), skipped for the input layer
+//!           dA_{l-1} = dZ_l V_l^T                 gemm(dZ, N, V, T), skipped for the input layer
 //! ```
 
 use std::ops::Range;
@@ -41,7 +43,8 @@ struct LayerInfo {
     bias: Range<usize>,
 }
 
-/// The MLP's parameters, flat in torch's `model.parameters()` order: `W_0, b_0, W_1, b_1, ...`.
+/// The MLP's parameters, flat in torch's `model.parameters()` order: `V_0, b_0, V_1, b_1, ...`, each
+/// weight stored `[in, out]` (the transpose of torch's).
 #[derive(Clone, Debug)]
 pub struct Mlp {
     config: MlpConfig,
@@ -51,20 +54,27 @@ pub struct Mlp {
 
 impl Mlp {
     /// A model initialised as the course's: for every `Linear` in order, `xavier_uniform_` on the
-    /// `[out, in]` weight ([`CourseRng::xavier_uniform`]) and zero bias.
+    /// `[out, in]` torch weight ([`CourseRng::xavier_uniform`], stored transposed) and zero bias.
     ///
     /// # Errors
     /// [`NnError::Shape`] if a size is zero.
     pub fn new(config: MlpConfig, rng: &mut CourseRng) -> Result<Self, NnError> {
         let mut model = Self::zeros(config)?;
+        let mut torch_weight = Vec::new();
         for layer in &model.layers {
-            let w = &mut model.params[layer.weight.clone()];
-            rng.xavier_uniform(w, layer.fan_in, layer.fan_out);
+            torch_weight.resize(layer.weight.len(), 0.0);
+            rng.xavier_uniform(&mut torch_weight, layer.fan_in, layer.fan_out);
+            let v = &mut model.params[layer.weight.clone()];
+            for (o, row) in torch_weight.chunks_exact(layer.fan_in).enumerate() {
+                for (i, &w) in row.iter().enumerate() {
+                    v[i * layer.fan_out + o] = w;
+                }
+            }
         }
         Ok(model)
     }
 
-    /// A model with the given flat parameters (`W_0, b_0, W_1, b_1, ...`).
+    /// A model with the given flat parameters (`V_0, b_0, V_1, b_1, ...`, weights `[in, out]`).
     ///
     /// # Errors
     /// [`NnError::Shape`] if a size is zero or `params` has the wrong length.
@@ -135,7 +145,7 @@ impl Mlp {
         (self.layers[l].fan_in, self.layers[l].fan_out)
     }
 
-    /// All parameters, `W_0, b_0, W_1, b_1, ...`.
+    /// All parameters, `V_0, b_0, V_1, b_1, ...` (weights `[in, out]`).
     pub fn params(&self) -> &[f32] {
         &self.params
     }
@@ -145,12 +155,28 @@ impl Mlp {
         &mut self.params
     }
 
-    /// The weight of layer `l`, `[out, in]` row-major as torch stores it.
+    /// The weight of layer `l` as stored, `[in, out]` row-major (torch's weight transposed).
     ///
     /// # Panics
     /// If `l >= num_layers()`.
     pub fn weight(&self, l: usize) -> &[f32] {
         &self.params[self.layers[l].weight.clone()]
+    }
+
+    /// The weight of layer `l` in torch's `[out, in]` row-major layout (a transposed copy).
+    ///
+    /// # Panics
+    /// If `l >= num_layers()`.
+    pub fn torch_weight(&self, l: usize) -> Vec<f32> {
+        let layer = &self.layers[l];
+        let v = self.weight(l);
+        let mut w = vec![0.0; v.len()];
+        for (i, row) in v.chunks_exact(layer.fan_out).enumerate() {
+            for (o, &x) in row.iter().enumerate() {
+                w[o * layer.fan_in + i] = x;
+            }
+        }
+        w
     }
 
     /// The bias of layer `l`.
@@ -218,10 +244,10 @@ impl Mlp {
                 Op::N,
                 MatRef::new(
                     &self.params[layer.weight.clone()],
-                    layer.fan_out,
                     layer.fan_in,
+                    layer.fan_out,
                 )?,
-                Op::T,
+                Op::N,
                 1.0,
                 MatMut::new(out, rows, layer.fan_out)?,
             )?;
@@ -265,12 +291,12 @@ impl Mlp {
                 ws.grads[layer.weight.start..layer.bias.end].split_at_mut(layer.weight.len());
             mm.gemm(
                 1.0,
-                MatRef::new(dz, rows, layer.fan_out)?,
-                Op::T,
                 MatRef::new(input, rows, layer.fan_in)?,
+                Op::T,
+                MatRef::new(dz, rows, layer.fan_out)?,
                 Op::N,
                 0.0,
-                MatMut::new(weight_grad, layer.fan_out, layer.fan_in)?,
+                MatMut::new(weight_grad, layer.fan_in, layer.fan_out)?,
             )?;
             bias_grad.copy_from_slice(&dz[..layer.fan_out]);
             for row in dz.chunks_exact(layer.fan_out).skip(1) {
@@ -286,10 +312,10 @@ impl Mlp {
                     Op::N,
                     MatRef::new(
                         &self.params[layer.weight.clone()],
-                        layer.fan_out,
                         layer.fan_in,
+                        layer.fan_out,
                     )?,
-                    Op::N,
+                    Op::T,
                     0.0,
                     MatMut::new(da, rows, layer.fan_in)?,
                 )?;
@@ -380,7 +406,7 @@ mod tests {
                 for o in 0..fan_out {
                     let mut s = b[o];
                     for i in 0..fan_in {
-                        s += a[r * fan_in + i] * w[o * fan_in + i];
+                        s += a[r * fan_in + i] * w[i * fan_out + o];
                     }
                     z[r * fan_out + o] = if l == cfg.hidden_layers {
                         s
@@ -484,10 +510,11 @@ mod tests {
         let model = Mlp::new(cfg, &mut CourseRng::new(42, true)).unwrap();
         let mut expected = vec![0.0f32; 784 * 100];
         TorchGenerator::new(42).xavier_uniform(&mut expected, 784, 100, CpuCapability::Default);
-        assert_eq!(model.weight(0), &expected[..]);
+        assert_eq!(model.torch_weight(0), expected);
+        assert_eq!(model.weight(0)[1], expected[784]);
         let mut expected = vec![0.0f32; 100 * 10];
         TorchGenerator::new(42).xavier_uniform(&mut expected, 100, 10, CpuCapability::Default);
-        assert_eq!(model.weight(3), &expected[..]);
+        assert_eq!(model.torch_weight(3), expected);
     }
 
     #[test]

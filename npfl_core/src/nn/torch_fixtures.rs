@@ -45,7 +45,7 @@ fn run(
     );
     for l in 0..model.num_layers() {
         let (fan_in, fan_out) = model.layer_shape(l);
-        let w = model.weight(l);
+        let w = model.torch_weight(l);
         let first: Vec<String> = w[..4]
             .iter()
             .map(|v| format!("{:08x}", v.to_bits()))
