@@ -90,6 +90,7 @@ impl Activation {
 /// 2 ulp of the correctly rounded value). Inputs are clamped to `[-87.3, 88.7]`: below, the result is
 /// about `1e-38` instead of a subnormal or zero.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' published constants, as printed there
 fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // 1.5 * 2^23: adding it rounds to an integer that sits in the low mantissa bits.
@@ -118,6 +119,7 @@ fn exp(x: f32) -> f32 {
 /// `tanh(x)` in `float32` without library calls (Cephes `tanhf`): an odd polynomial below
 /// `|x| = 0.625`, `1 - 2 / (e^{2|x|} + 1)` above; within 3 ulp of the correctly rounded value.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' published constants, as printed there
 fn tanh(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
