@@ -3,7 +3,6 @@
 //! [runs] [course flags...]`, e.g. `-- 7 --dataset=fashion_mnist --hidden_layers=1 --activation=relu`.
 //! Prints every run's time in ms, then min and median; `NPFL_KERNEL` forces a matmul kernel.
 
-use anyhow::Context;
 use assignments::mnist_layers_activations::{Args, train};
 use clap::Parser;
 use datasets::Sizes;
@@ -19,7 +18,10 @@ fn main() -> anyhow::Result<()> {
     let mut args = Args::parse_from(argv);
     args.epochs = 1;
     let kernel = match std::env::var("NPFL_KERNEL") {
-        Ok(name) if !name.is_empty() => Some(name.parse::<Kernel>().context("NPFL_KERNEL")?),
+        Ok(name) if !name.is_empty() => Some(
+            name.parse::<Kernel>()
+                .map_err(|e| anyhow::anyhow!("NPFL_KERNEL: {e}"))?,
+        ),
         _ => None,
     };
     let mnist = args.data.load(Sizes::default())?;

@@ -8,6 +8,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use datasets::{DatasetSource, Mnist, Split};
 use npfl_core::matmul::{Kernel, Matmul};
 use npfl_core::nn::{
@@ -26,7 +27,7 @@ use crate::logging::ConfigValue;
 )]
 pub struct Args {
     /// Activation.
-    #[arg(long, default_value = "none", value_parser = parse_activation)]
+    #[arg(long, default_value = "none", value_parser = activation_parser())]
     pub activation: Activation,
     /// Batch size.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
@@ -54,8 +55,12 @@ pub struct Args {
     pub data: DatasetArgs,
 }
 
-fn parse_activation(s: &str) -> Result<Activation, String> {
-    s.parse::<Activation>().map_err(|e| e.to_string())
+/// `none`, `relu`, `tanh` or `sigmoid`, listed in `--help` and in the error for anything else.
+fn activation_parser() -> impl TypedValueParser<Value = Activation> {
+    PossibleValuesParser::new(Activation::ALL.map(Activation::name)).map(|name| {
+        name.parse::<Activation>()
+            .expect("one of Activation::ALL's names")
+    })
 }
 
 impl Args {

@@ -7,7 +7,6 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use assignments::logging::{
     EpochLine, Progress, ProgressConfig, TrainingLogger, format_logdir, local_timestamp,
 };
@@ -19,7 +18,10 @@ use npfl_core::matmul::Kernel;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let kernel = match std::env::var("NPFL_KERNEL") {
-        Ok(name) if !name.is_empty() => Some(name.parse::<Kernel>().context("NPFL_KERNEL")?),
+        Ok(name) if !name.is_empty() => Some(
+            name.parse::<Kernel>()
+                .map_err(|e| anyhow::anyhow!("NPFL_KERNEL: {e}"))?,
+        ),
         _ => None,
     };
     let mut progress = Progress::new(ProgressConfig::from_env()?);
