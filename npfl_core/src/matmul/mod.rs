@@ -11,14 +11,19 @@
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
 //! The kernel is chosen once, at run time, by [`Kernel::detect`] (`is_x86_feature_detected!`);
-//! nothing depends on `-C target-cpu`. Operands whose layout already matches a packed panel
-//! (`op(A)` with unit row stride, `op(B)` with unit column stride) are read in place when the
-//! product is small, so the small MLP products pay almost nothing besides the arithmetic.
+//! nothing depends on `-C target-cpu`. When the other output dimension is at most 256, `op(A)`
+//! (either layout: the kernels take both strides) and a row-major `op(B)` are read in place
+//! instead of packed; a partial last row panel is shifted up to overlap the previous one, and a
+//! partial last column panel is loaded under a mask. So the MLP's `X W` packs nothing, `X^T dH`
+//! packs only the small `dH`, and `dH W^T` packs `W^T` with 8 x 8 AVX transposes.
 //!
 //! Threads split the output `C` into disjoint stripes only (never the `K` dimension), and the
 //! `K` blocking depends only on the shape, so every element is computed by the same sequence of
 //! floating-point operations whatever the thread count: results are bitwise identical for every
-//! `threads`.
+//! `threads`. (Different kernels may differ in the last bits: the scalar one rounds the
+//! multiply and the add separately, the SIMD ones fuse them.) Products under 2^23 flops
+//! (`2 m n k`) run on the calling thread; larger ones spawn scoped threads for the call, the
+//! only allocation a warmed-up `Matmul` makes.
 //!
 //! ```
 //! use npfl_core::matmul::{MatMut, MatRef, Matmul, Op};

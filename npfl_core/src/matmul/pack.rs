@@ -23,13 +23,13 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx512f")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    // SAFETY: forwarded contract.
-                    unsafe { $imp($($arg),*) }
+                    // SAFETY: forwarded contract; AVX-512F implies AVX2 for `simd`.
+                    unsafe { $imp(true, $($arg),*) }
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    // SAFETY: forwarded contract.
-                    unsafe { $imp($($arg),*) }
+                    // SAFETY: forwarded contract; AVX2 is enabled here, as `simd` requires.
+                    unsafe { $imp(true, $($arg),*) }
                 }
                 match kernel {
                     // SAFETY: forwarded contract; the caller checked the CPU supports the kernel.
@@ -40,8 +40,8 @@ macro_rules! dispatch {
                 }
             }
             let _ = kernel;
-            // SAFETY: forwarded contract.
-            unsafe { $imp($($arg),*) }
+            // SAFETY: forwarded contract; `simd` is false.
+            unsafe { $imp(false, $($arg),*) }
         }
     };
 }
@@ -56,7 +56,9 @@ dispatch!(pack_b, pack_b_impl, (dst: &mut [f32], b: *const f32, b_rs: usize, b_c
 /// # Safety
 /// Every element `(i, p)`, `i < rows`, `p < kc`, of the block is readable.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn pack_a_impl(
+    _simd: bool,
     dst: &mut [f32],
     a: *const f32,
     a_rs: usize,
@@ -208,6 +210,91 @@ unsafe fn copy_runs_rowwise(
     }
 }
 
+/// Transposes `w` rows (a multiple of 8) of `kc` elements, row `j` at `base + j * stride`, into
+/// `panel` (`panel[p * w + j]`) with 8 x 8 AVX transposes: the B^T pack of `dH W^T`.
+///
+/// # Safety
+/// Rows `0..w` of `kc` elements at `base + j * stride` are readable; `panel` holds `kc * w`
+/// elements; the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_rows_avx2(
+    panel: &mut [f32],
+    base: *const f32,
+    stride: usize,
+    kc: usize,
+    w: usize,
+) {
+    use std::arch::x86_64::{
+        __m256, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+        _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    };
+    let kc8 = kc / 8 * 8;
+    let panel = &mut panel[..kc * w];
+    for jb in (0..w).step_by(8) {
+        let rows: [*const f32; 8] = std::array::from_fn(|j| base.wrapping_add((jb + j) * stride));
+        for pb in (0..kc8).step_by(8) {
+            // SAFETY: pb + 8 <= kc elements of each of the 8 rows are readable.
+            let r: [__m256; 8] =
+                std::array::from_fn(|j| unsafe { _mm256_loadu_ps(rows[j].add(pb)) });
+            let (t0, t1) = (
+                _mm256_unpacklo_ps(r[0], r[1]),
+                _mm256_unpackhi_ps(r[0], r[1]),
+            );
+            let (t2, t3) = (
+                _mm256_unpacklo_ps(r[2], r[3]),
+                _mm256_unpackhi_ps(r[2], r[3]),
+            );
+            let (t4, t5) = (
+                _mm256_unpacklo_ps(r[4], r[5]),
+                _mm256_unpackhi_ps(r[4], r[5]),
+            );
+            let (t6, t7) = (
+                _mm256_unpacklo_ps(r[6], r[7]),
+                _mm256_unpackhi_ps(r[6], r[7]),
+            );
+            let (s0, s1) = (
+                _mm256_shuffle_ps::<0x44>(t0, t2),
+                _mm256_shuffle_ps::<0xEE>(t0, t2),
+            );
+            let (s2, s3) = (
+                _mm256_shuffle_ps::<0x44>(t1, t3),
+                _mm256_shuffle_ps::<0xEE>(t1, t3),
+            );
+            let (s4, s5) = (
+                _mm256_shuffle_ps::<0x44>(t4, t6),
+                _mm256_shuffle_ps::<0xEE>(t4, t6),
+            );
+            let (s6, s7) = (
+                _mm256_shuffle_ps::<0x44>(t5, t7),
+                _mm256_shuffle_ps::<0xEE>(t5, t7),
+            );
+            // Column p of the 8 x 8 block, for p = 0..8.
+            let cols = [
+                _mm256_permute2f128_ps::<0x20>(s0, s4),
+                _mm256_permute2f128_ps::<0x20>(s1, s5),
+                _mm256_permute2f128_ps::<0x20>(s2, s6),
+                _mm256_permute2f128_ps::<0x20>(s3, s7),
+                _mm256_permute2f128_ps::<0x31>(s0, s4),
+                _mm256_permute2f128_ps::<0x31>(s1, s5),
+                _mm256_permute2f128_ps::<0x31>(s2, s6),
+                _mm256_permute2f128_ps::<0x31>(s3, s7),
+            ];
+            for (p, &v) in cols.iter().enumerate() {
+                let out = &mut panel[(pb + p) * w + jb..][..8];
+                // SAFETY: `out` holds exactly 8 floats.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+            }
+        }
+        for p in kc8..kc {
+            for (j, row) in rows.iter().enumerate() {
+                // SAFETY: p < kc elements of each row are readable.
+                panel[p * w + jb + j] = unsafe { *row.add(p) };
+            }
+        }
+    }
+}
+
 /// Packs `mr` full rows of a row-major block (row `i` at `base + i * a_rs`, `kc` elements each)
 /// into `panel` transposed, with the row count fixed at compile time so the loop unrolls.
 ///
@@ -257,6 +344,7 @@ unsafe fn pack_rows(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize,
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn pack_b_impl(
+    simd: bool,
     dst: &mut [f32],
     b: *const f32,
     b_rs: usize,
@@ -296,6 +384,15 @@ unsafe fn pack_b_impl(
             }
         } else if b_rs == 1 && valid == width {
             // op(B) = B^T: full columns of op(B) are contiguous rows of B; transpose them.
+            #[cfg(target_arch = "x86_64")]
+            if simd && width.is_multiple_of(8) {
+                // SAFETY: the width columns of the panel hold kc elements each; `simd` is set
+                // only by the AVX2 / AVX-512 builds, so the CPU has AVX2.
+                unsafe { transpose_rows_avx2(panel, base, b_cs, kc, width) };
+                j0 += nr;
+                continue;
+            }
+            let _ = simd;
             // SAFETY: the width columns of the panel hold kc elements each.
             unsafe { pack_rows(panel, base, b_cs, kc, width) };
         } else if b_rs == 1 {
