@@ -145,3 +145,167 @@ impl StderrProgress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[derive(Parser, Debug)]
+    #[command(rename_all = "snake_case")]
+    struct Cli {
+        #[command(flatten)]
+        data: DatasetArgs,
+    }
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../datasets/tests/fixtures/course_layout_compressed.npz"
+    );
+
+    fn settings(cache_dir: &Path) -> DataSettings {
+        let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = refused.local_addr().unwrap();
+        drop(refused);
+        DataSettings {
+            cache_dir: cache_dir.to_path_buf(),
+            base_url: format!("http://{addr}/datasets"),
+            fashion_mnist_dir: cache_dir.join("no-fashion-here"),
+            download: DownloadOptions {
+                use_system_proxy: false,
+                ..DownloadOptions::default()
+            },
+        }
+    }
+
+    fn args(argv: &[&str]) -> DatasetArgs {
+        Cli::try_parse_from(std::iter::once("prog").chain(argv.iter().copied()))
+            .unwrap()
+            .data
+    }
+
+    #[test]
+    fn parses_the_dataset_flag() {
+        assert_eq!(args(&[]).dataset, DatasetSource::Mnist);
+        assert_eq!(
+            args(&["--dataset=fashion_mnist"]).dataset,
+            DatasetSource::FashionMnist
+        );
+        assert_eq!(
+            args(&["--dataset", "some/file.npz"]).dataset,
+            DatasetSource::Npz("some/file.npz".into())
+        );
+        assert!(Cli::try_parse_from(["prog", "--dataset="]).is_err());
+    }
+
+    #[test]
+    fn loads_an_npz_path_with_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = Sizes {
+            train: Some(2),
+            ..Sizes::default()
+        };
+        let mnist = args(&["--dataset", FIXTURE])
+            .load_with(sizes, &settings(dir.path()))
+            .unwrap();
+        assert_eq!(
+            (mnist.train.len(), mnist.dev.len(), mnist.test.len()),
+            (2, 3, 4)
+        );
+    }
+
+    #[test]
+    fn mnist_uses_the_cached_file_without_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(FIXTURE, dir.path().join("mnist.npz")).unwrap();
+        let mnist = args(&[])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap();
+        assert_eq!(mnist.test.len(), 4);
+    }
+
+    #[test]
+    fn unusable_cached_file_says_to_delete_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mnist.npz"), b"broken").unwrap();
+        let err = args(&[])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("delete it to download it again"),
+            "{message}"
+        );
+        assert!(message.contains("is not a valid .npz file"), "{message}");
+    }
+
+    #[test]
+    fn offline_download_failure_tells_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = args(&[])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap_err();
+        let message = format!("{err:#}");
+        for hint in ["NPFL_CACHE", "NPFL_DATASETS_URL", "--dataset fashion_mnist"] {
+            assert!(message.contains(hint), "{message}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Serves `body` once on 127.0.0.1 (with or without Content-Length); returns the base URL.
+    fn serve_once(body: Vec<u8>, content_length: bool) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/datasets", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let mut head = "HTTP/1.1 200 OK\r\nConnection: close\r\n".to_string();
+            if content_length {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        });
+        base
+    }
+
+    #[test]
+    fn mnist_downloads_into_the_cache_with_and_without_content_length() {
+        // Drives the stderr progress (message, bar or spinner) through a real download.
+        for content_length in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = DataSettings {
+                base_url: serve_once(std::fs::read(FIXTURE).unwrap(), content_length),
+                ..settings(dir.path())
+            };
+            let mnist = args(&[]).load_with(Sizes::default(), &settings).unwrap();
+            assert_eq!(mnist.dev.len(), 3);
+            assert_eq!(
+                std::fs::read(dir.path().join("mnist.npz")).unwrap(),
+                std::fs::read(FIXTURE).unwrap()
+            );
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
+
+    #[test]
+    fn missing_fashion_mnist_names_the_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = args(&["--dataset", "fashion_mnist"])
+            .load_with(Sizes::default(), &settings(dir.path()))
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("apt-get install dataset-fashion-mnist"),
+            "{message}"
+        );
+        assert!(message.contains("train-images-idx3-ubyte.gz"), "{message}");
+    }
+}

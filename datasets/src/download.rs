@@ -140,6 +140,12 @@ fn download(
     options: &DownloadOptions,
     on_event: &mut dyn FnMut(DownloadEvent<'_>),
 ) -> Result<(), String> {
+    if cache_dir.exists() && !cache_dir.is_dir() {
+        return Err(format!(
+            "the cache directory {} is not a directory",
+            cache_dir.display()
+        ));
+    }
     if !cache_dir.is_dir() {
         return Err(format!(
             "the cache directory {} does not exist (it is not created automatically)",

@@ -27,13 +27,7 @@ pub fn read_images(path: &Path) -> Result<Array2<u8>, DatasetError> {
         path: path.to_path_buf(),
         reason,
     };
-    let header = read_header(&mut reader, path, 4)?;
-    if header[0] != IMAGES_MAGIC {
-        return Err(bad(format!(
-            "magic number {:#010x} where {IMAGES_MAGIC:#010x} (an IDX images file of uint8) is required",
-            header[0]
-        )));
-    }
+    let header = read_header(&mut reader, path, IMAGES_MAGIC, "images", 3)?;
     let (n, rows, cols) = (header[1] as usize, header[2] as usize, header[3] as usize);
     if (rows, cols) != (H, W) {
         return Err(bad(format!(
@@ -50,16 +44,7 @@ pub fn read_images(path: &Path) -> Result<Array2<u8>, DatasetError> {
 /// Reads an IDX labels file (gzip when the name ends in `.gz`); every label must be in `0..10`.
 pub fn read_labels(path: &Path) -> Result<Array1<u8>, DatasetError> {
     let mut reader = open(path)?;
-    let header = read_header(&mut reader, path, 2)?;
-    if header[0] != LABELS_MAGIC {
-        return Err(DatasetError::BadIdx {
-            path: path.to_path_buf(),
-            reason: format!(
-                "magic number {:#010x} where {LABELS_MAGIC:#010x} (an IDX labels file of uint8) is required",
-                header[0]
-            ),
-        });
-    }
+    let header = read_header(&mut reader, path, LABELS_MAGIC, "labels", 1)?;
     let data = read_payload(&mut reader, path, header[1] as usize, "label")?;
     if let Some(i) = data.iter().position(|&v| v as usize >= LABELS) {
         return Err(DatasetError::BadIdx {
@@ -156,20 +141,34 @@ fn io_reason(e: &std::io::Error) -> String {
     format!("cannot read (corrupt gzip data?): {e}")
 }
 
-fn read_header(reader: &mut dyn Read, path: &Path, words: usize) -> Result<Vec<u32>, DatasetError> {
-    let mut bytes = vec![0u8; 4 * words];
-    let got = read_up_to(reader, &mut bytes).map_err(|e| DatasetError::BadIdx {
+/// Reads and checks the magic number, then `dims` big-endian u32 dimensions. Returns
+/// `[magic, dims...]`.
+fn read_header(
+    reader: &mut dyn Read,
+    path: &Path,
+    magic: u32,
+    what: &str,
+    dims: usize,
+) -> Result<Vec<u32>, DatasetError> {
+    let bad = |reason: String| DatasetError::BadIdx {
         path: path.to_path_buf(),
-        reason: io_reason(&e),
-    })?;
+        reason,
+    };
+    let mut bytes = vec![0u8; 4 * (1 + dims)];
+    let got = read_up_to(reader, &mut bytes).map_err(|e| bad(io_reason(&e)))?;
+    if got >= 4 {
+        let found = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        if found != magic {
+            return Err(bad(format!(
+                "magic number {found:#010x} where {magic:#010x} (an IDX {what} file of uint8) is required"
+            )));
+        }
+    }
     if got < bytes.len() {
-        return Err(DatasetError::BadIdx {
-            path: path.to_path_buf(),
-            reason: format!(
-                "truncated header: {got} bytes where {} are required",
-                bytes.len()
-            ),
-        });
+        return Err(bad(format!(
+            "truncated header: {got} bytes where {} are required",
+            bytes.len()
+        )));
     }
     Ok(bytes
         .chunks_exact(4)
