@@ -180,21 +180,43 @@ impl MnistSource {
     }
 }
 
-/// The committed reference output of a stand-in case: `tests/data/<assignment>/mnist_npm10k_<case>.txt`.
-pub fn stand_in_expected_path(paths: &DataPaths, assignment: &str, case: &str) -> PathBuf {
+/// The body of an insta snapshot file (what follows its metadata), and its `expression:` header.
+///
+/// # Errors
+/// A message when the file cannot be read or is not a snapshot.
+pub fn read_snapshot(path: &Path) -> Result<(String, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut parts = text.splitn(3, "---\n");
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(""), Some(meta), Some(body)) => {
+            let expression = meta
+                .lines()
+                .find_map(|l| l.strip_prefix("expression: "))
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_owned();
+            Ok((body.to_owned(), expression))
+        }
+        _ => Err(format!("{}: not an insta snapshot", path.display())),
+    }
+}
+
+/// `tests/snapshots/<name>.snap` in the project.
+pub fn snapshot_path(paths: &DataPaths, name: &str) -> PathBuf {
     paths
-        .project_data(assignment)
-        .join(format!("mnist_npm10k_{case}.txt"))
+        .workspace
+        .join("tests/snapshots")
+        .join(format!("{name}.snap"))
 }
 
 /// An MNIST case from a published test: the course's data and output when the course's
-/// `mnist.npz` is there, else the stand-in with our reference output (`stand_in_args` replaces the
-/// arguments where the course's do not fit 8,000 training images).
+/// `mnist.npz` is there, else the stand-in with our reference output, given by `stand_in`
+/// (from the case with its stand-in arguments; an `Err` is the reason to skip).
 pub(crate) fn mnist_case(
-    assignment: &str,
     paths: &DataPaths,
     published: Case,
     stand_in_args: Option<&str>,
+    stand_in: impl Fn(&Case) -> Result<String, String>,
 ) -> Case {
     let mut case = published;
     match MnistSource::of(paths) {
@@ -214,18 +236,16 @@ pub(crate) fn mnist_case(
                 source: FileSource::Copy(path),
             });
             case.note = Some(
-                "on mnist_npm10k.npz as mnist.npz (the course's mnist.npz is not here); expected output from our reference"
+                "mnist_npm10k.npz stand-in for the course's mnist.npz; expected output from our reference"
                     .into(),
             );
-            let expected = stand_in_expected_path(paths, assignment, &case.name);
-            match std::fs::read_to_string(&expected) {
+            match stand_in(&case) {
                 Ok(text) => {
                     case.expected = text;
                     case
                 }
-                Err(_) => case.clone().skipped(format!(
-                    "no reference output {} for the stand-in (run `npfl138 regenerate {assignment}`)",
-                    expected.display()
+                Err(reason) => case.skipped(format!(
+                    "no reference output for the stand-in: {reason} (run `npfl138 regenerate`)"
                 )),
             }
         }

@@ -5,13 +5,13 @@
 //! The course's files come from `NPFL138_COURSE_DATA` (default `../shared/data/course`); without
 //! them the course's cases are expected to be SKIPPED, unless `NPFL138_REQUIRE_DATA=1`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn require_data() -> bool {
-    std::env::var("NPFL138_REQUIRE_DATA").is_ok_and(|v| v == "1")
-}
+use support::{FIXTURES, binary, python_with_numpy, require_data, verdicts};
 
 /// The course's folder as the checker finds it (`NPFL138_COURSE_DATA`, else
 /// `$NPFL138_SHARED_DATA/course`, else `../shared/data/course`).
@@ -32,31 +32,7 @@ fn course_data_present(test: &str) -> bool {
 
 /// Runs `npfl138 check numpy_entropy [extra] -- solution` in `cwd`; returns (exit code, stdout).
 fn check(cwd: &Path, extra: &[&str], solution: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
-        .current_dir(cwd)
-        .args(["check", "numpy_entropy"])
-        .args(extra)
-        .arg("--")
-        .args(solution)
-        .env("NPFL138_COURSE_DATA", course_dir())
-        .output()
-        .expect("npfl138 runs");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.is_empty(), "stderr: {stderr}\nstdout: {stdout}");
-    (out.status.code().expect("exit code"), stdout)
-}
-
-/// The verdict word of each case, in order.
-fn verdicts(report: &str) -> Vec<(String, String)> {
-    report
-        .lines()
-        .filter(|l| l.starts_with("test_") || l.starts_with("example_") || l.starts_with("hidden_"))
-        .map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next().unwrap().to_owned(), w.next().unwrap().to_owned())
-        })
-        .collect()
+    support::check("numpy_entropy", cwd, extra, solution)
 }
 
 fn expected_verdicts(ran: &str) -> Vec<(String, String)> {
@@ -76,53 +52,8 @@ fn expected_verdicts(ran: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Our `numpy_entropy` binary, built with the same profile as this test.
 fn numpy_entropy_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    let mut cmd = Command::new(env!("CARGO"));
-    // Cargo sets CARGO_MANIFEST_DIR, CARGO_PKG_* etc. for this test; passed on, they would dirty
-    // build scripts that watch them (ring's) and rebuild half the tree on every run.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let set_for_tests = [
-            "CARGO_MANIFEST_",
-            "CARGO_PKG_",
-            "CARGO_CRATE_",
-            "CARGO_BIN_",
-            "CARGO_PRIMARY_",
-            "CARGO_TARGET_TMPDIR",
-            "CARGO_RUSTC_CURRENT_DIR",
-            "OUT_DIR",
-        ];
-        if set_for_tests.iter().any(|p| name.starts_with(p)) {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-        "build",
-        "--quiet",
-        "-p",
-        "assignments",
-        "--bin",
-        "numpy_entropy",
-    ]);
-    if release {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build -p assignments --bin numpy_entropy failed"
-    );
-    let bin = profile_dir.join(format!("numpy_entropy{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing after the build",
-        bin.display()
-    );
-    bin
+    binary("numpy_entropy")
 }
 
 #[test]
@@ -144,26 +75,6 @@ fn our_binary_passes() {
     );
     assert!(last.ends_with("PASSED"), "{last}");
 }
-
-/// `python3` with NumPy, or `None` (after saying so; a failure under `NPFL138_REQUIRE_DATA=1`).
-fn python_with_numpy(test: &str) -> Option<String> {
-    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        !require_data(),
-        "{test}: {python} with numpy is missing and NPFL138_REQUIRE_DATA=1"
-    );
-    eprintln!("skipping {test}: {python} with numpy is not available");
-    None
-}
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 #[test]
 fn a_numpy_solution_passes() {

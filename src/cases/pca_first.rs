@@ -3,12 +3,13 @@
 //! They need MNIST, provided as the course does: `mnist.npz` in the working directory. With the
 //! course's `mnist.npz` (found in `$NPFL_CACHE` or the current directory) the course's outputs
 //! apply; otherwise the cases run on `mnist_npm10k.npz` placed as `mnist.npz`, with our reference's
-//! outputs (committed under `tests/data/pca_first/`, rewritten by `npfl138 regenerate`), and test 3
-//! uses all 8,000 of its training images instead of 55,000.
+//! outputs: the grader suite's snapshots `tests/snapshots/pca_first__npm10k_N.snap` (rewritten by
+//! `npfl138 regenerate`), where tests 2 and 3 use all 8,000 of its training images instead of
+//! 8,192 and 55,000.
 
 use std::time::Duration;
 
-use super::{Case, DataPaths, POINTS, mnist_case, split_args};
+use super::{Case, DataPaths, POINTS, mnist_case, read_snapshot, snapshot_path, split_args};
 use crate::compare::Rule;
 
 /// The course's tests: arguments and expected stdout, verbatim.
@@ -30,7 +31,7 @@ pub const PUBLISHED: [(&str, &str); 3] = [
 /// The arguments of each test on the stand-in, which has 8,000 training images.
 pub const STAND_IN_ARGS: [Option<&str>; 3] = [
     None,
-    None,
+    Some("--recodex --examples=8000 --iterations=128"),
     Some("--recodex --examples=8000 --iterations=1024"),
 ];
 
@@ -67,6 +68,26 @@ pub fn cases(paths: &DataPaths) -> Vec<Case> {
     published_cases()
         .into_iter()
         .zip(STAND_IN_ARGS)
-        .map(|(case, stand_in)| mnist_case("pca_first", paths, case, stand_in))
+        .enumerate()
+        .map(|(i, (case, stand_in_args))| {
+            mnist_case(paths, case, stand_in_args, |case| {
+                stand_in_expected(paths, i + 1, &case.args)
+            })
+        })
         .collect()
+}
+
+/// Our reference's output for test `n` on the stand-in: the grader suite's snapshot, which must be
+/// for the same arguments (its `expression:` header).
+fn stand_in_expected(paths: &DataPaths, n: usize, args: &[String]) -> Result<String, String> {
+    let path = snapshot_path(paths, &format!("pca_first__npm10k_{n}"));
+    let (body, expression) = read_snapshot(&path)?;
+    let args = args.join(" ");
+    if args.strip_prefix("--recodex ") != Some(expression.as_str()) {
+        return Err(format!(
+            "{} is for `{expression}`, not `{args}`",
+            path.display()
+        ));
+    }
+    Ok(body)
 }

@@ -1,0 +1,134 @@
+//! Helpers shared by the `check_*` tests: running `npfl138 check`, building our binaries, finding
+//! Python with NumPy and the shared data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `NPFL138_REQUIRE_DATA=1`: missing data or tools fail instead of skipping.
+pub fn require_data() -> bool {
+    std::env::var("NPFL138_REQUIRE_DATA").is_ok_and(|v| v == "1")
+}
+
+/// The folder of the NumPy fixtures.
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Runs `npfl138 check <assignment> [extra] -- solution` in `cwd` without `NPFL_CACHE` (so MNIST
+/// cases use the stand-in unless a `mnist.npz` is in `cwd`); returns (exit code, stdout).
+pub fn check(assignment: &str, cwd: &Path, extra: &[&str], solution: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
+        .current_dir(cwd)
+        .args(["check", assignment])
+        .args(extra)
+        .arg("--")
+        .args(solution)
+        .env_remove("NPFL_CACHE")
+        .output()
+        .expect("npfl138 runs");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.is_empty(), "stderr: {stderr}\nstdout: {stdout}");
+    (out.status.code().expect("exit code"), stdout)
+}
+
+/// The (case, verdict) pairs of a report, in order.
+pub fn verdicts(report: &str) -> Vec<(String, String)> {
+    report
+        .lines()
+        .filter(|l| {
+            ["test_", "example_", "hidden_"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next().unwrap().to_owned(), w.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// One of our `assignments` binaries, built with the same profile as this test.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = Command::new(env!("CARGO"));
+    // Cargo sets CARGO_MANIFEST_DIR, CARGO_PKG_* etc. for this test; passed on, they would dirty
+    // build scripts that watch them (ring's) and rebuild half the tree on every run.
+    for (var, _) in std::env::vars_os() {
+        let var = var.to_string_lossy();
+        let set_for_tests = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ];
+        if set_for_tests.iter().any(|p| var.starts_with(p)) {
+            cmd.env_remove(var.as_ref());
+        }
+    }
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "build",
+        "--quiet",
+        "-p",
+        "assignments",
+        "--bin",
+        name,
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo build -p assignments --bin {name} failed"
+    );
+    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing after the build",
+        bin.display()
+    );
+    bin
+}
+
+/// `python3` (or `$NPFL138_PYTHON`) with NumPy, or `None` after saying so (a failure under
+/// `NPFL138_REQUIRE_DATA=1`).
+pub fn python_with_numpy(test: &str) -> Option<String> {
+    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import numpy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        !require_data(),
+        "{test}: {python} with numpy is missing and NPFL138_REQUIRE_DATA=1"
+    );
+    eprintln!("skipping {test}: {python} with numpy is not available");
+    None
+}
+
+/// Whether `mnist_npm10k.npz` (the MNIST stand-in) is there; says so or panics under
+/// `NPFL138_REQUIRE_DATA=1` when not.
+pub fn have_stand_in(test: &str) -> bool {
+    let path = npfl138::cases::DataPaths::from_env()
+        .shared
+        .join("mnist_npm10k.npz");
+    if path.is_file() {
+        return true;
+    }
+    assert!(
+        !require_data(),
+        "{test}: {} is missing and NPFL138_REQUIRE_DATA=1",
+        path.display()
+    );
+    eprintln!("skipping {test}: {} is missing", path.display());
+    false
+}
