@@ -146,10 +146,10 @@ fn list(args: &DataArgs) -> anyhow::Result<()> {
         for c in &cases {
             writeln!(
                 out,
-                "  {:<10} {:.2} pt  {:<5}s  {}",
+                "  {:<10} {:.2} pt  {:>4}  {}",
                 c.name,
                 c.points,
-                c.timeout.as_secs(),
+                format!("{}s", c.timeout.as_secs()),
                 c.args.join(" ")
             )?;
             writeln!(out, "             {}", c.description)?;

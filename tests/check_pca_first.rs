@@ -78,3 +78,36 @@ fn a_numpy_solution_passes_and_a_wrong_divisor_fails() {
         "{report}"
     );
 }
+
+/// `--mnist FILE` is taken as the course's `mnist.npz`: the course's published outputs apply (here
+/// the stand-in poses as it, so our binary's numbers differ, and 8,192 or 55,000 examples do not exist).
+#[test]
+fn the_course_s_mnist_gets_the_course_s_outputs() {
+    if !have_stand_in("the_course_s_mnist_gets_the_course_s_outputs") {
+        return;
+    }
+    let npz = npfl138::cases::DataPaths::from_env()
+        .shared
+        .join("mnist_npm10k.npz");
+    let bin = binary("pca_first");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report) = check(
+        "pca_first",
+        dir.path(),
+        &["--mnist", npz.to_str().unwrap()],
+        &[bin.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{report}");
+    let got: Vec<String> = verdicts(&report).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(got, ["WRONG", "CRASH", "CRASH"], "{report}");
+    assert!(!report.contains("stand-in"), "{report}");
+    assert!(
+        report.contains("--recodex --examples=55000 --iterations=1024"),
+        "{report}"
+    );
+    assert!(
+        report.contains("    Total variance: 53.12 | Total variance: 52.68"),
+        "{report}"
+    );
+    assert!(report.contains("last stderr line: error: --examples 55000 is larger than the training split (8000 images)"), "{report}");
+}
