@@ -1,13 +1,15 @@
 //! Runs a solution's command in a directory with a time limit, as ReCodEx does.
 //!
-//! The command gets no stdin; stdout and stderr are captured. On Unix the process becomes the
-//! leader of a new process group, and on timeout the whole group is killed (`kill -KILL -<pgid>`),
-//! so a `sh -c 'sleep 100'` or a Python solution's worker processes cannot outlive the check.
+//! The command gets no stdin; stdout and stderr go to anonymous temporary files (not pipes, so a
+//! leftover grandchild holding them open can never block the checker). On Unix the process becomes
+//! the leader of a new process group, and when it ends or times out the whole group is killed
+//! (`kill -KILL -- -<pgid>`, procps' `kill`), so a `sh -c 'sleep 100'` or a Python solution's worker
+//! processes cannot outlive the check. Without a `kill` program only the process itself is killed.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::CheckError;
@@ -49,13 +51,23 @@ pub struct Invocation {
     pub env_remove: Vec<String>,
 }
 
-fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        // A read error (e.g. the pipe closed by a killed process) ends the capture.
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
+/// An anonymous temporary file for one output stream, and a handle for the child.
+fn capture() -> Result<(File, Stdio), CheckError> {
+    let file = tempfile::tempfile().map_err(CheckError::io(std::env::temp_dir()))?;
+    let for_child = file
+        .try_clone()
+        .map_err(CheckError::io(std::env::temp_dir()))?;
+    Ok((file, Stdio::from(for_child)))
+}
+
+/// Everything written to `file` (lossy UTF-8).
+fn contents(mut file: File) -> String {
+    let mut buf = Vec::new();
+    // An unreadable capture reads as empty: the verdict then shows the missing output.
+    let _ = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut buf));
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 #[cfg(unix)]
@@ -93,12 +105,14 @@ fn termination(status: ExitStatus) -> Termination {
 /// # Errors
 /// [`CheckError::Spawn`] when the program cannot be started, [`CheckError::Wait`] when waiting fails.
 pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<Run, CheckError> {
+    let (out, out_child) = capture()?;
+    let (err, err_child) = capture()?;
     let mut cmd = Command::new(&inv.program);
     cmd.args(&inv.args)
         .current_dir(dir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(out_child)
+        .stderr(err_child);
     for name in &inv.env_remove {
         cmd.env_remove(name);
     }
@@ -111,8 +125,6 @@ pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<Run, Check
         program: inv.program.display().to_string(),
         source,
     })?;
-    let out = reader(child.stdout.take().expect("stdout is piped"));
-    let err = reader(child.stderr.take().expect("stderr is piped"));
     let wait_error = |source| CheckError::Wait {
         program: inv.program.display().to_string(),
         source,
@@ -130,16 +142,14 @@ pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<Run, Check
     };
     let elapsed = start.elapsed();
     if termination != Termination::TimedOut {
-        // Grandchildren that still hold the pipes open would block the readers: end them too.
+        // Background processes the solution left behind end with it.
         kill_all(&mut child);
     }
-    let text = |h: JoinHandle<Vec<u8>>| {
-        String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
-    };
+    drop(cmd);
     Ok(Run {
         termination,
-        stdout: text(out),
-        stderr: text(err),
+        stdout: contents(out),
+        stderr: contents(err),
         elapsed,
     })
 }
@@ -172,16 +182,17 @@ mod tests {
     #[test]
     fn kills_the_process_group_on_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        // The grandchild `sleep` keeps stdout open: without the group kill the readers would block.
-        let r = run(
-            &sh("echo started; sleep 30 & sleep 30; wait"),
-            dir.path(),
-            Duration::from_millis(300),
-        )
-        .unwrap();
+        // A background grandchild that would write a file later: the group kill ends it.
+        let script = "echo started; (sleep 1; echo late > late.txt) & sleep 30";
+        let r = run(&sh(script), dir.path(), Duration::from_millis(300)).unwrap();
         assert_eq!(r.termination, Termination::TimedOut);
         assert_eq!(r.stdout, "started\n");
         assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(
+            !dir.path().join("late.txt").exists(),
+            "the grandchild survived"
+        );
     }
 
     #[test]
