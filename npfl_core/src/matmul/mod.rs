@@ -1,1 +1,287 @@
 //! `C = alpha * op(A) * op(B) + beta * C` on row-major `f32` matrices, BLIS-style with SIMD micro-kernels.
+//!
+//! The structure follows BLIS (and the `matrixmultiply` crate): the driver in `driver.rs` splits
+//! the product into `NC`-column, `KC`-deep and `MC`-row blocks, packs panels of `op(A)` (`MR` rows)
+//! and `op(B)` (`NR` columns) into buffers owned by [`Matmul`], and hands each `MR x NR` tile of `C`
+//! to a register micro-kernel:
+//!
+//! * `scalar.rs`: portable Rust, the reference and test oracle (4 x 8 tile);
+//! * `avx2.rs`: AVX2 + FMA (6 x 16 tile, 12 `ymm` accumulators);
+//! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators);
+//! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
+//!
+//! The kernel is chosen once, at run time, by [`Kernel::detect`] (`is_x86_feature_detected!`);
+//! nothing depends on `-C target-cpu`. When the other output dimension is at most 256, `op(A)`
+//! (either layout: the kernels take both strides) and a row-major `op(B)` are read in place
+//! instead of packed; a partial last row panel is shifted up to overlap the previous one, and a
+//! partial last column panel is loaded under a mask. So the MLP's `X W` packs nothing, `X^T dH`
+//! packs only the small `dH`, and `dH W^T` packs `W^T` with 8 x 8 AVX transposes.
+//!
+//! Threads split the output `C` into disjoint stripes only (never the `K` dimension), and the
+//! `K` blocking depends only on the shape, so every element is computed by the same sequence of
+//! floating-point operations whatever the thread count: results are bitwise identical for every
+//! `threads`. (Different kernels may differ in the last bits: the scalar one rounds the
+//! multiply and the add separately, the SIMD ones fuse them.) Products under 2^23 flops
+//! (`2 m n k`) run on the calling thread; larger ones spawn scoped threads for the call, the
+//! only allocation a warmed-up `Matmul` makes.
+//!
+//! ```
+//! use npfl_core::matmul::{MatMut, MatRef, Matmul, Op};
+//! let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 x 3
+//! let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // 3 x 2
+//! let mut c = [0.0; 4];
+//! let mut mm = Matmul::new(1);
+//! mm.gemm(
+//!     1.0,
+//!     MatRef::new(&a, 2, 3)?,
+//!     Op::N,
+//!     MatRef::new(&b, 3, 2)?,
+//!     Op::N,
+//!     0.0,
+//!     MatMut::new(&mut c, 2, 2)?,
+//! )?;
+//! assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+//! # Ok::<(), npfl_core::matmul::MatmulError>(())
+//! ```
+
+mod driver;
+mod kernel;
+mod pack;
+pub mod peak;
+mod scalar;
+mod view;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+
+pub use kernel::Kernel;
+pub use view::{MatMut, MatRef};
+
+use driver::{Problem, Workspace};
+
+/// Whether an operand enters the product as is or transposed: `op(X) = X` or `X^T`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `op(X) = X`.
+    N,
+    /// `op(X) = X^T`.
+    T,
+}
+
+/// Errors of the matmul module: bad views, mismatched shapes, unknown or unavailable kernels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MatmulError {
+    /// The slice is too short for the requested rows, columns and row stride.
+    #[error(
+        "matrix view {rows}x{cols} with row stride {row_stride} needs {needed} elements, the slice has {len}"
+    )]
+    DataTooShort {
+        /// Rows of the view.
+        rows: usize,
+        /// Columns of the view.
+        cols: usize,
+        /// Distance between the starts of consecutive rows, in elements.
+        row_stride: usize,
+        /// Elements the view needs.
+        needed: usize,
+        /// Elements the slice has.
+        len: usize,
+    },
+    /// The row stride is smaller than the number of columns, so rows would overlap.
+    #[error("matrix view row stride {row_stride} is smaller than its {cols} columns")]
+    StrideTooSmall {
+        /// Columns of the view.
+        cols: usize,
+        /// The offending row stride.
+        row_stride: usize,
+    },
+    /// An ndarray view whose columns are not contiguous (column stride other than 1) or
+    /// whose row stride is negative.
+    #[error(
+        "ndarray view with strides ({row_stride}, {col_stride}) is not row-major with unit column stride"
+    )]
+    UnsupportedLayout {
+        /// The view's row stride.
+        row_stride: isize,
+        /// The view's column stride.
+        col_stride: isize,
+    },
+    /// The shapes of `op(A)`, `op(B)` and `C` do not fit together.
+    #[error("{op}: shapes do not fit: op(A) is {a:?}, op(B) is {b:?}, C is {c:?}")]
+    ShapeMismatch {
+        /// The operation (`gemm` or `gram`).
+        op: &'static str,
+        /// Shape (rows, cols) of `op(A)`.
+        a: (usize, usize),
+        /// Shape (rows, cols) of `op(B)`.
+        b: (usize, usize),
+        /// Shape (rows, cols) of `C`.
+        c: (usize, usize),
+    },
+    /// A kernel name other than `scalar`, `avx2`, `avx512`, `neon` or `auto`.
+    #[error("unknown matmul kernel {0:?}: expected scalar, avx2, avx512, neon or auto")]
+    UnknownKernel(String),
+    /// The kernel was forced with [`Matmul::with_kernel`] but this CPU cannot run it.
+    #[error("matmul kernel {0} is not supported by this CPU")]
+    KernelUnavailable(Kernel),
+}
+
+/// Owns the kernel choice, the thread count and the packing buffers: no allocation per call after warm-up.
+///
+/// [`Matmul::gemm`] takes `&mut self` because it packs into these buffers; keep one `Matmul`
+/// per model (or per thread of the caller) and reuse it.
+#[derive(Debug)]
+pub struct Matmul {
+    kernel: Kernel,
+    threads: usize,
+    workspaces: Vec<Workspace>,
+}
+
+impl Matmul {
+    /// A multiplier using [`Kernel::detect`] and `threads` threads (0 is treated as 1).
+    pub fn new(threads: usize) -> Self {
+        Self::with_kernel(Kernel::detect(), threads)
+    }
+
+    /// A multiplier forced to use `kernel` (0 threads are treated as 1).
+    ///
+    /// If this CPU cannot run `kernel`, every [`Matmul::gemm`] / [`Matmul::gram`] call returns
+    /// [`MatmulError::KernelUnavailable`]; nothing unsupported is ever executed.
+    pub fn with_kernel(kernel: Kernel, threads: usize) -> Self {
+        let threads = threads.max(1);
+        Matmul {
+            kernel,
+            threads,
+            workspaces: (0..threads).map(|_| Workspace::default()).collect(),
+        }
+    }
+
+    /// The micro-kernel this multiplier uses.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// The number of threads (at least 1).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// C = alpha * op(A) * op(B) + beta * C  (beta == 0 overwrites C, NaNs in C ignored, as BLAS does)
+    ///
+    /// `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`. With `alpha == 0` or `k == 0`
+    /// the product is not evaluated and `C = beta * C`.
+    ///
+    /// # Errors
+    /// [`MatmulError::ShapeMismatch`] when the shapes do not fit,
+    /// [`MatmulError::KernelUnavailable`] when the forced kernel cannot run on this CPU.
+    #[allow(clippy::too_many_arguments)] // the BLAS signature, grouped into views
+    pub fn gemm(
+        &mut self,
+        alpha: f32,
+        a: MatRef,
+        op_a: Op,
+        b: MatRef,
+        op_b: Op,
+        beta: f32,
+        mut c: MatMut,
+    ) -> Result<(), MatmulError> {
+        let (m, ka) = a.op_shape(op_a);
+        let (kb, n) = b.op_shape(op_b);
+        if ka != kb || c.rows() != m || c.cols() != n {
+            return Err(MatmulError::ShapeMismatch {
+                op: "gemm",
+                a: (m, ka),
+                b: (kb, n),
+                c: (c.rows(), c.cols()),
+            });
+        }
+        self.check_kernel()?;
+        let (a_rs, a_cs) = a.op_strides(op_a);
+        let (b_rs, b_cs) = b.op_strides(op_b);
+        let problem = Problem {
+            m,
+            n,
+            k: ka,
+            alpha,
+            beta,
+            a: a.as_ptr(),
+            a_rs,
+            a_cs,
+            b: b.as_ptr(),
+            b_rs,
+            b_cs,
+            c: c.as_mut_ptr(),
+            c_rs: c.row_stride(),
+            upper: false,
+        };
+        // SAFETY: the views were validated at construction (every element (i, j) with i < rows,
+        // j < cols lies inside its slice), the shapes were checked above so that op(A), op(B)
+        // and C are m x k, k x n and m x n with the strides given, C is exclusively borrowed
+        // for the call, and `check_kernel` confirmed that the CPU supports the kernel.
+        unsafe { driver::run(self.kernel, &mut self.workspaces, &problem) };
+        Ok(())
+    }
+
+    /// C = alpha * A^T A (+ beta C), C symmetric n x n; may compute one triangle and mirror it.
+    ///
+    /// `A` is `k x n`. Only the upper triangle of `C` is computed (and read, when `beta != 0`);
+    /// it is then copied into the lower triangle, so the input `C` is taken to be symmetric.
+    ///
+    /// # Errors
+    /// [`MatmulError::ShapeMismatch`] when `C` is not `n x n`,
+    /// [`MatmulError::KernelUnavailable`] when the forced kernel cannot run on this CPU.
+    pub fn gram(
+        &mut self,
+        alpha: f32,
+        a: MatRef,
+        beta: f32,
+        mut c: MatMut,
+    ) -> Result<(), MatmulError> {
+        let (k, n) = (a.rows(), a.cols());
+        if c.rows() != n || c.cols() != n {
+            return Err(MatmulError::ShapeMismatch {
+                op: "gram",
+                a: (n, k),
+                b: (k, n),
+                c: (c.rows(), c.cols()),
+            });
+        }
+        self.check_kernel()?;
+        let (a_rs, a_cs) = a.op_strides(Op::T);
+        let (b_rs, b_cs) = a.op_strides(Op::N);
+        let problem = Problem {
+            m: n,
+            n,
+            k,
+            alpha,
+            beta,
+            a: a.as_ptr(),
+            a_rs,
+            a_cs,
+            b: a.as_ptr(),
+            b_rs,
+            b_cs,
+            c: c.as_mut_ptr(),
+            c_rs: c.row_stride(),
+            upper: true,
+        };
+        // SAFETY: as in `gemm`: validated views, op(A) = A^T is n x k and op(B) = A is k x n,
+        // C is an exclusively borrowed n x n view, and the kernel is supported.
+        unsafe { driver::run(self.kernel, &mut self.workspaces, &problem) };
+        c.mirror_upper();
+        Ok(())
+    }
+
+    fn check_kernel(&self) -> Result<(), MatmulError> {
+        if self.kernel.is_available() {
+            Ok(())
+        } else {
+            Err(MatmulError::KernelUnavailable(self.kernel))
+        }
+    }
+}

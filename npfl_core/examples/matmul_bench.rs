@@ -1,0 +1,380 @@
+//! Single-thread GFLOP/s of `npfl_core::matmul` against the `matrixmultiply` and `gemm` crates,
+//! side by side in one run, on the shapes MLP training and PCA use, plus the FMA peak.
+//!
+//! `cargo run --release -p npfl_core --example matmul_bench [-- --quick]`
+//!
+//! Prints one line per shape, `M K N ours=<median> matrixmultiply=<median> gemm=<median> peak=<median>`
+//! (GFLOP/s, `2 M N K` flops per call), followed by a `#` line with the min and median of each.
+//! `NPFL_KERNEL=scalar|avx2|avx512|auto` forces our kernel.
+//!
+//! The baselines are called through their raw-pointer entry points, the only `unsafe` outside
+//! `npfl_core::matmul` (benchmark code, not part of the library).
+#![allow(unsafe_code)]
+
+use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op, peak};
+
+/// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so that
+/// time slices the scheduler gives to other processes on a loaded machine do not count.
+struct Clock {
+    start: f64,
+}
+
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            start: thread_cpu_seconds(),
+        }
+    }
+
+    fn seconds(&self) -> f64 {
+        thread_cpu_seconds() - self.start
+    }
+}
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// One benchmark shape: op(A) is m x k, op(B) is k x n, stored as the MLP / PCA store them.
+struct Shape {
+    name: &'static str,
+    m: usize,
+    k: usize,
+    n: usize,
+    op_a: Op,
+    op_b: Op,
+}
+
+/// Row-major storage of an operand of logical shape (rows, cols) under `op`.
+fn stored(rows: usize, cols: usize, op: Op) -> (usize, usize) {
+    if op == Op::N {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    }
+}
+
+/// Strides (rs, cs) of op(X) for a row-major X with `row_stride`.
+fn op_strides(op: Op, row_stride: usize) -> (isize, isize) {
+    if op == Op::N {
+        (row_stride as isize, 1)
+    } else {
+        (1, row_stride as isize)
+    }
+}
+
+/// GFLOP/s at the minimum time (the least disturbed sample) and at the median time.
+struct Stats {
+    min: f64,
+    median: f64,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    v.sort_by(f64::total_cmp);
+    Stats {
+        min: v[v.len() - 1],
+        median: v[v.len() / 2],
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // `--only M` keeps the shapes whose M is M.
+    let only: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .and_then(|s| s.parse().ok());
+    let kernel: Kernel = match std::env::var("NPFL_KERNEL") {
+        Ok(s) => s.parse().unwrap_or_else(|e| {
+            eprintln!("error: NPFL_KERNEL: {e}");
+            std::process::exit(1)
+        }),
+        Err(_) => Kernel::detect(),
+    };
+    let mut mm = Matmul::with_kernel(kernel, 1);
+    // `--shape M K N` benchmarks one extra NN shape instead of the list.
+    let args: Vec<String> = std::env::args().collect();
+    let custom: Option<Vec<usize>> = args.iter().position(|a| a == "--shape").map(|i| {
+        args[i + 1..i + 4]
+            .iter()
+            .map(|s| s.parse().expect("--shape M K N"))
+            .collect()
+    });
+    let mut shapes = vec![
+        Shape {
+            name: "forward X W",
+            m: 50,
+            k: 784,
+            n: 100,
+            op_a: Op::N,
+            op_b: Op::N,
+        },
+        Shape {
+            name: "weight gradient X^T dH",
+            m: 784,
+            k: 50,
+            n: 100,
+            op_a: Op::T,
+            op_b: Op::N,
+        },
+        Shape {
+            name: "hidden layer",
+            m: 50,
+            k: 100,
+            n: 100,
+            op_a: Op::N,
+            op_b: Op::N,
+        },
+        Shape {
+            name: "output layer",
+            m: 50,
+            k: 100,
+            n: 10,
+            op_a: Op::N,
+            op_b: Op::N,
+        },
+        Shape {
+            name: "input gradient dH W^T",
+            m: 50,
+            k: 100,
+            n: 784,
+            op_a: Op::N,
+            op_b: Op::T,
+        },
+        Shape {
+            name: "covariance X^T X",
+            m: 784,
+            k: 55000,
+            n: 784,
+            op_a: Op::T,
+            op_b: Op::N,
+        },
+        Shape {
+            name: "square",
+            m: 1024,
+            k: 1024,
+            n: 1024,
+            op_a: Op::N,
+            op_b: Op::N,
+        },
+    ];
+    if let Some(v) = custom {
+        // An optional fourth word such as `TN` gives op_a and op_b.
+        let pos = args.iter().position(|a| a == "--shape").unwrap_or(0);
+        let ops = args.get(pos + 4).map_or("NN", |s| s.as_str()).as_bytes();
+        let op = |i: usize| {
+            if ops.get(i) == Some(&b'T') {
+                Op::T
+            } else {
+                Op::N
+            }
+        };
+        shapes = vec![Shape {
+            name: "custom",
+            m: v[0],
+            k: v[1],
+            n: v[2],
+            op_a: op(0),
+            op_b: op(1),
+        }];
+    }
+    let peak_fma = |iters: u64| {
+        let t = Clock::start();
+        let (flops, sink) = peak::fma_loop(kernel, iters).expect("kernel checked");
+        std::hint::black_box(sink);
+        flops / t.seconds() / 1e9
+    };
+    println!(
+        "# kernel={kernel} single thread; GFLOP/s = 2 M N K / time; {}",
+        cpu_name()
+    );
+    for s in shapes.iter().filter(|s| only.is_none_or(|m| s.m == m)) {
+        let (ar, ac) = stored(s.m, s.k, s.op_a);
+        let (br, bc) = stored(s.k, s.n, s.op_b);
+        let a = values(ar * ac, 1);
+        // The covariance multiplies X^T by X itself.
+        let b_own;
+        let b: &[f32] = if s.k == 55000 {
+            &a
+        } else {
+            b_own = values(br * bc, 2);
+            &b_own
+        };
+        let mut c = vec![0.0f32; s.m * s.n];
+        let flops = 2.0 * (s.m * s.n * s.k) as f64;
+        // Calls per sample: at least ~5 ms of work; samples: enough for a stable median.
+        let calls = ((5e-3 * 100e9 / flops).ceil() as usize).max(1);
+        let samples = if quick {
+            3
+        } else if flops > 1e10 {
+            5
+        } else if flops > 1e9 {
+            15
+        } else {
+            31
+        };
+        let (mut ours, mut mmul, mut gemm_c, mut peaks) = (vec![], vec![], vec![], vec![]);
+        // ours / peak of the same sample: robust to the load other processes put on the machine.
+        let mut ratios = vec![];
+        let (ars, acs) = op_strides(s.op_a, ac);
+        let (brs, bcs) = op_strides(s.op_b, bc);
+        for sample in 0..=samples {
+            let t = Clock::start();
+            for _ in 0..calls {
+                let av = MatRef::new(&a, ar, ac).unwrap();
+                let bv = MatRef::new(b, br, bc).unwrap();
+                mm.gemm(
+                    1.0,
+                    av,
+                    s.op_a,
+                    bv,
+                    s.op_b,
+                    0.0,
+                    MatMut::new(&mut c, s.m, s.n).unwrap(),
+                )
+                .unwrap();
+            }
+            let g_ours = flops * calls as f64 / t.seconds() / 1e9;
+            let t = Clock::start();
+            for _ in 0..calls {
+                // SAFETY: a, b and c hold op(A) (m x k), op(B) (k x n) and C (m x n, row-major)
+                // with exactly these strides; c is not aliased.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        s.m,
+                        s.k,
+                        s.n,
+                        1.0,
+                        a.as_ptr(),
+                        ars,
+                        acs,
+                        b.as_ptr(),
+                        brs,
+                        bcs,
+                        0.0,
+                        c.as_mut_ptr(),
+                        s.n as isize,
+                        1,
+                    )
+                };
+            }
+            let g_mm = flops * calls as f64 / t.seconds() / 1e9;
+            let t = Clock::start();
+            for _ in 0..calls {
+                // SAFETY: as above; gemm takes (column stride, row stride) pairs and computes
+                // dst = beta * lhs * rhs when read_dst is false.
+                unsafe {
+                    gemm::gemm(
+                        s.m,
+                        s.n,
+                        s.k,
+                        c.as_mut_ptr(),
+                        1,
+                        s.n as isize,
+                        false,
+                        a.as_ptr(),
+                        acs,
+                        ars,
+                        b.as_ptr(),
+                        bcs,
+                        brs,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+            }
+            let g_gemm = flops * calls as f64 / t.seconds() / 1e9;
+            let g_peak = peak_fma(2_000_000);
+            if sample > 0 {
+                // Sample 0 warms up caches, buffers and the CPU clock.
+                ours.push(g_ours);
+                mmul.push(g_mm);
+                gemm_c.push(g_gemm);
+                peaks.push(g_peak);
+                ratios.push(100.0 * g_ours / g_peak);
+            }
+        }
+        let (o, x, g, p, r) = (
+            stats(ours),
+            stats(mmul),
+            stats(gemm_c),
+            stats(peaks),
+            stats(ratios),
+        );
+        println!(
+            "{} {} {} ours={:.1} matrixmultiply={:.1} gemm={:.1} peak={:.1}",
+            s.m, s.k, s.n, o.median, x.median, g.median, p.median
+        );
+        println!(
+            "#   {} ({:?}{:?}), GFLOP/s at min/median time: ours {:.1}/{:.1}  matrixmultiply {:.1}/{:.1}  gemm {:.1}/{:.1}  peak {:.1}/{:.1}  ours/peak {:.0}%/{:.0}%  ({} samples of {} calls)",
+            s.name,
+            s.op_a,
+            s.op_b,
+            o.min,
+            o.median,
+            x.min,
+            x.median,
+            g.min,
+            g.median,
+            p.min,
+            p.median,
+            r.min,
+            r.median,
+            samples,
+            calls
+        );
+        if s.k == 55000 {
+            // The covariance as PCA computes it: one triangle with `gram`, same flop count.
+            let mut v = vec![];
+            for sample in 0..=samples {
+                let t = Clock::start();
+                let av = MatRef::new(&a, ar, ac).unwrap();
+                mm.gram(1.0, av, 0.0, MatMut::new(&mut c, s.m, s.n).unwrap())
+                    .unwrap();
+                if sample > 0 {
+                    v.push(flops / t.seconds() / 1e9);
+                }
+            }
+            let v = stats(v);
+            println!(
+                "#   gram (one triangle, counted as the full 2 M N K), GFLOP/s at min/median time: ours {:.1}/{:.1}",
+                v.min, v.median
+            );
+        }
+    }
+}
+
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}

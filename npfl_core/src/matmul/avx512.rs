@@ -1,0 +1,131 @@
+//! The AVX-512F micro-kernel: a 14 x 32 tile in 28 `zmm` accumulators (14 x 16 for a narrow
+//! last panel); each k step loads `NV` vectors of B and broadcasts 14 values of A.
+//! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
+
+use std::arch::x86_64::{
+    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+};
+
+use super::kernel::{Tile, opaque};
+
+/// Rows of the tile.
+pub(crate) const MR: usize = 14;
+/// Rows per group pointer.
+const G: usize = 7;
+/// How many k steps ahead the A panel is prefetched.
+const PF: usize = 16;
+/// Lanes of one vector.
+const L: usize = 16;
+
+/// With `ROWS`, A is read with row stride `t.a_rs` (row-major `op(A)` in place), else with
+/// row stride 1 (packed panels, column-major `op(A)`): a compile-time stride keeps the
+/// broadcasts at constant offsets.
+///
+/// The mask of the first `min(cols, 16)` lanes.
+#[inline(always)]
+fn lane_mask(cols: usize) -> u16 {
+    if cols >= L {
+        u16::MAX
+    } else {
+        (1u16 << cols) - 1
+    }
+}
+
+/// The AVX-512F micro-kernel for a B panel of `NV * 16` columns.
+///
+/// # Safety
+/// `t` satisfies the [`Tile`] contract with `MR = 14` and `width = NV * 16`; AVX-512F is available.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    // Row i of the A panel is at group pointer g[i / G] plus off[i % G]: a few base pointers
+    // and offsets in registers instead of one pointer walked down the rows (a serial chain).
+    let rs = if ROWS { t.a_rs } else { 1 };
+    // `opaque` hides how the offsets and bases relate, else LLVM folds them back into the chain.
+    let off: [usize; G] = std::array::from_fn(|r| if ROWS { opaque(r * rs) } else { r });
+    let mut g: [*const f32; MR / G] = std::array::from_fn(|q| {
+        t.a.wrapping_add(if ROWS { opaque(q * G * rs) } else { q * G })
+    });
+    let mut b = t.b;
+    // Ask for the C tile now, so that its rows (often not in cache for large products) arrive
+    // while the k loop runs instead of stalling the stores at the end.
+    if t.beta != 0.0 {
+        for i in 0..t.mr {
+            let row = t.c.wrapping_add(i * t.c_rs);
+            _mm_prefetch::<_MM_HINT_T0>(row.cast());
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(t.nr - 1).cast());
+        }
+    }
+    // Masked B loads (as fast as plain ones) read only the b_cols readable columns.
+    let bmask: [u16; NV] = std::array::from_fn(|v| lane_mask(t.b_cols.saturating_sub(v * L)));
+    // Row-major op(A) read in place has unit k stride: a constant lets the second step of the
+    // unrolled loop use a displacement.
+    let a_ks = if ROWS { 1 } else { t.a_ks };
+    // One k step at `u` steps past the current pointers.
+    let mut step = |g: &[*const f32; MR / G], b: *const f32, u: usize| {
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, x) in bv.iter_mut().enumerate() {
+            // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps, and the
+            // mask enables only those lanes (masked-off lanes are not accessed).
+            *x = unsafe { _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L)) };
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
+            let ai = _mm512_set1_ps(unsafe { *g[i / G].add(u * a_ks + off[i % G]) });
+            for (x, &bj) in row.iter_mut().zip(bv.iter()) {
+                *x = _mm512_fmadd_ps(ai, bj, *x);
+            }
+        }
+    };
+    // Unrolled by two: half the pointer updates and loop tests, which compete with the FMAs
+    // for ports 0 and 5.
+    for _ in 0..t.kc / 2 {
+        step(&g, b, 0);
+        step(&g, b, 1);
+        if !ROWS {
+            // The A panel streams from L2: fetch the line PF steps ahead (a hint, never faults).
+            _mm_prefetch::<_MM_HINT_T0>(g[0].wrapping_add(PF * a_ks).cast());
+        }
+        // wrapping_add: after the last step the pointers may point past the panel; never read.
+        for q in g.iter_mut() {
+            *q = q.wrapping_add(2 * a_ks);
+        }
+        b = b.wrapping_add(2 * t.b_ks);
+    }
+    if t.kc % 2 == 1 {
+        step(&g, b, 0);
+    }
+    let alpha = _mm512_set1_ps(t.alpha);
+    let beta = _mm512_set1_ps(t.beta);
+    // Constant row indices (a test per row, not a loop starting at `skip`) keep `acc` in
+    // registers.
+    for (i, row) in acc.iter().enumerate() {
+        if i < t.skip || i >= t.mr {
+            continue;
+        }
+        for (v, &x) in row.iter().enumerate() {
+            let cols = t.nr.saturating_sub(v * L).min(L);
+            if cols == 0 {
+                break;
+            }
+            let mask = lane_mask(cols);
+            let c = t.c.wrapping_add(i * t.c_rs + v * L);
+            // SAFETY: the mask enables only columns v * 16 + j < nr of row i < mr, which the
+            // contract makes writable (readable when beta != 0); masked-off lanes are not
+            // accessed (AVX-512 masked memory operations suppress their faults).
+            unsafe {
+                let r = if t.beta == 0.0 {
+                    _mm512_mul_ps(x, alpha)
+                } else {
+                    _mm512_fmadd_ps(
+                        x,
+                        alpha,
+                        _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, c), beta),
+                    )
+                };
+                _mm512_mask_storeu_ps(c, mask, r);
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The micro-kernel choice: run-time detection, names, tile geometry and the single dispatch point.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::MatmulError;
+
+/// A register micro-kernel. [`Kernel::detect`] picks the fastest one this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Portable Rust, no SIMD intrinsics: the reference the others are tested against.
+    Scalar,
+    /// x86-64 AVX2 + FMA, 256-bit vectors.
+    Avx2Fma,
+    /// x86-64 AVX-512F, 512-bit vectors.
+    Avx512,
+    /// aarch64 NEON, 128-bit vectors (available only on aarch64).
+    Neon,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports: AVX-512F, then AVX2+FMA (x86-64), NEON (aarch64),
+    /// else scalar. Depends only on the CPU (std caches the feature detection).
+    pub fn detect() -> Kernel {
+        *Self::available().last().unwrap_or(&Kernel::Scalar)
+    }
+
+    /// Every kernel this CPU supports, slowest (scalar) first.
+    pub fn available() -> Vec<Kernel> {
+        [
+            Kernel::Scalar,
+            Kernel::Avx2Fma,
+            Kernel::Avx512,
+            Kernel::Neon,
+        ]
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect()
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The kernel's name as [`FromStr`] accepts it: `scalar`, `avx2`, `avx512`, `neon`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Avx2Fma => "avx2",
+            Kernel::Avx512 => "avx512",
+            Kernel::Neon => "neon",
+        }
+    }
+
+    /// Tile geometry and blocking of the kernel.
+    pub(crate) fn geometry(self) -> Geometry {
+        match self {
+            Kernel::Scalar => Geometry {
+                mr: 4,
+                nr: 8,
+                nr_narrow: 8,
+                kc: 256,
+                mc: 64,
+                nc: 2048,
+                masked_b: false,
+            },
+            Kernel::Avx2Fma => Geometry {
+                mr: 6,
+                nr: 16,
+                nr_narrow: 8,
+                kc: 256,
+                mc: 120,
+                nc: 2048,
+                masked_b: true,
+            },
+            Kernel::Avx512 => Geometry {
+                mr: 14,
+                nr: 32,
+                nr_narrow: 16,
+                kc: 256,
+                mc: 196,
+                nc: 2048,
+                masked_b: true,
+            },
+            Kernel::Neon => Geometry {
+                mr: 8,
+                nr: 8,
+                nr_narrow: 8,
+                kc: 256,
+                mc: 128,
+                nc: 2048,
+                masked_b: false,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kernel {
+    type Err = MatmulError;
+
+    /// `scalar`, `avx2`, `avx512`, `neon`, or `auto` for [`Kernel::detect`] (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "scalar" => Ok(Kernel::Scalar),
+            "avx2" | "avx2fma" | "avx2_fma" => Ok(Kernel::Avx2Fma),
+            "avx512" | "avx512f" => Ok(Kernel::Avx512),
+            "neon" => Ok(Kernel::Neon),
+            "auto" => Ok(Kernel::detect()),
+            _ => Err(MatmulError::UnknownKernel(s.to_string())),
+        }
+    }
+}
+
+/// Micro-tile and cache-block sizes of a kernel (see BLIS): `mr x nr` tiles (`nr_narrow` for a
+/// last panel that fits), `kc`-deep, `mc`-row and `nc`-column blocks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub mr: usize,
+    pub nr: usize,
+    pub nr_narrow: usize,
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+    /// The kernel can load B under a mask of `Tile::b_cols` columns, so a partial last panel of
+    /// row-major op(B) can be read in place instead of packed.
+    pub masked_b: bool,
+}
+
+/// One micro-kernel call: `C[0..mr, 0..nr] = alpha * sum_p a_p b_p^T + beta * C` (beta == 0:
+/// C is not read).
+///
+/// Element `(i, p)` of the A panel is at `a + i * a_rs + p * a_ks`: `a_rs == 1` for packed panels
+/// and column-major `op(A)` read in place, `a_ks == 1` for row-major `op(A)` read in place.
+///
+/// Rows `0..skip` of the tile are computed but not stored: a last row panel of op(A) read in
+/// place is shifted up to end at the matrix's last row, and the rows it shares with the panel
+/// before are left alone.
+///
+/// Contract (upheld by the driver): for `p < kc`, `i < MR`, `a + i * a_rs + p * a_ks` is readable; for
+/// `p < kc`, `j < b_cols`, `b + p * b_ks + j` is readable (`b_cols == width` unless the kernel
+/// has `masked_b`); for `skip <= i < mr`, `j < nr`, `c + i * c_rs + j` is writable (and
+/// readable unless beta == 0); `mr <= MR`, `nr <= b_cols <= width`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tile {
+    pub kc: usize,
+    pub a: *const f32,
+    pub a_rs: usize,
+    pub a_ks: usize,
+    pub b: *const f32,
+    pub b_ks: usize,
+    pub b_cols: usize,
+    pub c: *mut f32,
+    pub c_rs: usize,
+    pub skip: usize,
+    pub mr: usize,
+    pub nr: usize,
+    pub alpha: f32,
+    pub beta: f32,
+}
+
+/// `x`, through an empty `asm!` block: the compiler cannot see how the result relates to other
+/// values, so it keeps separate row offsets in registers instead of re-deriving them serially.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn opaque(mut x: usize) -> usize {
+    // SAFETY: the assembly is empty: it reads and writes nothing but the register holding x.
+    unsafe {
+        std::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    x
+}
+
+/// Runs the micro-kernel of `kernel` on `t`, whose B panel is `width` columns wide
+/// (`geometry().nr` or `geometry().nr_narrow`).
+///
+/// # Safety
+/// `t` satisfies the [`Tile`] contract for `MR = geometry().mr` and `width`, and the CPU supports `kernel`.
+#[inline]
+pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
+    match kernel {
+        Kernel::Scalar => {
+            // SAFETY: forwarded contract; the scalar kernel needs no CPU feature.
+            unsafe { super::scalar::tile(t) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma => {
+            // SAFETY: forwarded contract; the caller checked AVX2 and FMA are available.
+            unsafe {
+                use super::avx2::tile;
+                match (width == 16, t.a_rs == 1, t.b_cols < width) {
+                    (true, true, false) => tile::<2, false, false>(t),
+                    (true, false, false) => tile::<2, true, false>(t),
+                    (false, true, false) => tile::<1, false, false>(t),
+                    (false, false, false) => tile::<1, true, false>(t),
+                    (true, true, true) => tile::<2, false, true>(t),
+                    (true, false, true) => tile::<2, true, true>(t),
+                    (false, true, true) => tile::<1, false, true>(t),
+                    (false, false, true) => tile::<1, true, true>(t),
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => {
+            // SAFETY: forwarded contract; the caller checked AVX-512F is available.
+            unsafe {
+                match (width == 32, t.a_rs == 1) {
+                    (true, true) => super::avx512::tile::<2, false>(t),
+                    (true, false) => super::avx512::tile::<2, true>(t),
+                    (false, true) => super::avx512::tile::<1, false>(t),
+                    (false, false) => super::avx512::tile::<1, true>(t),
+                }
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Kernel::Neon => {
+            // SAFETY: forwarded contract; NEON is available (checked by the caller).
+            unsafe { super::neon::tile(t) }
+        }
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("kernel {kernel} is not compiled for this architecture"),
+    }
+}
