@@ -1,1 +1,171 @@
 //! `pca_first`: covariance of MNIST examples, power iteration, explained variance.
+//!
+//! The course's `labs/01/pca_first.py`: `--examples` training images chosen as
+//! `np.random.seed(seed); np.random.choice(len(train), examples, replace=False)`
+//! ([`npfl_core::numpy_rng`]), scaled by `/ 255`, then the covariance, its trace and `--iterations`
+//! power-iteration steps ([`npfl_core::pca`]). Prints
+//!
+//! ```text
+//! Total variance: 53.12
+//! Explained variance: 9.64%
+//! ```
+//!
+//! Where the course's script crashes or prints `nan` (`--examples` above the training split,
+//! `--examples 0`, `--iterations 0`, identical examples), [`run`] returns an error that says why.
+
+use std::fmt;
+
+use anyhow::bail;
+use clap::Parser;
+use npfl_core::matmul::{Kernel, Matmul};
+use npfl_core::numpy_rng::{NumpyRngError, RandomState};
+use npfl_core::pca::first_component_of_images;
+
+use crate::common::DatasetArgs;
+
+/// The course's flags for `pca_first.py`, plus the shared `--dataset`.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "pca_first", rename_all = "snake_case", version)]
+#[command(
+    about = "PCA of MNIST examples: total variance and the variance explained by the first component"
+)]
+pub struct Args {
+    /// MNIST examples to use.
+    #[arg(long, default_value_t = 256)]
+    pub examples: usize,
+    /// Iterations of the power algorithm.
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+    /// Evaluation in ReCodEx (accepted for compatibility; the result does not depend on it).
+    #[arg(long)]
+    pub recodex: bool,
+    /// Random seed (NumPy's legacy `np.random.seed`, 0 to 2^32 - 1).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u32,
+    /// Maximum number of threads to use; 0 or negative means all cores. The result does not depend on it.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub threads: i64,
+    /// Matrix-multiplication kernel: scalar | avx2 | avx512 | auto.
+    #[arg(
+        long,
+        env = "NPFL_KERNEL",
+        value_name = "NPFL_KERNEL",
+        default_value = "auto",
+        hide = true
+    )]
+    pub kernel: Kernel,
+    /// Which data to use.
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+}
+
+/// The two numbers the course prints.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Report {
+    /// `trace(cov)`.
+    pub total_variance: f32,
+    /// `100 * s / total_variance`, in `f32` as the course's `100 * explained_variance`.
+    pub explained_variance: f32,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Python formats the f32 value through its exact double: so does `{:.2}` on f32.
+        writeln!(f, "Total variance: {:.2}", self.total_variance)?;
+        write!(f, "Explained variance: {:.2}%", self.explained_variance)
+    }
+}
+
+/// Loads the data, selects the examples as NumPy does and runs the course's PCA.
+///
+/// # Errors
+/// Bad flags (`--examples 0`, `--iterations 0`, `--examples` above the training split), data that
+/// cannot be loaded, and covariances whose explained variance is undefined (identical examples).
+pub fn run(args: &Args) -> anyhow::Result<Report> {
+    if args.examples == 0 {
+        bail!("--examples must be at least 1: the covariance of zero examples is undefined");
+    }
+    if args.iterations == 0 {
+        bail!(
+            "--iterations must be at least 1: with no power-iteration step the eigenvalue estimate is never computed \
+             (the course's script fails with NameError)"
+        );
+    }
+    let mnist = args.dataset.load(datasets::Sizes::default())?;
+    let train = &mnist.train;
+    let indices = RandomState::new(args.seed)
+        .choice_without_replacement(train.len(), args.examples)
+        .map_err(|e| match e {
+            NumpyRngError::SampleLargerThanPopulation { sample, population } => anyhow::anyhow!(
+                "--examples {sample} is larger than the training split ({population} images): \
+                 cannot take a larger sample than population when replace=False"
+            ),
+            e => anyhow::Error::new(e),
+        })?;
+    let threads = if args.threads > 0 {
+        usize::try_from(args.threads).unwrap_or(usize::MAX)
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    };
+    let mut matmul = Matmul::with_kernel(args.kernel, threads);
+    let pc =
+        first_component_of_images(train.images.view(), &indices, args.iterations, &mut matmul)?;
+    Ok(Report {
+        total_variance: pc.total_variance,
+        explained_variance: 100.0 * pc.explained_variance(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_prints_the_course_lines() {
+        let r = Report {
+            total_variance: 53.1234,
+            explained_variance: 9.6449,
+        };
+        assert_eq!(
+            r.to_string(),
+            "Total variance: 53.12\nExplained variance: 9.64%"
+        );
+    }
+
+    #[test]
+    fn flags_and_defaults() {
+        let a = Args::try_parse_from(["pca_first"]).unwrap();
+        assert_eq!(
+            (a.examples, a.iterations, a.seed, a.threads, a.recodex),
+            (256, 100, 42, 1, false)
+        );
+        let a = Args::try_parse_from([
+            "pca_first",
+            "--recodex",
+            "--examples=1024",
+            "--iterations",
+            "64",
+            "--threads=-1",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.examples, a.iterations, a.threads, a.recodex),
+            (1024, 64, -1, true)
+        );
+        assert!(Args::try_parse_from(["pca_first", "--examples=-3"]).is_err());
+        assert!(Args::try_parse_from(["pca_first", "--seed=4294967296"]).is_err());
+    }
+
+    #[test]
+    fn zero_examples_and_iterations_are_rejected_before_loading() {
+        let mut a =
+            Args::try_parse_from(["pca_first", "--examples=0", "--dataset=/nonexistent.npz"])
+                .unwrap();
+        let e = run(&a).unwrap_err().to_string();
+        assert!(e.contains("--examples must be at least 1"), "{e}");
+        a.examples = 5;
+        a.iterations = 0;
+        let e = run(&a).unwrap_err().to_string();
+        assert!(e.contains("--iterations must be at least 1"), "{e}");
+    }
+}

@@ -1,1 +1,534 @@
 //! PCA of MNIST-like data: covariance, total variance and the first principal component by power iteration.
+//!
+//! This is the course's `pca_first` recipe, in `f32` throughout as the course computes it in torch:
+//!
+//! 1. `data = images[indices] / 255` (a true division in `f32`, not a multiplication by `1/255`);
+//! 2. `mean` = the per-feature mean over the examples;
+//! 3. `cov = (data - mean)^T (data - mean) / N` (divisor `N`, the division done in `f32` after the product);
+//! 4. `total_variance = trace(cov)`;
+//! 5. power iteration from a vector of ones: `v = cov v; s = ||v||; v = v / s`, `iterations` times;
+//! 6. explained variance = `s / total_variance`.
+//!
+//! The product in step 3 runs on [`crate::matmul::Matmul::gram`]; the power iteration's `cov v` on
+//! [`matvec`]. The centred rows are formed in
+//! blocks of [`BLOCK_ROWS`] and accumulated into `cov` (`beta = 1` after the first block), so the
+//! centred `N x 784` matrix (172 MB for 55,000 examples) is never materialised. Sums that torch
+//! reduces with its own (pairwise or wider) accumulators — the mean, the trace and the norm — are
+//! accumulated here in `f64` and rounded once to `f32`; every stored value is `f32`.
+//!
+//! ```
+//! use ndarray::array;
+//! use npfl_core::matmul::Matmul;
+//! use npfl_core::pca::first_component;
+//!
+//! // Two features, the second one constant: all variance lies along the first axis.
+//! let data = array![[0.0f32, 1.0], [2.0, 1.0], [4.0, 1.0]];
+//! let pc = first_component(data.view(), 10, &mut Matmul::new(1)).unwrap();
+//! assert!((pc.total_variance - 8.0 / 3.0).abs() < 1e-6);
+//! assert!((pc.explained_variance() - 1.0).abs() < 1e-6);
+//! ```
+
+use ndarray::{Array1, Array2, ArrayView2};
+
+use crate::matmul::{MatMut, MatRef, Matmul, MatmulError};
+
+/// Rows of centred data formed and multiplied at a time (a 784-feature block is 3.2 MB).
+pub const BLOCK_ROWS: usize = 1024;
+
+/// Errors of the PCA computation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PcaError {
+    /// No example was selected: the mean and the covariance are undefined.
+    #[error("no examples: the mean and covariance of zero examples are undefined")]
+    NoExamples,
+    /// The examples have no features.
+    #[error("the examples have no features")]
+    NoFeatures,
+    /// Zero power-iteration steps: the eigenvalue estimate `s` is never computed.
+    #[error("zero power-iteration steps: the eigenvalue estimate is never computed")]
+    NoIterations,
+    /// An example index points past the end of the image array.
+    #[error("example index {index} is out of range for {len} images")]
+    IndexOutOfRange {
+        /// The offending index.
+        index: usize,
+        /// Number of images available.
+        len: usize,
+    },
+    /// Every covariance entry is zero (e.g. one example, or identical examples): the explained
+    /// variance `s / total_variance` would be `0 / 0`.
+    #[error(
+        "the covariance matrix of the {examples} examples is all zeros (a single example, or identical ones): the explained variance would be 0 / 0"
+    )]
+    ZeroCovariance {
+        /// Number of examples used.
+        examples: usize,
+    },
+    /// `cov v` became the zero vector, so `v / ||v||` is undefined: the start vector of ones
+    /// (or an iterate) is orthogonal to every direction of nonzero variance.
+    #[error(
+        "power iteration collapsed at step {step}: cov * v is the zero vector (the start vector of ones is orthogonal to the data's variance)"
+    )]
+    PowerIterationCollapsed {
+        /// The 1-based step at which `||cov v|| == 0`.
+        step: usize,
+    },
+    /// The matrix multiplication rejected its operands (an internal shape bug).
+    #[error(transparent)]
+    Matmul(#[from] MatmulError),
+}
+
+/// The result of the `pca_first` recipe.
+#[derive(Clone, Debug)]
+pub struct FirstComponent {
+    /// Per-feature mean of the examples.
+    pub mean: Array1<f32>,
+    /// `(data - mean)^T (data - mean) / N`, symmetric `d x d`.
+    pub covariance: Array2<f32>,
+    /// `trace(covariance)`.
+    pub total_variance: f32,
+    /// The last `s = ||cov v||` of the power iteration: the estimate of the largest eigenvalue.
+    pub eigenvalue: f32,
+    /// The last normalised iterate `v`: the estimate of the first principal component.
+    pub vector: Array1<f32>,
+}
+
+impl FirstComponent {
+    /// `eigenvalue / total_variance` in `f32`, as the course computes `s / total_variance`
+    /// (a fraction; the course prints `100 *` this).
+    #[must_use]
+    pub fn explained_variance(&self) -> f32 {
+        self.eigenvalue / self.total_variance
+    }
+}
+
+/// The course's `pca_first` on `u8` images: rows `indices` of `images` (in that order), scaled by
+/// `/ 255`, then [`first_component`]'s steps.
+///
+/// # Errors
+/// [`PcaError::NoExamples`], [`PcaError::NoFeatures`], [`PcaError::NoIterations`],
+/// [`PcaError::IndexOutOfRange`], [`PcaError::ZeroCovariance`], [`PcaError::PowerIterationCollapsed`].
+pub fn first_component_of_images(
+    images: ArrayView2<'_, u8>,
+    indices: &[usize],
+    iterations: usize,
+    matmul: &mut Matmul,
+) -> Result<FirstComponent, PcaError> {
+    if let Some(&index) = indices.iter().find(|&&i| i >= images.nrows()) {
+        return Err(PcaError::IndexOutOfRange {
+            index,
+            len: images.nrows(),
+        });
+    }
+    let images = images.as_standard_layout();
+    let source = Source::Images {
+        pixels: images.as_slice().expect("standard layout is contiguous"),
+        d: images.ncols(),
+        indices,
+    };
+    compute(&source, iterations, matmul)
+}
+
+/// The course's `pca_first` steps on `f32` data (`N x d`, one example per row).
+///
+/// # Errors
+/// [`PcaError::NoExamples`], [`PcaError::NoFeatures`], [`PcaError::NoIterations`],
+/// [`PcaError::ZeroCovariance`], [`PcaError::PowerIterationCollapsed`].
+pub fn first_component(
+    data: ArrayView2<'_, f32>,
+    iterations: usize,
+    matmul: &mut Matmul,
+) -> Result<FirstComponent, PcaError> {
+    let data = data.as_standard_layout();
+    let source = Source::Data {
+        values: data.as_slice().expect("standard layout is contiguous"),
+        n: data.nrows(),
+        d: data.ncols(),
+    };
+    compute(&source, iterations, matmul)
+}
+
+/// Power iteration from a vector of ones on a symmetric `cov`: `iterations` times
+/// `v = cov v; s = ||v||; v = v / s`. Returns `(s, v)`.
+///
+/// `cov v` is a plain matrix-vector product ([`matvec`]): a `d x 1` product through the packing
+/// GEMM would repack `cov` on every step and waste most of each register tile.
+///
+/// # Errors
+/// [`PcaError::NoIterations`], [`PcaError::NoFeatures`] for an empty matrix,
+/// [`PcaError::PowerIterationCollapsed`] when `cov v` is the zero vector.
+///
+/// # Panics
+/// If `cov` is not square.
+pub fn power_iteration(
+    cov: ArrayView2<'_, f32>,
+    iterations: usize,
+) -> Result<(f32, Array1<f32>), PcaError> {
+    let d = cov.nrows();
+    assert_eq!(d, cov.ncols(), "power_iteration needs a square matrix");
+    if d == 0 {
+        return Err(PcaError::NoFeatures);
+    }
+    if iterations == 0 {
+        return Err(PcaError::NoIterations);
+    }
+    let cov = cov.as_standard_layout();
+    let cov = cov.as_slice().expect("standard layout is contiguous");
+    let mut v = vec![1.0f32; d];
+    let mut w = vec![0.0f32; d];
+    let mut s = 0.0f32;
+    for step in 1..=iterations {
+        matvec(cov, &v, &mut w);
+        s = norm(&w);
+        if s == 0.0 {
+            return Err(PcaError::PowerIterationCollapsed { step });
+        }
+        for (vi, &wi) in v.iter_mut().zip(&w) {
+            *vi = wi / s;
+        }
+    }
+    Ok((s, Array1::from(v)))
+}
+
+/// `w = C v` for a row-major `C` of `w.len()` rows and `v.len()` columns.
+///
+/// # Panics
+/// If `c.len() != w.len() * v.len()`.
+pub fn matvec(c: &[f32], v: &[f32], w: &mut [f32]) {
+    assert_eq!(
+        c.len(),
+        w.len() * v.len(),
+        "matvec: C must be w.len() x v.len()"
+    );
+    if v.is_empty() {
+        w.fill(0.0);
+        return;
+    }
+    for (wi, row) in w.iter_mut().zip(c.chunks_exact(v.len())) {
+        *wi = dot(row, v);
+    }
+}
+
+/// `a . b` in `f32` with 16 independent partial sums (so that the loop vectorises), reduced at the end.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (mut ac, mut bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut ac).zip(&mut bc) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `sqrt(sum x^2)`, accumulated in `f64` and rounded once to `f32`.
+fn norm(x: &[f32]) -> f32 {
+    x.iter()
+        .map(|&a| f64::from(a) * f64::from(a))
+        .sum::<f64>()
+        .sqrt() as f32
+}
+
+/// The examples, one per row.
+enum Source<'a> {
+    /// Rows `indices` of row-major `u8` images with `d` pixels each, scaled by `/ 255`.
+    Images {
+        pixels: &'a [u8],
+        d: usize,
+        indices: &'a [usize],
+    },
+    /// Row-major `f32` data, `n x d`.
+    Data {
+        values: &'a [f32],
+        n: usize,
+        d: usize,
+    },
+}
+
+impl Source<'_> {
+    fn shape(&self) -> (usize, usize) {
+        match *self {
+            Source::Images { d, indices, .. } => (indices.len(), d),
+            Source::Data { n, d, .. } => (n, d),
+        }
+    }
+
+    /// The per-feature mean, rounded once to `f32`. For images the pixel sums are exact integers,
+    /// so this is the exact mean of `p / 255` rounded to `f32` (torch sums the `f32` values).
+    fn mean(&self) -> Vec<f32> {
+        let (n, d) = self.shape();
+        match *self {
+            Source::Images {
+                pixels, indices, ..
+            } => {
+                let mut total = vec![0u64; d];
+                // Integer sums do not depend on the order: visit the rows in memory order,
+                // which streams instead of missing the cache on every row.
+                let mut sorted = indices.to_vec();
+                sorted.sort_unstable();
+                // u32 partial sums vectorise; 65,536 rows of 255 cannot overflow them.
+                for chunk in sorted.chunks(1 << 16) {
+                    let mut partial = vec![0u32; d];
+                    for &i in chunk {
+                        for (s, &p) in partial.iter_mut().zip(&pixels[i * d..(i + 1) * d]) {
+                            *s += u32::from(p);
+                        }
+                    }
+                    for (t, &s) in total.iter_mut().zip(&partial) {
+                        *t += u64::from(s);
+                    }
+                }
+                total
+                    .iter()
+                    .map(|&s| (s as f64 / 255.0 / n as f64) as f32)
+                    .collect()
+            }
+            Source::Data { values, .. } => {
+                let mut sums = vec![0.0f64; d];
+                for row in values.chunks_exact(d) {
+                    for (s, &x) in sums.iter_mut().zip(row) {
+                        *s += f64::from(x);
+                    }
+                }
+                sums.iter().map(|&s| (s / n as f64) as f32).collect()
+            }
+        }
+    }
+
+    /// Writes the centred example `r` (`x - mean`, in `f32`) into `out`.
+    fn fill_centred(&self, r: usize, mean: &[f32], out: &mut [f32]) {
+        match *self {
+            Source::Images {
+                pixels, d, indices, ..
+            } => {
+                let row = &pixels[indices[r] * d..(indices[r] + 1) * d];
+                for ((o, &p), &m) in out.iter_mut().zip(row).zip(mean) {
+                    // The course's `.to(torch.float32) / 255`, then `data - mean`.
+                    *o = f32::from(p) / 255.0 - m;
+                }
+            }
+            Source::Data { values, d, .. } => {
+                for ((o, &x), &m) in out.iter_mut().zip(&values[r * d..(r + 1) * d]).zip(mean) {
+                    *o = x - m;
+                }
+            }
+        }
+    }
+}
+
+fn compute(
+    source: &Source<'_>,
+    iterations: usize,
+    matmul: &mut Matmul,
+) -> Result<FirstComponent, PcaError> {
+    let (n, d) = source.shape();
+    if n == 0 {
+        return Err(PcaError::NoExamples);
+    }
+    if d == 0 {
+        return Err(PcaError::NoFeatures);
+    }
+    if iterations == 0 {
+        return Err(PcaError::NoIterations);
+    }
+    let mean = source.mean();
+
+    // cov = sum over row blocks of (X_b - mean)^T (X_b - mean), then / N.
+    let block = BLOCK_ROWS.min(n);
+    let mut tile = vec![0.0f32; block * d];
+
+    let mut cov = vec![0.0f32; d * d];
+    for (b, start) in (0..n).step_by(block).enumerate() {
+        let len = block.min(n - start);
+        let tile = &mut tile[..len * d];
+        for (r, row) in tile.chunks_exact_mut(d).enumerate() {
+            source.fill_centred(start + r, &mean, row);
+        }
+        let beta = if b == 0 { 0.0 } else { 1.0 };
+        matmul.gram(
+            1.0,
+            MatRef::new(tile, len, d)?,
+            beta,
+            MatMut::new(&mut cov, d, d)?,
+        )?;
+    }
+    let n_f32 = n as f32;
+    for c in &mut cov {
+        *c /= n_f32;
+    }
+    if cov.iter().all(|&c| c == 0.0) {
+        return Err(PcaError::ZeroCovariance { examples: n });
+    }
+    let total_variance = (0..d).map(|i| f64::from(cov[i * d + i])).sum::<f64>() as f32;
+    let covariance = Array2::from_shape_vec((d, d), cov).expect("d * d entries");
+    let (eigenvalue, vector) = power_iteration(covariance.view(), iterations)?;
+    Ok(FirstComponent {
+        mean: Array1::from(mean),
+        covariance,
+        total_variance,
+        eigenvalue,
+        vector,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+    use ndarray::{Array, array};
+
+    fn mm() -> Matmul {
+        Matmul::new(1)
+    }
+
+    #[test]
+    fn diagonal_covariance_gives_largest_entry() {
+        let cov = Array2::from_diag(&array![1.0f32, 5.0, 2.0]);
+        let (s, v) = power_iteration(cov.view(), 200).unwrap();
+        assert_abs_diff_eq!(s, 5.0, epsilon = 1e-5);
+        assert_abs_diff_eq!(v, array![0.0, 1.0, 0.0], epsilon = 1e-5);
+    }
+
+    #[test]
+    fn matvec_matches_naive_products() {
+        for (rows, cols) in [(1, 1), (3, 15), (5, 16), (7, 17), (37, 50), (4, 0)] {
+            let c: Vec<f32> = (0..rows * cols)
+                .map(|k| ((k * 7) % 11) as f32 - 5.0)
+                .collect();
+            let v: Vec<f32> = (0..cols).map(|k| (k % 5) as f32 * 0.5).collect();
+            let mut w = vec![f32::NAN; rows];
+            matvec(&c, &v, &mut w);
+            for (i, &wi) in w.iter().enumerate() {
+                let expected: f32 = (0..cols).map(|j| c[i * cols + j] * v[j]).sum();
+                assert_abs_diff_eq!(wi, expected, epsilon = 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn one_step_is_normalised_row_sums() {
+        // From ones, one step gives v = cov 1 / ||cov 1||.
+        let cov = array![[2.0f32, 1.0], [1.0, 3.0]];
+        let (s, v) = power_iteration(cov.view(), 1).unwrap();
+        let expected_s = (9.0f32 + 16.0).sqrt();
+        assert_abs_diff_eq!(s, expected_s, epsilon = 1e-6);
+        assert_abs_diff_eq!(v, array![3.0 / 5.0, 4.0 / 5.0], epsilon = 1e-6);
+    }
+
+    #[test]
+    fn covariance_mean_and_trace_by_hand() {
+        let data = array![[1.0f32, 2.0], [3.0, 6.0], [5.0, 4.0], [7.0, 0.0]];
+        let pc = first_component(data.view(), 50, &mut mm()).unwrap();
+        assert_abs_diff_eq!(pc.mean, array![4.0, 3.0], epsilon = 1e-6);
+        // centred: [-3,-1], [-1,3], [1,1], [3,-3]; divisor N = 4
+        let expected = array![[5.0f32, -2.0], [-2.0, 5.0]];
+        assert_abs_diff_eq!(pc.covariance, expected, epsilon = 1e-6);
+        assert_abs_diff_eq!(pc.total_variance, 10.0, epsilon = 1e-6);
+        // eigenvalues 7 and 3; the start vector (1, 1) is the eigenvector of 3, so the
+        // iteration stays there: exactly what the course's recipe computes.
+        assert_abs_diff_eq!(pc.eigenvalue, 3.0, epsilon = 1e-5);
+    }
+
+    #[test]
+    fn blocks_match_a_single_product() {
+        // More rows than one block, with a ragged last block.
+        let n = BLOCK_ROWS * 2 + 37;
+        let d = 9;
+        let data = Array::from_shape_fn((n, d), |(i, j)| {
+            ((i * 7 + j * 13) % 17) as f32 / 17.0 + (j as f32)
+        });
+        let pc = first_component(data.view(), 100, &mut mm()).unwrap();
+        let data64 = data.mapv(f64::from);
+        let mean64 = data64.mean_axis(ndarray::Axis(0)).unwrap();
+        let centred = &data64 - &mean64;
+        let cov64 = centred.t().dot(&centred) / n as f64;
+        assert_abs_diff_eq!(pc.covariance.mapv(f64::from), cov64, epsilon = 1e-5);
+        assert_abs_diff_eq!(
+            f64::from(pc.total_variance),
+            cov64.diag().sum(),
+            epsilon = 1e-5
+        );
+    }
+
+    #[test]
+    fn images_are_divided_by_255_and_gathered_in_order() {
+        let images = array![[0u8, 255], [255, 0], [51, 102]];
+        let pc = first_component_of_images(images.view(), &[2, 0], 5, &mut mm()).unwrap();
+        let expected_mean = [
+            (51.0f32 / 255.0 + 0.0) / 2.0,
+            (102.0f32 / 255.0 + 1.0) / 2.0,
+        ];
+        assert_abs_diff_eq!(pc.mean[0], expected_mean[0], epsilon = 1e-7);
+        assert_abs_diff_eq!(pc.mean[1], expected_mean[1], epsilon = 1e-7);
+    }
+
+    #[test]
+    fn errors() {
+        let images = array![[1u8, 2], [1, 2], [3, 4]];
+        let e = |r: Result<FirstComponent, PcaError>| r.unwrap_err();
+        assert!(matches!(
+            e(first_component_of_images(images.view(), &[], 5, &mut mm())),
+            PcaError::NoExamples
+        ));
+        assert!(matches!(
+            e(first_component_of_images(
+                images.view(),
+                &[0, 2],
+                0,
+                &mut mm()
+            )),
+            PcaError::NoIterations
+        ));
+        assert!(matches!(
+            e(first_component_of_images(
+                images.view(),
+                &[0, 3],
+                5,
+                &mut mm()
+            )),
+            PcaError::IndexOutOfRange { index: 3, len: 3 }
+        ));
+        let err = e(first_component_of_images(
+            images.view(),
+            &[0, 1],
+            5,
+            &mut mm(),
+        ));
+        assert!(matches!(err, PcaError::ZeroCovariance { examples: 2 }));
+        assert!(err.to_string().contains("all zeros"));
+        assert!(matches!(
+            e(first_component_of_images(images.view(), &[2], 5, &mut mm())),
+            PcaError::ZeroCovariance { examples: 1 }
+        ));
+        // Variance only along (1, -1), orthogonal to the start vector of ones.
+        let data = array![[0.0f32, 1.0], [1.0, 0.0]];
+        assert!(matches!(
+            e(first_component(data.view(), 5, &mut mm())),
+            PcaError::PowerIterationCollapsed { step: 1 }
+        ));
+        let empty = Array2::<f32>::zeros((3, 0));
+        assert!(matches!(
+            e(first_component(empty.view(), 5, &mut mm())),
+            PcaError::NoFeatures
+        ));
+    }
+
+    #[test]
+    fn thread_count_does_not_change_the_result() {
+        let n = 3000;
+        let d = 40;
+        let data = Array::from_shape_fn((n, d), |(i, j)| ((i * 31 + j * 7) % 23) as f32 / 23.0);
+        let one = first_component(data.view(), 30, &mut Matmul::new(1)).unwrap();
+        let two = first_component(data.view(), 30, &mut Matmul::new(2)).unwrap();
+        assert_eq!(one.covariance, two.covariance);
+        assert_eq!(one.eigenvalue.to_bits(), two.eigenvalue.to_bits());
+    }
+}

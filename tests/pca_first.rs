@@ -1,0 +1,428 @@
+//! Grader suite for `pca_first` (the course's `tasks/pca_first.md` tests).
+//!
+//! - `course_*`: the three published commands with the published outputs. They need the course's
+//!   `mnist.npz` in `$NPFL_CACHE` or the working directory and skip with a message otherwise.
+//! - `npm10k_*`, `fashion_*`: the same three commands on `../shared/data/mnist_npm10k.npz`
+//!   (8,000 training images, so `--examples 8192` and `--examples 55000` are clamped to 8000) and on
+//!   Fashion-MNIST (55,000 training images, like MNIST), snapshotted, and each checked against an
+//!   independent `f64` computation (ndarray covariance, `f64` power iteration for the same steps and
+//!   run to convergence, i.e. the top eigenvalue) at the printed precision.
+//! - `error_*`: the inputs the course's script crashes on or prints `nan` for.
+
+use std::path::{Path, PathBuf};
+
+use assignments::pca_first::{Args, Report, run};
+use clap::Parser;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use npfl_core::numpy_rng::RandomState;
+
+/// The course's commands: (examples, iterations).
+const COURSE_CASES: [(usize, usize); 3] = [(1024, 64), (8192, 128), (55000, 1024)];
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn shared_data() -> PathBuf {
+    env_path("NPFL138_SHARED_DATA")
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data")))
+}
+
+fn fashion_dir() -> PathBuf {
+    env_path("NPFL138_FASHION_MNIST_DIR")
+        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"))
+}
+
+/// `true` when `path` exists; otherwise prints `skipping <name>: ...` and returns `false`, or
+/// panics when `NPFL138_REQUIRE_DATA=1`.
+fn have(name: &str, path: &Path) -> bool {
+    if path.exists() {
+        return true;
+    }
+    let msg = format!("skipping {name}: {} not found", path.display());
+    assert!(
+        std::env::var("NPFL138_REQUIRE_DATA").as_deref() != Ok("1"),
+        "{msg} (NPFL138_REQUIRE_DATA=1)"
+    );
+    eprintln!("{msg}");
+    false
+}
+
+/// `pca_first --recodex --examples=E --iterations=I --dataset=D`, parsed as the binary parses it.
+fn args(dataset: &str, examples: usize, iterations: usize) -> Args {
+    Args::try_parse_from([
+        "pca_first".to_string(),
+        "--recodex".to_string(),
+        format!("--examples={examples}"),
+        format!("--iterations={iterations}"),
+        format!("--dataset={dataset}"),
+    ])
+    .expect("valid flags")
+}
+
+/// The course's computation in `f64`, independent of the crate's `f32` path (ndarray's own
+/// matrix product, no blocking): returns (total variance, 100 * explained variance after
+/// `iterations` steps, 100 * explained variance of the converged power iteration).
+fn f64_reference(
+    images: ArrayView2<'_, u8>,
+    indices: &[usize],
+    iterations: usize,
+) -> (f64, f64, f64) {
+    let d = images.ncols();
+    let x = Array2::from_shape_fn((indices.len(), d), |(r, c)| {
+        f64::from(images[[indices[r], c]]) / 255.0
+    });
+    let centred = &x - &x.mean_axis(Axis(0)).expect("examples");
+    let cov = centred.t().dot(&centred) / indices.len() as f64;
+    let total = cov.diag().sum();
+    let mut v = Array1::<f64>::ones(d);
+    let (mut s, mut at_iterations) = (0.0, 0.0);
+    for step in 1..=100_000 {
+        let previous = s;
+        v = cov.dot(&v);
+        s = v.dot(&v).sqrt();
+        v /= s;
+        if step == iterations {
+            at_iterations = s;
+        }
+        if step >= iterations && (s - previous).abs() <= 1e-14 * s {
+            break;
+        }
+    }
+    (total, 100.0 * at_iterations / total, 100.0 * s / total)
+}
+
+/// Runs one command and checks the printed numbers against the `f64` reference.
+fn run_and_check(
+    dataset: &str,
+    train: ArrayView2<'_, u8>,
+    examples: usize,
+    iterations: usize,
+) -> String {
+    let report: Report = run(&args(dataset, examples, iterations)).expect("pca_first runs");
+    let indices = RandomState::new(42)
+        .choice_without_replacement(train.nrows(), examples)
+        .unwrap();
+    let (total, explained, converged) = f64_reference(train, &indices, iterations);
+    let out = report.to_string();
+    let expected = format!("Total variance: {total:.2}\nExplained variance: {explained:.2}%");
+    assert_eq!(
+        out, expected,
+        "f32 run vs f64 reference ({total}, {explained})"
+    );
+    // The course's iteration counts reach the top eigenvalue at the printed precision.
+    assert_eq!(
+        format!("{explained:.2}"),
+        format!("{converged:.2}"),
+        "{iterations} steps have not converged"
+    );
+    // The f32 values themselves are close to the f64 ones, not just equal after rounding.
+    assert!((f64::from(report.total_variance) - total).abs() < 1e-3 * total);
+    assert!((f64::from(report.explained_variance) - explained).abs() < 1e-3 * explained);
+    out
+}
+
+// ---- The course's mnist.npz: the published outputs ------------------------------------------
+
+fn course_mnist() -> Option<PathBuf> {
+    let path = env_path("NPFL_CACHE")
+        .map_or_else(|| PathBuf::from("mnist.npz"), |dir| dir.join("mnist.npz"));
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipping the course's pca_first tests: {} not found (put the course's mnist.npz in $NPFL_CACHE or the working directory)",
+            path.display()
+        );
+        None
+    }
+}
+
+fn course_case(examples: usize, iterations: usize, expected: &str) {
+    let Some(path) = course_mnist() else { return };
+    let mnist =
+        datasets::Mnist::from_npz(&path, datasets::Sizes::default()).expect("mnist.npz loads");
+    let out = run_and_check(
+        path.to_str().expect("UTF-8 path"),
+        mnist.train.images.view(),
+        examples,
+        iterations,
+    );
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn course_1() {
+    course_case(1024, 64, "Total variance: 53.12\nExplained variance: 9.64%");
+}
+
+#[test]
+fn course_2() {
+    course_case(
+        8192,
+        128,
+        "Total variance: 53.05\nExplained variance: 9.89%",
+    );
+}
+
+#[test]
+fn course_3() {
+    course_case(
+        55000,
+        1024,
+        "Total variance: 52.74\nExplained variance: 9.71%",
+    );
+}
+
+// ---- mnist_npm10k.npz: 8,000 real MNIST training digits ----------------------------------------
+
+fn npm10k_case(case: usize) {
+    let path = shared_data().join("mnist_npm10k.npz");
+    if !have(&format!("pca_first npm10k_{case}"), &path) {
+        return;
+    }
+    let mnist = datasets::Mnist::from_npz(&path, datasets::Sizes::default())
+        .expect("mnist_npm10k.npz loads");
+    let train = mnist.train.images.view();
+    let (examples, iterations) = COURSE_CASES[case - 1];
+    // The split holds 8,000 images: the course's --examples 8192 and 55000 are clamped to it.
+    let examples = examples.min(train.nrows());
+    let out = run_and_check(
+        path.to_str().expect("UTF-8 path"),
+        train,
+        examples,
+        iterations,
+    );
+    let clamped = if examples < COURSE_CASES[case - 1].0 {
+        format!(
+            " (course case {case} has --examples={}: clamped to the 8,000-image train split)",
+            COURSE_CASES[case - 1].0
+        )
+    } else {
+        String::new()
+    };
+    let command = format!(
+        "pca_first --recodex --examples={examples} --iterations={iterations} --dataset=mnist_npm10k.npz{clamped}"
+    );
+    insta::assert_snapshot!(format!("npm10k_{case}"), out, &command);
+}
+
+#[test]
+fn npm10k_1() {
+    npm10k_case(1);
+}
+
+#[test]
+fn npm10k_2() {
+    npm10k_case(2);
+}
+
+#[test]
+fn npm10k_3() {
+    npm10k_case(3);
+}
+
+// ---- Fashion-MNIST: the full-size stand-in for MNIST --------------------------------------------
+
+fn fashion_case(case: usize) {
+    let dir = fashion_dir();
+    if !have(
+        &format!("pca_first fashion_{case}"),
+        &dir.join("train-images-idx3-ubyte.gz"),
+    ) {
+        return;
+    }
+    let mnist = datasets::Mnist::from_idx_dir(&dir, datasets::Sizes::default())
+        .expect("Fashion-MNIST loads");
+    let train = mnist.train.images.view();
+    let (examples, iterations) = COURSE_CASES[case - 1];
+    let out = run_and_check("fashion_mnist", train, examples, iterations);
+    let command = format!(
+        "pca_first --recodex --examples={examples} --iterations={iterations} --dataset=fashion_mnist"
+    );
+    insta::assert_snapshot!(format!("fashion_{case}"), out, &command);
+}
+
+#[test]
+fn fashion_1() {
+    fashion_case(1);
+}
+
+#[test]
+fn fashion_2() {
+    fashion_case(2);
+}
+
+#[test]
+fn fashion_3() {
+    fashion_case(3);
+}
+
+// ---- Errors ------------------------------------------------------------------------------------
+
+fn npm10k_or_skip(name: &str) -> Option<String> {
+    let path = shared_data().join("mnist_npm10k.npz");
+    have(name, &path).then(|| path.to_str().expect("UTF-8 path").to_string())
+}
+
+fn error_of(args: &Args) -> String {
+    format!("{:#}", run(args).expect_err("pca_first must fail"))
+}
+
+#[test]
+fn error_examples_above_the_train_split() {
+    let Some(npz) = npm10k_or_skip("pca_first error_examples_above_the_train_split") else {
+        return;
+    };
+    let e = error_of(&args(&npz, 8001, 10));
+    assert!(
+        e.contains("--examples 8001 is larger than the training split (8000 images)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn error_zero_examples() {
+    let e = error_of(&args("/nonexistent/never_loaded.npz", 0, 10));
+    assert!(e.contains("--examples must be at least 1"), "{e}");
+}
+
+#[test]
+fn error_zero_iterations() {
+    let e = error_of(&args("/nonexistent/never_loaded.npz", 10, 0));
+    assert!(e.contains("--iterations must be at least 1"), "{e}");
+}
+
+#[test]
+fn error_all_zero_covariance() {
+    // One example has zero covariance: the course would print `nan%`.
+    let Some(npz) = npm10k_or_skip("pca_first error_all_zero_covariance") else {
+        return;
+    };
+    let e = error_of(&args(&npz, 1, 10));
+    assert!(e.contains("all zeros"), "{e}");
+}
+
+#[test]
+fn error_missing_file_names_it() {
+    let e = error_of(&args("/nonexistent/mnist_missing.npz", 10, 10));
+    assert!(e.contains("/nonexistent/mnist_missing.npz"), "{e}");
+}
+
+// ---- The binary: exit codes and one-line errors ------------------------------------------------
+
+/// `target/<profile>/pca_first`, next to this test's `deps/` directory. The root package's tests do
+/// not build the assignments' binaries: `cargo build -p assignments --bin pca_first` first.
+fn binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe
+        .parent()?
+        .parent()?
+        .join(format!("pca_first{}", std::env::consts::EXE_SUFFIX));
+    if bin.exists() {
+        Some(bin)
+    } else {
+        eprintln!(
+            "skipping pca_first binary tests: {} not built (cargo build -p assignments --bin pca_first)",
+            bin.display()
+        );
+        None
+    }
+}
+
+fn run_binary(bin: &Path, flags: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(bin)
+        .args(flags)
+        .output()
+        .expect("the binary starts");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("UTF-8 output");
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn binary_errors_are_one_line_with_exit_code_1() {
+    let Some(bin) = binary() else { return };
+    for (flags, message) in [
+        (
+            &["--examples=0"][..],
+            "error: --examples must be at least 1",
+        ),
+        (
+            &["--iterations=0"][..],
+            "error: --iterations must be at least 1",
+        ),
+        (&["--dataset=/nonexistent/x.npz"][..], "/nonexistent/x.npz"),
+    ] {
+        let (code, stdout, stderr) = run_binary(&bin, flags);
+        assert_eq!(code, Some(1), "{flags:?}: {stderr}");
+        assert_eq!(stdout, "", "{flags:?}");
+        assert_eq!(stderr.lines().count(), 1, "{flags:?}: {stderr}");
+        assert!(stderr.contains(message), "{flags:?}: {stderr}");
+    }
+    let (code, _, stderr) = run_binary(&bin, &["--examples=many"]);
+    assert_eq!(
+        code,
+        Some(2),
+        "bad flag values are clap's usage errors: {stderr}"
+    );
+}
+
+#[test]
+fn binary_prints_the_two_lines() {
+    let Some(bin) = binary() else { return };
+    let Some(npz) = npm10k_or_skip("pca_first binary_prints_the_two_lines") else {
+        return;
+    };
+    let (code, stdout, stderr) = run_binary(
+        &bin,
+        &[
+            "--examples=1024",
+            "--iterations=64",
+            &format!("--dataset={npz}"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "Total variance: 52.68\nExplained variance: 10.38%\n"
+    );
+    let (_, _, stderr) = run_binary(&bin, &["--examples=8001", &format!("--dataset={npz}")]);
+    assert!(
+        stderr.contains("--examples 8001 is larger than the training split (8000 images)"),
+        "{stderr}"
+    );
+}
+
+// ---- Threads and kernels -----------------------------------------------------------------------
+
+#[test]
+fn threads_do_not_change_the_result() {
+    let Some(npz) = npm10k_or_skip("pca_first threads_do_not_change_the_result") else {
+        return;
+    };
+    let mut a = args(&npz, 8000, 128);
+    let one = run(&a).expect("pca_first runs");
+    for threads in [2, 3, 0] {
+        a.threads = threads;
+        // Bitwise: the matmul's results do not depend on the thread count.
+        assert_eq!(run(&a).expect("pca_first runs"), one, "--threads={threads}");
+    }
+}
+
+#[test]
+fn every_kernel_prints_the_same() {
+    let Some(npz) = npm10k_or_skip("pca_first every_kernel_prints_the_same") else {
+        return;
+    };
+    let mut a = args(&npz, 1024, 64);
+    let mut outputs = Vec::new();
+    for kernel in npfl_core::matmul::Kernel::available() {
+        a.kernel = kernel;
+        outputs.push((kernel, run(&a).expect("pca_first runs").to_string()));
+    }
+    for (kernel, out) in &outputs {
+        assert_eq!(out, &outputs[0].1, "{kernel} vs {}", outputs[0].0);
+    }
+}
