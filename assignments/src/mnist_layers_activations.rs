@@ -1,1 +1,234 @@
 //! `mnist_layers_activations`: an MLP with N hidden layers and a chosen activation, trained with Adam.
+//!
+//! The course's `labs/01/mnist_layers_activations.py`: `startup(seed, threads, recodex)`, Keras-style
+//! initialisation, `Flatten`, `hidden_layers` x (`Linear(hidden_layer_size)`, activation), `Linear(10)`,
+//! Adam with torch's defaults, `CrossEntropyLoss`, accuracy, and `fit(train, dev, epochs)`, with the
+//! initial weights and batch orders of torch's own random streams ([`npfl_core::nn::CourseRng`]).
+//! [`train`] runs it and reports every epoch through a callback; the binary prints the lines.
+
+use anyhow::Context;
+use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use datasets::{DatasetSource, Mnist, Split};
+use npfl_core::matmul::{Kernel, Matmul};
+use npfl_core::nn::{
+    Activation, AdamConfig, BatchEvent, CourseRng, EpochLogs, Examples, Features, Mlp, MlpConfig,
+    Trainer,
+};
+
+use crate::common::DatasetArgs;
+use crate::logging::ConfigValue;
+
+/// The course's flags (same names, defaults and choices), plus `--dataset`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    rename_all = "snake_case",
+    about = "Train the course's MLP on MNIST with Adam"
+)]
+pub struct Args {
+    /// Activation.
+    #[arg(long, default_value = "none", value_parser = activation_parser())]
+    pub activation: Activation,
+    /// Batch size.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u64,
+    /// Size of the hidden layer.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub hidden_layer_size: u64,
+    /// Number of layers.
+    #[arg(long, default_value_t = 1)]
+    pub hidden_layers: u64,
+    /// Evaluation in ReCodEx.
+    #[arg(long)]
+    pub recodex: bool,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Maximum number of threads to use (0 or negative: all cores).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub threads: i64,
+    /// The data.
+    #[command(flatten)]
+    pub data: DatasetArgs,
+}
+
+/// `none`, `relu`, `tanh` or `sigmoid`, listed in `--help` and in the error for anything else.
+fn activation_parser() -> impl TypedValueParser<Value = Activation> {
+    PossibleValuesParser::new(Activation::ALL.map(Activation::name)).map(|name| {
+        name.parse::<Activation>()
+            .expect("one of Activation::ALL's names")
+    })
+}
+
+impl Args {
+    /// The threads to use: `--threads`, or every core when it is 0 or negative.
+    pub fn threads(&self) -> usize {
+        match usize::try_from(self.threads) {
+            Ok(t) if t > 0 => t,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// `vars(args)` for `format_logdir`: the course's eight arguments, plus `dataset` when it is not
+    /// the default `mnist` (so that runs on other data get other directories).
+    pub fn config(&self) -> Vec<(&'static str, ConfigValue)> {
+        let mut config = vec![
+            ("activation", ConfigValue::Str(self.activation.to_string())),
+            ("batch_size", ConfigValue::Int(self.batch_size as i64)),
+            ("epochs", ConfigValue::Int(self.epochs as i64)),
+            (
+                "hidden_layer_size",
+                ConfigValue::Int(self.hidden_layer_size as i64),
+            ),
+            ("hidden_layers", ConfigValue::Int(self.hidden_layers as i64)),
+            ("recodex", ConfigValue::Bool(self.recodex)),
+            ("seed", ConfigValue::Int(self.seed as i64)),
+            ("threads", ConfigValue::Int(self.threads)),
+        ];
+        if self.data.dataset != DatasetSource::Mnist {
+            config.push(("dataset", ConfigValue::Str(self.data.dataset.to_string())));
+        }
+        config
+    }
+}
+
+fn examples(split: &Split) -> anyhow::Result<Examples<'_>> {
+    let pixels = split
+        .images
+        .as_slice()
+        .context("the images are not stored row-major")?;
+    let labels = split
+        .labels
+        .as_slice()
+        .context("the labels are not contiguous")?;
+    Ok(Examples::new(
+        Features::U8(pixels),
+        labels,
+        split.images.ncols(),
+    )?)
+}
+
+/// Trains as the course's script does and returns every epoch's logs; `on_batch` sees every train and
+/// dev batch (for a progress bar), `on_epoch` every finished epoch (for the epoch line).
+/// `kernel` forces a matmul kernel (`NPFL_KERNEL`), `None` picks the fastest.
+///
+/// # Errors
+/// Wrong sizes or labels in the data, or a forced kernel this CPU cannot run.
+pub fn train(
+    args: &Args,
+    mnist: &Mnist,
+    kernel: Option<Kernel>,
+    on_batch: &mut dyn FnMut(&BatchEvent),
+    on_epoch: &mut dyn FnMut(&EpochLogs),
+) -> anyhow::Result<Vec<EpochLogs>> {
+    let train = examples(&mnist.train).context("the train split")?;
+    let dev = examples(&mnist.dev).context("the dev split")?;
+    let config = MlpConfig {
+        inputs: train.dim(),
+        hidden_layers: args.hidden_layers as usize,
+        hidden_layer_size: args.hidden_layer_size as usize,
+        outputs: datasets::LABELS,
+        activation: args.activation,
+    };
+    let mut rng = CourseRng::new(args.seed, args.recodex);
+    let model = Mlp::new(config, &mut rng)?;
+    let matmul = match kernel {
+        Some(kernel) => Matmul::with_kernel(kernel, args.threads()),
+        None => Matmul::new(args.threads()),
+    };
+    let mut trainer = Trainer::new(
+        model,
+        AdamConfig::default(),
+        matmul,
+        rng,
+        args.batch_size as usize,
+    )?;
+    let mut all = Vec::with_capacity(args.epochs as usize);
+    trainer.fit(
+        &train,
+        Some(&dev),
+        args.epochs as usize,
+        on_batch,
+        &mut |logs| {
+            on_epoch(logs);
+            all.push(*logs);
+        },
+    )?;
+    Ok(all)
+}
+
+/// What the course's `main` returns for ReCodEx: the last epoch's `dev:` entries.
+pub fn dev_results(last: &EpochLogs) -> Vec<(&'static str, f64)> {
+    last.entries()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("dev:"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_the_course_ones() {
+        let args = Args::try_parse_from(["x"]).unwrap();
+        assert_eq!(args.activation, Activation::None);
+        assert_eq!(
+            (
+                args.batch_size,
+                args.epochs,
+                args.hidden_layer_size,
+                args.hidden_layers
+            ),
+            (50, 10, 100, 1)
+        );
+        assert_eq!((args.recodex, args.seed, args.threads), (false, 42, 1));
+        assert_eq!(args.data.dataset, DatasetSource::Mnist);
+        let args = Args::try_parse_from([
+            "x",
+            "--activation=relu",
+            "--hidden_layers",
+            "3",
+            "--recodex",
+            "--threads=0",
+            "--dataset",
+            "fashion_mnist",
+        ])
+        .unwrap();
+        assert_eq!(args.activation, Activation::Relu);
+        assert_eq!(args.hidden_layers, 3);
+        assert!(args.recodex);
+        assert!(args.threads() >= 1);
+        assert!(Args::try_parse_from(["x", "--activation", "gelu"]).is_err());
+        assert!(Args::try_parse_from(["x", "--batch_size", "0"]).is_err());
+        assert!(Args::try_parse_from(["x", "--hidden-layers", "2"]).is_err());
+    }
+
+    #[test]
+    fn config_matches_the_course_logdir() {
+        let args = Args::try_parse_from(["x"]).unwrap();
+        let dir = crate::logging::format_logdir(
+            "logs/{file-}{timestamp}{-config}",
+            Some("mnist_layers_activations"),
+            &args.config(),
+            "20261127_091632",
+        )
+        .unwrap();
+        let sep = std::path::MAIN_SEPARATOR;
+        assert_eq!(
+            dir,
+            format!(
+                "logs{sep}mnist_layers_activations-20261127_091632-a=none,bs=50,e=10,hls=100,hl=1,r=False,s=42,t=1"
+            )
+        );
+        let args = Args::try_parse_from(["x", "--dataset=fashion_mnist"]).unwrap();
+        assert!(
+            args.config()
+                .iter()
+                .any(|(k, v)| *k == "dataset" && v.to_string() == "fashion_mnist")
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! The training loop of the course's `TrainableModule.fit` (spec §4.1, §4.3): shuffled train batches
+//! (the last one may be short), running train loss = mean of per-batch mean losses and running train
+//! accuracy over examples from the pre-update logits, both divided in `float32`; after every epoch the
+//! dev loss and accuracy over the whole dev set in batches of the same size. Nothing allocates inside
+//! the batch loops, and nothing prints: a per-batch callback lets a binary draw a progress bar.
+
+use std::time::{Duration, Instant};
+
+use super::{Adam, AdamConfig, CourseRng, Mlp, NnError, Workspace, softmax_cross_entropy};
+use crate::matmul::Matmul;
+
+/// The input features of a set of examples, row-major `len x dim`.
+#[derive(Clone, Copy, Debug)]
+pub enum Features<'a> {
+    /// Bytes turned into `float32` and divided by 255, as the course's `image.to(torch.float32) / 255`.
+    U8(&'a [u8]),
+    /// Features used as they are.
+    F32(&'a [f32]),
+}
+
+/// Examples with class labels.
+#[derive(Clone, Copy, Debug)]
+pub struct Examples<'a> {
+    features: Features<'a>,
+    labels: &'a [u8],
+    dim: usize,
+}
+
+impl<'a> Examples<'a> {
+    /// `labels.len()` examples of `dim` features each.
+    ///
+    /// # Errors
+    /// [`NnError::Shape`] if the features do not hold `labels.len() * dim` values.
+    pub fn new(features: Features<'a>, labels: &'a [u8], dim: usize) -> Result<Self, NnError> {
+        let len = match features {
+            Features::U8(x) => x.len(),
+            Features::F32(x) => x.len(),
+        };
+        if len != labels.len() * dim {
+            return Err(NnError::Shape(format!(
+                "{len} feature values for {} examples of {dim} features",
+                labels.len()
+            )));
+        }
+        Ok(Self {
+            features,
+            labels,
+            dim,
+        })
+    }
+
+    /// The number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Features per example.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The labels.
+    pub fn labels(&self) -> &'a [u8] {
+        self.labels
+    }
+
+    /// Writes example `i`'s features into `out` (`dim` values).
+    fn load(&self, i: usize, out: &mut [f32]) {
+        let range = i * self.dim..(i + 1) * self.dim;
+        match self.features {
+            Features::U8(x) => {
+                for (o, &v) in out.iter_mut().zip(&x[range]) {
+                    *o = f32::from(v) / 255.0;
+                }
+            }
+            Features::F32(x) => out.copy_from_slice(&x[range]),
+        }
+    }
+}
+
+/// Loss and accuracy of one phase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Logs {
+    /// Mean of the per-batch mean losses (`float32` sum and count, as npfl138's `Mean`).
+    pub loss: f32,
+    /// Correct predictions over examples seen, divided in `float32` (torchmetrics' micro accuracy).
+    pub accuracy: f32,
+}
+
+/// Running aggregation of [`Logs`].
+#[derive(Clone, Copy, Debug, Default)]
+struct Tracker {
+    total: f32,
+    count: f32,
+    correct: u64,
+    seen: u64,
+}
+
+impl Tracker {
+    fn update(&mut self, mean_loss: f32, correct: usize, rows: usize) {
+        self.total += mean_loss;
+        self.count += 1.0;
+        self.correct += correct as u64;
+        self.seen += rows as u64;
+    }
+
+    fn logs(&self) -> Logs {
+        Logs {
+            loss: self.total / self.count,
+            accuracy: self.correct as f32 / self.seen as f32,
+        }
+    }
+}
+
+/// What a batch callback is told.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchEvent {
+    /// `Some(epoch)` (1-based) while training, `None` during evaluation.
+    pub epoch: Option<usize>,
+    /// Batches finished in this phase.
+    pub batch: usize,
+    /// Batches in this phase.
+    pub batches: usize,
+    /// The running logs of this phase so far.
+    pub logs: Logs,
+}
+
+/// One epoch's results.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochLogs {
+    /// The 1-based epoch.
+    pub epoch: usize,
+    /// The training logs (running over the epoch).
+    pub train: Logs,
+    /// The dev logs after the epoch, if a dev set was given.
+    pub dev: Option<Logs>,
+    /// Wall time of the epoch including the dev evaluation.
+    pub elapsed: Duration,
+}
+
+impl EpochLogs {
+    /// The course's `name=value` entries in order: `loss`, `accuracy`, then `dev:loss`, `dev:accuracy`,
+    /// widened to `f64` as Python floats are.
+    pub fn entries(&self) -> Vec<(&'static str, f64)> {
+        let mut out = vec![
+            ("loss", f64::from(self.train.loss)),
+            ("accuracy", f64::from(self.train.accuracy)),
+        ];
+        if let Some(dev) = self.dev {
+            out.push(("dev:loss", f64::from(dev.loss)));
+            out.push(("dev:accuracy", f64::from(dev.accuracy)));
+        }
+        out
+    }
+}
+
+/// Trains an [`Mlp`] with [`Adam`] and softmax cross-entropy as `TrainableModule.fit` does.
+#[derive(Debug)]
+pub struct Trainer {
+    model: Mlp,
+    adam: Adam,
+    matmul: Matmul,
+    rng: CourseRng,
+    ws: Workspace,
+    batch_size: usize,
+    order: Vec<u32>,
+    labels: Vec<u8>,
+    epoch: usize,
+}
+
+impl Trainer {
+    /// A trainer for batches of `batch_size`, drawing the epochs' orders from `rng`.
+    ///
+    /// # Errors
+    /// [`NnError::Shape`] if `batch_size` is zero.
+    pub fn new(
+        model: Mlp,
+        adam: AdamConfig,
+        matmul: Matmul,
+        rng: CourseRng,
+        batch_size: usize,
+    ) -> Result<Self, NnError> {
+        if batch_size == 0 {
+            return Err(NnError::Shape("the batch size must be positive".into()));
+        }
+        Ok(Self {
+            adam: Adam::new(adam, model.params().len()),
+            ws: model.workspace(batch_size),
+            model,
+            matmul,
+            rng,
+            batch_size,
+            order: Vec::new(),
+            labels: vec![0; batch_size],
+            epoch: 0,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The optimiser.
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
+
+    /// Epochs trained so far.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    fn check(&self, data: &Examples) -> Result<(), NnError> {
+        if data.dim() != self.model.config().inputs {
+            return Err(NnError::Shape(format!(
+                "examples have {} features, the model takes {}",
+                data.dim(),
+                self.model.config().inputs
+            )));
+        }
+        let classes = self.model.config().outputs;
+        if let Some(&label) = data.labels().iter().find(|&&l| usize::from(l) >= classes) {
+            return Err(NnError::Label {
+                label: usize::from(label),
+                classes,
+            });
+        }
+        Ok(())
+    }
+
+    /// One epoch over `train` in a fresh shuffled order; returns the epoch's running logs.
+    ///
+    /// # Errors
+    /// [`NnError::Shape`] for no examples or the wrong feature count, [`NnError::Label`] for a label
+    /// outside the model's classes, [`NnError::Matmul`] from the products.
+    pub fn train_epoch(
+        &mut self,
+        train: &Examples,
+        on_batch: &mut dyn FnMut(&BatchEvent),
+    ) -> Result<Logs, NnError> {
+        self.check(train)?;
+        if train.is_empty() {
+            return Err(NnError::Shape("no training examples".into()));
+        }
+        self.epoch += 1;
+        self.rng.train_epoch_order(train.len(), &mut self.order);
+        let dim = train.dim();
+        let classes = self.model.config().outputs;
+        let batches = train.len().div_ceil(self.batch_size);
+        let mut tracker = Tracker::default();
+        for (b, indices) in self.order.chunks(self.batch_size).enumerate() {
+            let rows = indices.len();
+            let input = self.ws.input_mut();
+            for (r, &i) in indices.iter().enumerate() {
+                train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
+                self.labels[r] = train.labels()[i as usize];
+            }
+            self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
+            let (logits, grad) = self.ws.logits_and_grad_mut(rows);
+            let out = softmax_cross_entropy(logits, classes, &self.labels[..rows], Some(grad))?;
+            self.model.backward(&mut self.matmul, &mut self.ws, rows)?;
+            self.adam.step(self.model.params_mut(), self.ws.grads());
+            tracker.update(out.mean_loss, out.correct, rows);
+            on_batch(&BatchEvent {
+                epoch: Some(self.epoch),
+                batch: b + 1,
+                batches,
+                logs: tracker.logs(),
+            });
+        }
+        Ok(tracker.logs())
+    }
+
+    /// Loss and accuracy over `data` in batches of the batch size, in order, without training
+    /// (one iteration of an unshuffled `DataLoader`, which also draws its base seed).
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`].
+    pub fn evaluate(
+        &mut self,
+        data: &Examples,
+        on_batch: &mut dyn FnMut(&BatchEvent),
+    ) -> Result<Logs, NnError> {
+        self.check(data)?;
+        if data.is_empty() {
+            return Err(NnError::Shape("no examples to evaluate".into()));
+        }
+        self.rng.dev_iteration();
+        let dim = data.dim();
+        let classes = self.model.config().outputs;
+        let batches = data.len().div_ceil(self.batch_size);
+        let mut tracker = Tracker::default();
+        for b in 0..batches {
+            let start = b * self.batch_size;
+            let rows = self.batch_size.min(data.len() - start);
+            let input = self.ws.input_mut();
+            for r in 0..rows {
+                data.load(start + r, &mut input[r * dim..(r + 1) * dim]);
+            }
+            self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
+            let out = softmax_cross_entropy(
+                self.ws.logits(rows),
+                classes,
+                &data.labels()[start..start + rows],
+                None,
+            )?;
+            tracker.update(out.mean_loss, out.correct, rows);
+            on_batch(&BatchEvent {
+                epoch: None,
+                batch: b + 1,
+                batches,
+                logs: tracker.logs(),
+            });
+        }
+        Ok(tracker.logs())
+    }
+
+    /// `epochs` epochs of [`Trainer::train_epoch`], each followed by [`Trainer::evaluate`] on `dev`;
+    /// `on_epoch` gets each epoch's logs. Returns the last epoch's logs (`None` for zero epochs).
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`].
+    pub fn fit(
+        &mut self,
+        train: &Examples,
+        dev: Option<&Examples>,
+        epochs: usize,
+        on_batch: &mut dyn FnMut(&BatchEvent),
+        on_epoch: &mut dyn FnMut(&EpochLogs),
+    ) -> Result<Option<EpochLogs>, NnError> {
+        let mut last = None;
+        for _ in 0..epochs {
+            let start = Instant::now();
+            let train_logs = self.train_epoch(train, on_batch)?;
+            let dev_logs = match dev {
+                Some(dev) => Some(self.evaluate(dev, on_batch)?),
+                None => None,
+            };
+            let logs = EpochLogs {
+                epoch: self.epoch,
+                train: train_logs,
+                dev: dev_logs,
+                elapsed: start.elapsed(),
+            };
+            on_epoch(&logs);
+            last = Some(logs);
+        }
+        Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{Activation, MlpConfig, TorchGenerator};
+
+    /// Four Gaussian-ish clusters in 2-D, one per class.
+    fn clusters(n: usize) -> (Vec<f32>, Vec<u8>) {
+        let mut g = TorchGenerator::new(5);
+        let mut noise = vec![0.0f32; 2 * n];
+        g.uniform_f32(&mut noise, -0.4, 0.4, crate::nn::CpuCapability::Default);
+        let centres = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)];
+        let mut x = Vec::with_capacity(2 * n);
+        let mut y = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = i % 4;
+            x.push(centres[c].0 + noise[2 * i]);
+            x.push(centres[c].1 + noise[2 * i + 1]);
+            y.push(c as u8);
+        }
+        (x, y)
+    }
+
+    fn trainer(
+        activation: Activation,
+        hidden_layers: usize,
+        threads: usize,
+        batch_size: usize,
+    ) -> Trainer {
+        let cfg = MlpConfig {
+            inputs: 2,
+            hidden_layers,
+            hidden_layer_size: 16,
+            outputs: 4,
+            activation,
+        };
+        let mut rng = CourseRng::new(42, false);
+        let model = Mlp::new(cfg, &mut rng).unwrap();
+        let adam = AdamConfig {
+            lr: 0.01,
+            ..AdamConfig::default()
+        };
+        Trainer::new(model, adam, Matmul::new(threads), rng, batch_size).unwrap()
+    }
+
+    #[test]
+    fn a_tiny_problem_reaches_full_training_accuracy() {
+        let (x, y) = clusters(203); // 203 = 25 batches of 8 and a short one of 3
+        let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
+        for activation in Activation::ALL {
+            for hidden_layers in [0, 1, 2] {
+                let mut t = trainer(activation, hidden_layers, 1, 8);
+                let mut batches = 0;
+                let mut epochs = Vec::new();
+                let last = t
+                    .fit(&data, Some(&data), 30, &mut |_| batches += 1, &mut |e| {
+                        epochs.push(e.epoch)
+                    })
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(batches, 30 * (26 + 26));
+                assert_eq!(epochs, (1..=30).collect::<Vec<_>>());
+                let dev = last.dev.unwrap();
+                assert_eq!(
+                    dev.accuracy, 1.0,
+                    "{activation} x {hidden_layers}: {last:?}"
+                );
+                assert!(
+                    last.train.loss < 0.3,
+                    "{activation} x {hidden_layers}: {last:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn running_logs_follow_the_course_aggregation() {
+        let (x, y) = clusters(10);
+        let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
+        let mut t = trainer(Activation::Relu, 1, 1, 4);
+        let mut events = Vec::new();
+        let logs = t.train_epoch(&data, &mut |e| events.push(*e)).unwrap();
+        // Batches of 4, 4 and 2: the loss is the unweighted mean of the three batch means.
+        assert_eq!(events.len(), 3);
+        assert_eq!(events.last().unwrap().logs, logs);
+        assert_eq!(events[2].batches, 3);
+        assert!(events.iter().all(|e| e.epoch == Some(1)));
+        let ev = t.evaluate(&data, &mut |_| {}).unwrap();
+        assert!(ev.accuracy >= 0.0 && ev.accuracy <= 1.0);
+        let correct = (ev.accuracy * 10.0).round();
+        assert_eq!(ev.accuracy, correct / 10.0);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let (x, y) = clusters(300);
+        let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
+        let mut runs = Vec::new();
+        for threads in [1, 2] {
+            let mut t = trainer(Activation::Tanh, 2, threads, 32);
+            let logs = t
+                .fit(&data, Some(&data), 3, &mut |_| {}, &mut |_| {})
+                .unwrap()
+                .unwrap();
+            let bits: Vec<u32> = t.model().params().iter().map(|v| v.to_bits()).collect();
+            runs.push((bits, logs.train, logs.dev));
+        }
+        assert_eq!(runs[0], runs[1]);
+    }
+
+    #[test]
+    fn u8_features_are_divided_by_255() {
+        let pixels: Vec<u8> = (0..=255).collect();
+        let labels = [0u8];
+        let data = Examples::new(Features::U8(&pixels), &labels, 256).unwrap();
+        let mut out = vec![0.0; 256];
+        data.load(0, &mut out);
+        for (i, v) in out.iter().enumerate() {
+            assert_eq!(*v, i as f32 / 255.0);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_data() {
+        let (x, mut y) = clusters(8);
+        assert!(Examples::new(Features::F32(&x), &y, 3).is_err());
+        y[3] = 4;
+        let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
+        let mut t = trainer(Activation::Relu, 1, 1, 4);
+        assert!(matches!(
+            t.train_epoch(&data, &mut |_| {}),
+            Err(NnError::Label {
+                label: 4,
+                classes: 4
+            })
+        ));
+        let empty = Examples::new(Features::F32(&[]), &[], 2).unwrap();
+        assert!(t.evaluate(&empty, &mut |_| {}).is_err());
+        assert!(
+            Trainer::new(
+                t.model().clone(),
+                AdamConfig::default(),
+                Matmul::new(1),
+                CourseRng::new(1, false),
+                0
+            )
+            .is_err()
+        );
+    }
+}
