@@ -12,7 +12,7 @@ pub const OFFLINE_HINT: &str = "without internet access, put the course's mnist.
 #[non_exhaustive]
 pub enum DatasetError {
     /// The file or directory cannot be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file that failed.
         path: PathBuf,

@@ -41,6 +41,12 @@ pub struct Adam {
     step: u64,
     exp_avg: Vec<f32>,
     exp_avg_sq: Vec<f32>,
+    /// Per parameter: 1 if its `exp_avg` was tiny after the last step (see [`Adam::step`]).
+    tiny: Vec<u8>,
+    /// Whether any was.
+    any_tiny: bool,
+    /// Indices and `(p, m, v)` of the tiny ones, set aside during the vectorised pass.
+    set_aside: Vec<(usize, f32, f32, f32)>,
 }
 
 impl Adam {
@@ -51,6 +57,9 @@ impl Adam {
             step: 0,
             exp_avg: vec![0.0; params],
             exp_avg_sq: vec![0.0; params],
+            tiny: vec![0; params],
+            any_tiny: false,
+            set_aside: Vec::with_capacity(params),
         }
     }
 
@@ -113,23 +122,73 @@ impl Adam {
         let inv_bc2 = 1.0 / f64::from(bc2);
         let eps = eps as f32;
         let neg_step = (-step_size) as f32;
-        let small_weight = w1.abs() < 0.5;
-        for (((p, &g), m), v) in params
+        let s = Scalars {
+            w1,
+            b2,
+            w2,
+            inv_bc2,
+            eps,
+            neg_step,
+            small_weight: w1.abs() < 0.5,
+        };
+        // Subnormal operands or results cost a microcode assist of ~100 cycles per operation on x86.
+        // They arise when a gradient stays exactly zero (dead relu units): `exp_avg` then decays by
+        // 0.9 per step through the tiny normals (whose products with the step size are subnormal)
+        // into the subnormals. Such parameters are set aside (their `exp_avg` zeroed for the
+        // vectorised pass, which then meets no subnormal) and updated afterwards in normal-range
+        // float64 arithmetic; the results are bitwise the plain float32 formula's (tested below).
+        // The flags come from the previous step; a stale flag (after `exp_avg` was changed from
+        // outside) costs only speed: both paths compute the same bits.
+        self.set_aside.clear();
+        if self.any_tiny {
+            let mut words = self.tiny.chunks_exact(8);
+            for (w, flags) in (&mut words).enumerate() {
+                if <[u8; 8]>::try_from(flags).map_or(1, u64::from_ne_bytes) == 0 {
+                    continue;
+                }
+                for (j, &f) in flags.iter().enumerate() {
+                    if f != 0 {
+                        let i = w * 8 + j;
+                        self.set_aside
+                            .push((i, params[i], self.exp_avg[i], self.exp_avg_sq[i]));
+                        self.exp_avg[i] = 0.0;
+                    }
+                }
+            }
+            let base = self.tiny.len() - words.remainder().len();
+            for (j, &f) in words.remainder().iter().enumerate() {
+                if f != 0 {
+                    let i = base + j;
+                    self.set_aside
+                        .push((i, params[i], self.exp_avg[i], self.exp_avg_sq[i]));
+                    self.exp_avg[i] = 0.0;
+                }
+            }
+        }
+        let mut any_tiny = false;
+        for ((((p, &g), m), v), t) in params
             .iter_mut()
             .zip(grads)
             .zip(self.exp_avg.iter_mut())
             .zip(self.exp_avg_sq.iter_mut())
+            .zip(self.tiny.iter_mut())
         {
-            // at::lerp: the form depends on |weight| < 0.5.
-            *m = if small_weight {
-                *m + w1 * (g - *m)
-            } else {
-                g - (g - *m) * (1.0 - w1)
-            };
-            *v = *v * b2 + w2 * g * g;
-            let denom = div_by_constant(v.sqrt(), inv_bc2) + eps;
-            *p += neg_step * *m / denom;
+            update(&s, p, g, m, v);
+            let tiny = is_tiny(*m);
+            *t = u8::from(tiny);
+            any_tiny |= tiny;
         }
+        for &(i, p, m, v) in &self.set_aside {
+            let (mut p, mut m, mut v) = (p, m, v);
+            update_set_aside(&s, &mut p, grads[i], &mut m, &mut v);
+            params[i] = p;
+            self.exp_avg[i] = m;
+            self.exp_avg_sq[i] = v;
+            let tiny = is_tiny(m);
+            self.tiny[i] = u8::from(tiny);
+            any_tiny |= tiny;
+        }
+        self.any_tiny = any_tiny;
     }
 }
 
@@ -139,10 +198,262 @@ fn div_by_constant(x: f32, inv_c: f64) -> f32 {
     (f64::from(x) * inv_c) as f32
 }
 
+/// The per-step constants of the update, rounded as torch rounds them.
+struct Scalars {
+    w1: f32,
+    b2: f32,
+    w2: f32,
+    inv_bc2: f64,
+    eps: f32,
+    neg_step: f32,
+    small_weight: bool,
+}
+
+/// torch's float32 update of one parameter (see the module docs).
+#[inline(always)]
+fn update(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+    // at::lerp: the form depends on |weight| < 0.5.
+    *m = if s.small_weight {
+        *m + s.w1 * (g - *m)
+    } else {
+        g - (g - *m) * (1.0 - s.w1)
+    };
+    *v = *v * s.b2 + s.w2 * g * g;
+    let denom = div_by_constant(v.sqrt(), s.inv_bc2) + s.eps;
+    *p += s.neg_step * *m / denom;
+}
+
+/// Non-zero and below `2^-100` in magnitude (an integer comparison that vectorises).
+#[inline(always)]
+fn is_tiny(x: f32) -> bool {
+    (x.to_bits() & 0x7fff_ffff).wrapping_sub(1) < (27 << 23) - 1
+}
+
+/// `x` as `f64` without touching a subnormal `f32` in floating point (an integer conversion instead).
+#[inline(always)]
+fn widen(x: f32) -> f64 {
+    let bits = x.to_bits();
+    if bits & 0x7f80_0000 == 0 {
+        let k = f64::from(bits & 0x007f_ffff) * f64::from_bits(0x36a0_0000_0000_0000); // 2^-149
+        if bits >> 31 == 1 { -k } else { k }
+    } else {
+        f64::from(x)
+    }
+}
+
+/// The `f32` nearest to the `f64` value `x` (ties to even) without producing a subnormal `f32` in
+/// floating point: below `2^-126` the rounding to the subnormal grid is done in `f64` and the bits
+/// are assembled as an integer.
+#[inline(always)]
+fn narrow(x: f64) -> f32 {
+    const MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38; // 2^-126
+    if x.abs() >= MIN_NORMAL || x.is_nan() {
+        return x as f32;
+    }
+    // 1.5 * 2^-97: its f64 ulp is 2^-149, so adding it rounds to the subnormal grid (ties to even).
+    let magic = f64::from_bits(0x39e8_0000_0000_0000);
+    let r = (x.abs() + magic) - magic;
+    let k = (r * f64::from_bits(0x4940_0000_0000_0000)) as u32; // r * 2^149, exact
+    let sign = if x.is_sign_negative() { 0x8000_0000 } else { 0 };
+    f32::from_bits(sign | k)
+}
+
+/// [`update`] for a set-aside parameter. The common case, a zero gradient with a tiny `exp_avg` and
+/// ordinary `p` and `v`, is short: `exp_avg` through [`narrow`], `exp_avg_sq` and the denominator in
+/// float32 (all normal), and `p` provably unchanged when the step `|(-lr / bc1) m / denom|` is below a
+/// quarter of `p`'s ulp (then `p + step` rounds to `p`). Everything else goes through [`update_f64`].
+#[inline(always)]
+fn update_set_aside(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+    let p_exponent = (p.to_bits() >> 23) & 0xff;
+    let v_ok = *v == 0.0 || ((v.to_bits() >> 23) & 0xff) >= 27;
+    if g != 0.0 || !s.small_weight || !v_ok || !(64..255).contains(&p_exponent) {
+        update_f64(s, p, g, m, v);
+        return;
+    }
+    let m64 = widen(*m);
+    let m_new = if *m == 0.0 {
+        *m + s.w1 * (0.0 - *m)
+    } else {
+        narrow(m64 + widen(narrow(f64::from(s.w1) * -m64)))
+    };
+    let v_new = *v * s.b2 + s.w2 * 0.0 * 0.0;
+    let denom = div_by_constant(v_new.sqrt(), s.inv_bc2) + s.eps;
+    // |step| <= |neg_step| |m_new| / denom * (1 + 2^-22); p's ulp is 2^(e - 150).
+    let bound = f64::from(s.neg_step).abs() * widen(m_new).abs() * 1.001;
+    let quarter_ulp = f64::from_bits(u64::from(p_exponent + 1023 - 152) << 52); // 2^(e - 152)
+    if bound < quarter_ulp * f64::from(denom) {
+        *m = m_new;
+        *v = v_new;
+    } else {
+        update_f64(s, p, g, m, v);
+    }
+}
+
+/// [`update`] with every float32 operation done in float64 and rounded by [`narrow`]: operands are
+/// float32 values, so sums and products are exact in float64 or rounded twice harmlessly
+/// (53 >= 2 * 24 + 2), as are the quotient and the square root; no subnormal float32 is ever an
+/// operand or result of a floating-point instruction.
+#[inline(never)]
+fn update_f64(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+    let (g64, m64) = (widen(g), widen(*m));
+    let m_new = if s.small_weight {
+        let t = narrow(f64::from(s.w1) * widen(narrow(g64 - m64)));
+        narrow(m64 + widen(t))
+    } else {
+        let t = narrow(widen(narrow(g64 - m64)) * widen(narrow(1.0 - f64::from(s.w1))));
+        narrow(g64 - widen(t))
+    };
+    let vb = narrow(widen(*v) * f64::from(s.b2));
+    let wgg = narrow(widen(narrow(f64::from(s.w2) * g64)) * g64);
+    let v_new = narrow(widen(vb) + widen(wgg));
+    let root = narrow(widen(v_new).sqrt());
+    let scaled = narrow(widen(root) * s.inv_bc2);
+    let denom = narrow(widen(scaled) + f64::from(s.eps));
+    let nm = narrow(f64::from(s.neg_step) * widen(m_new));
+    let delta = narrow(widen(nm) / widen(denom));
+    *p = narrow(widen(*p) + widen(delta));
+    *m = m_new;
+    *v = v_new;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::TorchGenerator;
+    use crate::nn::{CpuCapability, TorchGenerator};
+
+    fn scalars(step: u32, small_weight: bool) -> Scalars {
+        let c = AdamConfig::default();
+        let t = f64::from(step);
+        let bc2 = (1.0 - c.beta2.powf(t)).powf(0.5) as f32;
+        Scalars {
+            w1: if small_weight {
+                (1.0 - c.beta1) as f32
+            } else {
+                0.7
+            },
+            b2: c.beta2 as f32,
+            w2: (1.0 - c.beta2) as f32,
+            inv_bc2: 1.0 / f64::from(bc2),
+            eps: c.eps as f32,
+            neg_step: (-(c.lr / (1.0 - c.beta1.powf(t)))) as f32,
+            small_weight,
+        }
+    }
+
+    /// A random float32 from a mix of ranges: subnormal, tiny normal, ordinary, zeros.
+    fn any_f32(g: &mut TorchGenerator, kind: u32) -> f32 {
+        let r = g.random();
+        match kind % 6 {
+            0 => f32::from_bits(r & 0x807f_ffff),
+            1 => f32::from_bits((r & 0x8000_0000) | (r % (30 << 23))),
+            2 => f32::from_bits((r & 0x8fff_ffff) | 0x3000_0000),
+            3 => 0.0,
+            4 => -0.0,
+            _ => (r % 2001) as f32 * 1e-3 - 1.0,
+        }
+    }
+
+    /// The float64 path gives the float32 formula's bits, subnormals included.
+    #[test]
+    fn float64_path_is_bitwise_the_float32_formula() {
+        let mut g = TorchGenerator::new(5);
+        for step in [1u32, 2, 10, 500, 1100, 5000] {
+            for small_weight in [true, false] {
+                let s = scalars(step, small_weight);
+                for i in 0..100_000u32 {
+                    let m = any_f32(&mut g, i);
+                    let grad = any_f32(&mut g, i / 6 + (i % 3) * 2);
+                    let v = any_f32(&mut g, i / 36).abs();
+                    let p = any_f32(&mut g, i / 216 + 5);
+                    let (mut p1, mut m1, mut v1) = (p, m, v);
+                    let (mut p2, mut m2, mut v2) = (p, m, v);
+                    let (mut p3, mut m3, mut v3) = (p, m, v);
+                    update(&s, &mut p1, grad, &mut m1, &mut v1);
+                    update_f64(&s, &mut p2, grad, &mut m2, &mut v2);
+                    // The set-aside path, often with a zero gradient (its short case).
+                    let (mut p4, mut m4, mut v4) = (p, m, v);
+                    update(&s, &mut p4, 0.0, &mut m4, &mut v4);
+                    update_set_aside(&s, &mut p3, 0.0, &mut m3, &mut v3);
+                    assert_eq!(
+                        (p1.to_bits(), m1.to_bits(), v1.to_bits()),
+                        (p2.to_bits(), m2.to_bits(), v2.to_bits()),
+                        "update_f64, step {step}: p {p:e} g {grad:e} m {m:e} v {v:e}"
+                    );
+                    assert_eq!(
+                        (p4.to_bits(), m4.to_bits(), v4.to_bits()),
+                        (p3.to_bits(), m3.to_bits(), v3.to_bits()),
+                        "update_set_aside, step {step}: p {p:e} m {m:e} v {v:e}"
+                    );
+                }
+            }
+        }
+        for x in [
+            0.0f64,
+            -0.0,
+            1e-45,
+            7e-46,
+            1.4e-45,
+            -2.1e-45,
+            1.1754942e-38,
+            1.17549435e-38,
+            3.0e-39,
+        ] {
+            assert_eq!(narrow(x).to_bits(), (x as f32).to_bits(), "{x:e}");
+        }
+        for bits in (0..0x0100_0000u32)
+            .step_by(101)
+            .chain([0x8000_0001, 0x807f_ffff])
+        {
+            let x = f32::from_bits(bits);
+            assert_eq!(widen(x), f64::from(x));
+        }
+    }
+
+    /// Whole steps with tiny, subnormal, zero and ordinary moments and gradients: the set-aside
+    /// update equals the plain per-element float32 formula bit for bit.
+    #[test]
+    fn step_equals_the_plain_formula_with_subnormals() {
+        let mut g = TorchGenerator::new(9);
+        let n = 4099;
+        let mut adam = Adam::new(AdamConfig::default(), n);
+        let mut p = vec![0.0f32; n];
+        g.uniform_f32(&mut p, -0.5, 0.5, CpuCapability::Default);
+        let (mut m_ref, mut v_ref, mut p_ref) = (vec![0.0f32; n], vec![0.0f32; n], p.clone());
+        let mut grads = vec![0.0f32; n];
+        for step in 0..60u32 {
+            for (i, gr) in grads.iter_mut().enumerate() {
+                *gr = if (i + step as usize).is_multiple_of(3) {
+                    0.0
+                } else {
+                    any_f32(&mut g, i as u32)
+                };
+            }
+            if step % 20 == 10 {
+                // Push some moments into the tiny range and the subnormals directly.
+                for i in (0..n).step_by(3) {
+                    m_ref[i] = any_f32(&mut g, (i % 2) as u32);
+                    adam.exp_avg[i] = m_ref[i];
+                }
+            }
+            adam.step(&mut p, &grads);
+            let s = scalars(step + 1, true);
+            for i in 0..n {
+                update(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
+            }
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p), bits(&p_ref), "params after step {step}");
+            assert_eq!(
+                bits(&adam.exp_avg),
+                bits(&m_ref),
+                "exp_avg after step {step}"
+            );
+            assert_eq!(
+                bits(&adam.exp_avg_sq),
+                bits(&v_ref),
+                "exp_avg_sq after step {step}"
+            );
+        }
+    }
 
     /// The float64-reciprocal division equals float32 division for Adam's divisors and many dividends.
     #[test]
