@@ -18,10 +18,12 @@ test:
 
 # Instructors: regenerate every reference output (hidden-case files and insta snapshots),
 # then review with `git diff tests/` and commit.
-regenerate:
-    NPFL138_REGENERATE=1 INSTA_UPDATE=always cargo test --workspace
-    find . -name '*.snap.new' -not -path './target/*' -delete
-    git status --short -- tests/ '*/tests/'
+regenerate *assignment:
+    cargo run -p npfl138 -- regenerate {{assignment}}
+
+# Students: check a solution like ReCodEx, e.g. `just check numpy_entropy python3 numpy_entropy.py`.
+check assignment *command:
+    cargo run --release -p npfl138 -- check {{assignment}} -- {{command}}
 
 doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
