@@ -95,17 +95,23 @@ impl Args {
     }
 }
 
-fn examples(split: &Split) -> anyhow::Result<Examples<'_>> {
+/// The pixels of `split` as the course's transform makes them, `float32(pixel) / 255`, converted once
+/// for all epochs (the course converts per item in its DataLoader; the values are the same).
+fn scaled_pixels(split: &Split) -> anyhow::Result<Vec<f32>> {
     let pixels = split
         .images
         .as_slice()
         .context("the images are not stored row-major")?;
+    Ok(pixels.iter().map(|&v| f32::from(v) / 255.0).collect())
+}
+
+fn examples<'a>(split: &'a Split, features: &'a [f32]) -> anyhow::Result<Examples<'a>> {
     let labels = split
         .labels
         .as_slice()
         .context("the labels are not contiguous")?;
     Ok(Examples::new(
-        Features::U8(pixels),
+        Features::F32(features),
         labels,
         split.images.ncols(),
     )?)
@@ -124,8 +130,9 @@ pub fn train(
     on_batch: &mut dyn FnMut(&BatchEvent),
     on_epoch: &mut dyn FnMut(&EpochLogs),
 ) -> anyhow::Result<Vec<EpochLogs>> {
-    let train = examples(&mnist.train).context("the train split")?;
-    let dev = examples(&mnist.dev).context("the dev split")?;
+    let (train_x, dev_x) = (scaled_pixels(&mnist.train)?, scaled_pixels(&mnist.dev)?);
+    let train = examples(&mnist.train, &train_x).context("the train split")?;
+    let dev = examples(&mnist.dev, &dev_x).context("the dev split")?;
     let config = MlpConfig {
         inputs: train.dim(),
         hidden_layers: args.hidden_layers as usize,

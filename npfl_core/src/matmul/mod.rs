@@ -49,6 +49,7 @@ mod kernel;
 mod pack;
 pub mod peak;
 mod scalar;
+mod vectorize;
 mod view;
 
 #[cfg(target_arch = "x86_64")]
@@ -59,6 +60,7 @@ mod avx512;
 mod neon;
 
 pub use kernel::Kernel;
+pub use vectorize::vectorized;
 pub use view::{MatMut, MatRef};
 
 use driver::{Problem, Workspace};

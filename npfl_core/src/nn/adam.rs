@@ -10,6 +10,8 @@
 //! The scalars are computed in `float64` as Python does and rounded to `float32` where torch converts
 //! them; no fused multiply-add, as in torch's default CPU capability (ReCodEx mode).
 
+use crate::matmul::{Kernel, vectorized};
+
 /// Adam's hyperparameters; [`Default`] gives `torch.optim.Adam`'s.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
@@ -47,6 +49,8 @@ pub struct Adam {
     any_tiny: bool,
     /// Indices and `(p, m, v)` of the tiny ones, set aside during the vectorised pass.
     set_aside: Vec<(usize, f32, f32, f32)>,
+    /// The instruction set the vectorised pass is compiled for (same bits for every one).
+    kernel: Kernel,
 }
 
 impl Adam {
@@ -60,7 +64,15 @@ impl Adam {
             tiny: vec![0; params],
             any_tiny: false,
             set_aside: Vec::with_capacity(params),
+            kernel: Kernel::detect(),
         }
+    }
+
+    /// Compiles the update loop for `kernel`'s vector width (the results do not change; a
+    /// kernel this CPU lacks runs the portable loop).
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        self.kernel = kernel;
+        self
     }
 
     /// The hyperparameters.
@@ -165,19 +177,8 @@ impl Adam {
                 }
             }
         }
-        let mut any_tiny = false;
-        for ((((p, &g), m), v), t) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.exp_avg.iter_mut())
-            .zip(self.exp_avg_sq.iter_mut())
-            .zip(self.tiny.iter_mut())
-        {
-            update(&s, p, g, m, v);
-            let tiny = is_tiny(*m);
-            *t = u8::from(tiny);
-            any_tiny |= tiny;
-        }
+        let (m, v, tiny) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.tiny);
+        let mut any_tiny = vectorized(self.kernel, || vector_pass(&s, params, grads, m, v, tiny));
         for &(i, p, m, v) in &self.set_aside {
             let (mut p, mut m, mut v) = (p, m, v);
             update_set_aside(&s, &mut p, grads[i], &mut m, &mut v);
@@ -190,6 +191,33 @@ impl Adam {
         }
         self.any_tiny = any_tiny;
     }
+}
+
+/// The vectorised pass over every parameter; returns whether any `exp_avg` became tiny.
+/// `#[inline(always)]` so that [`vectorized`] compiles it for the CPU's vector width.
+#[inline(always)]
+fn vector_pass(
+    s: &Scalars,
+    params: &mut [f32],
+    grads: &[f32],
+    exp_avg: &mut [f32],
+    exp_avg_sq: &mut [f32],
+    tiny: &mut [u8],
+) -> bool {
+    let mut any_tiny = false;
+    for ((((p, &g), m), v), t) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(exp_avg.iter_mut())
+        .zip(exp_avg_sq.iter_mut())
+        .zip(tiny.iter_mut())
+    {
+        update(s, p, g, m, v);
+        let small = is_tiny(*m);
+        *t = u8::from(small);
+        any_tiny |= small;
+    }
+    any_tiny
 }
 
 /// `x / c` rounded to `float32`, given `inv_c = 1 / (c as f64)` (see [`Adam::step`]).
@@ -406,6 +434,40 @@ mod tests {
         {
             let x = f32::from_bits(bits);
             assert_eq!(widen(x), f64::from(x));
+        }
+    }
+
+    /// The update loop compiled for every available vector width gives the portable loop's bits,
+    /// over steps whose moments reach the tiny and subnormal ranges.
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        let run = |kernel: Kernel| {
+            let mut g = TorchGenerator::new(5);
+            let n = 1031;
+            let mut adam = Adam::new(AdamConfig::default(), n).with_kernel(kernel);
+            let mut p = vec![0.0f32; n];
+            g.uniform_f32(&mut p, -0.5, 0.5, CpuCapability::Default);
+            let mut grads = vec![0.0f32; n];
+            for step in 0..300u32 {
+                for (i, gr) in grads.iter_mut().enumerate() {
+                    // A third of the gradients stop at step 10: their moments decay to subnormals.
+                    *gr = if i % 3 == 0 && step > 10 {
+                        0.0
+                    } else {
+                        any_f32(&mut g, i as u32)
+                    };
+                }
+                adam.step(&mut p, &grads);
+            }
+            (p, adam.exp_avg.clone(), adam.exp_avg_sq.clone())
+        };
+        let expected = run(Kernel::Scalar);
+        for kernel in Kernel::available() {
+            let got = run(kernel);
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.0), bits(&expected.0), "{kernel}: parameters");
+            assert_eq!(bits(&got.1), bits(&expected.1), "{kernel}: exp_avg");
+            assert_eq!(bits(&got.2), bits(&expected.2), "{kernel}: exp_avg_sq");
         }
     }
 

@@ -189,7 +189,7 @@ impl Trainer {
             return Err(NnError::Shape("the batch size must be positive".into()));
         }
         Ok(Self {
-            adam: Adam::new(adam, model.params().len()),
+            adam: Adam::new(adam, model.params().len()).with_kernel(matmul.kernel()),
             ws: model.workspace(batch_size),
             model,
             matmul,

@@ -1,0 +1,69 @@
+//! Element-wise loops compiled for the matmul kernel's instruction set.
+//!
+//! Outside this module no code may be `unsafe`, so it cannot call a `#[target_feature]` function
+//! itself; [`vectorized`] does that call. Loops that `f` inlines (mark them `#[inline(always)]`)
+//! are then auto-vectorised with `zmm`/`ymm` registers instead of the SSE2 baseline. Results are
+//! bitwise the same as the baseline's: Rust never contracts `a * b + c` into a fused multiply-add,
+//! and IEEE addition, multiplication, division, square root and conversions round identically at
+//! every vector width.
+
+use super::Kernel;
+
+/// Runs `f` inside a function compiled for `kernel`'s instruction set when this CPU has it, and
+/// plainly otherwise.
+#[inline]
+pub fn vectorized<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+            // SAFETY: the CPU supports AVX-512F (checked on the line above, cached by std), the
+            // only requirement of calling a function compiled with that target feature.
+            unsafe { with_avx512(f) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma") =>
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked on the lines above).
+            unsafe { with_avx2(f) }
+        }
+        _ => f(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(always)]
+    fn work(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = (*v * 1.5 + 0.25).sqrt() / 3.0;
+        }
+    }
+
+    #[test]
+    fn every_kernel_gives_the_baseline_bits() {
+        let base: Vec<f32> = (0..1000).map(|i| i as f32 * 0.37).collect();
+        let mut expected = base.clone();
+        work(&mut expected);
+        for kernel in Kernel::available() {
+            let mut got = base.clone();
+            vectorized(kernel, || work(&mut got));
+            assert_eq!(got, expected, "{kernel}");
+        }
+    }
+}
