@@ -22,7 +22,9 @@ use crate::logging::ConfigValue;
 /// The course's flags (same names, defaults and choices), plus `--dataset`.
 #[derive(Parser, Debug, Clone)]
 #[command(
+    name = "mnist_layers_activations",
     rename_all = "snake_case",
+    infer_long_args = true,
     about = "Train the course's MLP on MNIST with Adam"
 )]
 pub struct Args {

@@ -25,7 +25,12 @@ use crate::common::DatasetArgs;
 
 /// The course's flags for `pca_first.py`, plus the shared `--dataset`.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "pca_first", rename_all = "snake_case", version)]
+#[command(
+    name = "pca_first",
+    rename_all = "snake_case",
+    infer_long_args = true,
+    version
+)]
 #[command(
     about = "PCA of MNIST examples: total variance and the variance explained by the first component"
 )]
