@@ -74,7 +74,17 @@ unsafe fn pack_a_impl(
     if full > 0 {
         // SAFETY: for p < kc, the full * mr elements at a + p * a_cs are rows 0..full * mr of
         // column p of the block, contiguous because a_rs == 1.
-        unsafe { copy_runs_rowwise(&mut dst[..full * mr * kc], a, a_cs, mr, full, kc) };
+        unsafe {
+            copy_runs_rowwise(
+                &mut dst[..full * mr * kc],
+                a,
+                a_cs,
+                mr,
+                full,
+                kc,
+                PREFETCH_ROWS,
+            )
+        };
     }
     for (q, panel) in dst
         .chunks_exact_mut(mr * kc)
@@ -155,9 +165,10 @@ unsafe fn copy_runs(panel: &mut [f32], src: *const f32, stride: usize, w: usize)
     }
 }
 
-/// How many source rows ahead `copy_runs_rowwise` prefetches: the packing of the covariance
-/// reads `X` from memory, and its `op(A)` blocks read only a part of each row, a pattern the
-/// hardware prefetchers follow late (measured 1 to 3% faster on 784 x 55000 x 784 TN).
+/// How many source rows ahead the packing of column-major `op(A)` prefetches: its `mc`-row
+/// blocks read only a part of each source row (196 of the 784 floats of a row of `X` in the
+/// covariance), a strided pattern the hardware prefetchers follow late. (Row-major `op(B)`
+/// blocks read whole rows, which the hardware prefetches well: measured no gain there.)
 const PREFETCH_ROWS: usize = 8;
 
 /// Asks for the cache line holding `p` (a hint: never faults, whatever the address).
@@ -176,6 +187,7 @@ fn prefetch(p: *const f32) {
 
 /// Fills `panels` consecutive panels of `kc x w` in `dst` from the rows of a source whose row
 /// `p` (at `src + p * stride`) holds the panels' row `p` side by side: `panels * w` elements.
+/// With `ahead > 0`, the row `ahead` rows further down is prefetched while row `p` is copied.
 ///
 /// # Safety
 /// For `p < kc`, `panels * w` elements at `src + p * stride` are readable.
@@ -187,6 +199,7 @@ unsafe fn copy_runs_rowwise(
     w: usize,
     panels: usize,
     kc: usize,
+    ahead: usize,
 ) {
     /// # Safety
     /// As `copy_runs_rowwise`, with `W == w`.
@@ -197,13 +210,14 @@ unsafe fn copy_runs_rowwise(
         stride: usize,
         panels: usize,
         kc: usize,
+        ahead: usize,
     ) {
         for p in 0..kc {
             let row = src.wrapping_add(p * stride);
-            if p + PREFETCH_ROWS < kc {
-                let ahead = row.wrapping_add(PREFETCH_ROWS * stride);
+            if ahead > 0 && p + ahead < kc {
+                let next = row.wrapping_add(ahead * stride);
                 for off in (0..panels * W).step_by(16) {
-                    prefetch(ahead.wrapping_add(off));
+                    prefetch(next.wrapping_add(off));
                 }
             }
             for q in 0..panels {
@@ -216,13 +230,13 @@ unsafe fn copy_runs_rowwise(
     // SAFETY: forwarded contract, W == w in each arm.
     unsafe {
         match w {
-            4 => go::<4>(dst, src, stride, panels, kc),
-            6 => go::<6>(dst, src, stride, panels, kc),
-            8 => go::<8>(dst, src, stride, panels, kc),
-            12 => go::<12>(dst, src, stride, panels, kc),
-            14 => go::<14>(dst, src, stride, panels, kc),
-            16 => go::<16>(dst, src, stride, panels, kc),
-            32 => go::<32>(dst, src, stride, panels, kc),
+            4 => go::<4>(dst, src, stride, panels, kc, ahead),
+            6 => go::<6>(dst, src, stride, panels, kc, ahead),
+            8 => go::<8>(dst, src, stride, panels, kc, ahead),
+            12 => go::<12>(dst, src, stride, panels, kc, ahead),
+            14 => go::<14>(dst, src, stride, panels, kc, ahead),
+            16 => go::<16>(dst, src, stride, panels, kc, ahead),
+            32 => go::<32>(dst, src, stride, panels, kc, ahead),
             _ => {
                 for p in 0..kc {
                     for q in 0..panels {
@@ -388,7 +402,7 @@ unsafe fn pack_b_impl(
     if full > 0 {
         // SAFETY: for p < kc, the full * nr elements at b + p * b_rs are columns 0..full * nr
         // of row p of the block, contiguous because b_cs == 1.
-        unsafe { copy_runs_rowwise(&mut dst[..full * nr * kc], b, b_rs, nr, full, kc) };
+        unsafe { copy_runs_rowwise(&mut dst[..full * nr * kc], b, b_rs, nr, full, kc, 0) };
     }
     let mut j0 = full * nr;
     while j0 < cols {
