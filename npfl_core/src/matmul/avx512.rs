@@ -3,8 +3,8 @@
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
-    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
 use super::kernel::{Tile, opaque};
@@ -32,12 +32,14 @@ fn lane_mask(cols: usize) -> u16 {
     }
 }
 
-/// The AVX-512F micro-kernel for a B panel of `NV * 16` columns.
+/// The AVX-512F micro-kernel for a B panel of `NV * 16` columns. With `MASKED`, B is loaded
+/// under the mask of `t.b_cols` columns; without, with plain loads of full vectors.
 ///
 /// # Safety
-/// `t` satisfies the [`Tile`] contract with `MR = 14` and `width = NV * 16`; AVX-512F is available.
+/// `t` satisfies the [`Tile`] contract with `MR = 14` and `width = NV * 16`, and without
+/// `MASKED` also `t.b_cols == NV * 16`; AVX-512F is available.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
+pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool, const MASKED: bool>(t: &Tile) {
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     // Row i of the A panel is at group pointer g[i / G] plus off[i % G]: a few base pointers
     // and offsets in registers instead of one pointer walked down the rows (a serial chain).
@@ -57,7 +59,7 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
             _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(t.nr - 1).cast());
         }
     }
-    // Masked B loads (as fast as plain ones) read only the b_cols readable columns.
+    // Masked B loads read only the b_cols readable columns; full panels use plain loads.
     let bmask: [u16; NV] = std::array::from_fn(|v| lane_mask(t.b_cols.saturating_sub(v * L)));
     // Row-major op(A) read in place has unit k stride: a constant lets the second step of the
     // unrolled loop use a displacement.
@@ -66,9 +68,16 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool>(t: &Tile) {
     let mut step = |g: &[*const f32; MR / G], b: *const f32, u: usize| {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
-            // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps, and the
-            // mask enables only those lanes (masked-off lanes are not accessed).
-            *x = unsafe { _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L)) };
+            // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps. MASKED:
+            // the mask enables only those lanes (masked-off lanes are not accessed); else the
+            // caller guarantees b_cols == NV * 16, so the whole vector is readable.
+            *x = unsafe {
+                if MASKED {
+                    _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L))
+                } else {
+                    _mm512_loadu_ps(b.add(u * t.b_ks + v * L))
+                }
+            };
         }
         for (i, row) in acc.iter_mut().enumerate() {
             // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.

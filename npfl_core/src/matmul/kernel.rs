@@ -218,13 +218,20 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
-            // SAFETY: forwarded contract; the caller checked AVX-512F is available.
+            // SAFETY: forwarded contract; the caller checked AVX-512F is available; the unmasked
+            // variants (last parameter false) run only when b_cols == width (the contract
+            // gives b_cols <= width).
             unsafe {
-                match (width == 32, t.a_rs == 1) {
-                    (true, true) => super::avx512::tile::<2, false>(t),
-                    (true, false) => super::avx512::tile::<2, true>(t),
-                    (false, true) => super::avx512::tile::<1, false>(t),
-                    (false, false) => super::avx512::tile::<1, true>(t),
+                use super::avx512::tile;
+                match (width == 32, t.a_rs == 1, t.b_cols < width) {
+                    (true, true, false) => tile::<2, false, false>(t),
+                    (true, false, false) => tile::<2, true, false>(t),
+                    (false, true, false) => tile::<1, false, false>(t),
+                    (false, false, false) => tile::<1, true, false>(t),
+                    (true, true, true) => tile::<2, false, true>(t),
+                    (true, false, true) => tile::<2, true, true>(t),
+                    (false, true, true) => tile::<1, false, true>(t),
+                    (false, false, true) => tile::<1, true, true>(t),
                 }
             }
         }
