@@ -104,7 +104,7 @@ fn scaled_pixels(split: &Split) -> anyhow::Result<Vec<f32>> {
         .images
         .as_slice()
         .context("the images are not stored row-major")?;
-    Ok(pixels.iter().map(|&v| f32::from(v) / 255.0).collect())
+    Ok(pixels.iter().map(|&v| npfl_core::scale_pixel(v)).collect())
 }
 
 fn examples<'a>(split: &'a Split, features: &'a [f32]) -> anyhow::Result<Examples<'a>> {

@@ -11,3 +11,11 @@ pub mod matmul;
 pub mod nn;
 pub mod numpy_rng;
 pub mod pca;
+
+/// The course's image transform for one pixel: `float32(pixel) / 255`, a true division (not a
+/// multiplication by `1 / 255`, which rounds differently for some pixels). Everything that feeds
+/// pixels to a computation uses this one function.
+#[inline(always)]
+pub fn scale_pixel(pixel: u8) -> f32 {
+    f32::from(pixel) / 255.0
+}

@@ -312,7 +312,7 @@ impl Source<'_> {
                 let row = &pixels[indices[r] * d..(indices[r] + 1) * d];
                 for ((o, &p), &m) in out.iter_mut().zip(row).zip(mean) {
                     // The course's `.to(torch.float32) / 255`, then `data - mean`.
-                    *o = f32::from(p) / 255.0 - m;
+                    *o = crate::scale_pixel(p) - m;
                 }
             }
             Source::Data { values, d, .. } => {

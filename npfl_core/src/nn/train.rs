@@ -75,7 +75,7 @@ impl<'a> Examples<'a> {
         match self.features {
             Features::U8(x) => {
                 for (o, &v) in out.iter_mut().zip(&x[range]) {
-                    *o = f32::from(v) / 255.0;
+                    *o = crate::scale_pixel(v);
                 }
             }
             Features::F32(x) => out.copy_from_slice(&x[range]),
