@@ -1,7 +1,7 @@
 //! Single-thread GFLOP/s of `npfl_core::matmul` against the `matrixmultiply` and `gemm` crates,
 //! side by side in one run, on the shapes MLP training and PCA use, plus the FMA peak.
 //!
-//! `cargo run --release -p npfl_core --example matmul_bench [-- --quick]`
+//! `cargo run --release -p npfl_core --example matmul_bench [-- --quick] [--only M] [--shape M K N [NN|NT|TN|TT]] [--ceiling]`
 //!
 //! Prints one line per shape, `M K N ours=<median> matrixmultiply=<median> gemm=<median> peak=<median>`
 //! (GFLOP/s, `2 M N K` flops per call), followed by a `#` line with the min and median of each.
@@ -208,6 +208,30 @@ fn main() {
         "# kernel={kernel} single thread; GFLOP/s = 2 M N K / time; {}",
         cpu_name()
     );
+    if args.iter().any(|a| a == "--ceiling")
+        || (only.is_none() && !args.contains(&"--shape".into()))
+    {
+        // The micro-kernel on one tile whose packed panels and C stay in L1, against the peak
+        // loop in the same sample: the most any product can reach with this kernel.
+        let (mut tile, mut peaks, mut ratios) = (vec![], vec![], vec![]);
+        for sample in 0..=31 {
+            let t = Clock::start();
+            let (flops, sink) = peak::tile_loop(kernel, 20_000).expect("kernel checked");
+            std::hint::black_box(sink);
+            let g_tile = flops / t.seconds() / 1e9;
+            let g_peak = peak_fma(2_000_000);
+            if sample > 0 {
+                tile.push(g_tile);
+                peaks.push(g_peak);
+                ratios.push(100.0 * g_tile / g_peak);
+            }
+        }
+        let (t, p, r) = (stats(tile), stats(peaks), stats(ratios));
+        println!(
+            "# ceiling: micro-kernel on L1-resident packed panels and C, GFLOP/s at min/median time: {:.1}/{:.1}  peak {:.1}/{:.1}  kernel/peak {:.0}%/{:.0}%  (31 samples)",
+            t.min, t.median, p.min, p.median, r.min, r.median
+        );
+    }
     for s in shapes.iter().filter(|s| only.is_none_or(|m| s.m == m)) {
         let (ar, ac) = stored(s.m, s.k, s.op_a);
         let (br, bc) = stored(s.k, s.n, s.op_b);
