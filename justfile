@@ -25,6 +25,12 @@ regenerate *assignment:
 check assignment *command:
     cargo run --release -p npfl138 -- check {{assignment}} -- {{command}}
 
+# npfl_core for aarch64 under qemu-user: the NEON matmul kernel against the scalar oracle
+# (needs `rustup target add aarch64-unknown-linux-gnu` and Debian's gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross and qemu-user; `.ci/run` installs them).
+test-aarch64:
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" cargo test -p npfl_core --target aarch64-unknown-linux-gnu
+
 doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 

@@ -194,6 +194,10 @@ pub(crate) fn opaque(mut x: usize) -> usize {
 /// `t` satisfies the [`Tile`] contract for `MR = geometry().mr` and `width`, and the CPU supports `kernel`.
 #[inline]
 pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
+    debug_assert!(
+        t.skip <= t.mr && t.nr <= t.b_cols && t.b_cols <= width,
+        "tile contract: {t:?}, width {width}"
+    );
     match kernel {
         Kernel::Scalar => {
             // SAFETY: forwarded contract; the scalar kernel needs no CPU feature.
