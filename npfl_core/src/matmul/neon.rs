@@ -1,8 +1,9 @@
 //! The aarch64 NEON micro-kernel: an 8 x 8 tile in 16 `q` accumulators; each k step loads two
 //! vectors of B and broadcasts 8 values of A.
 //!
-//! NOTE: only the x86-64 toolchain is installed where this was written, so this file has never
-//! been compiled or run; it is kept deliberately small. The scalar kernel stays the portable truth.
+//! Developed on x86-64: CI builds it for aarch64 and runs npfl_core's tests under qemu-user
+//! (`just test-aarch64`), which checks results, not speed; it is kept deliberately small and has
+//! never been timed on real ARM hardware. The scalar kernel stays the portable truth.
 
 use std::arch::aarch64::{float32x4_t, vdupq_n_f32, vfmaq_f32, vld1q_f32, vmulq_n_f32, vst1q_f32};
 
