@@ -167,6 +167,38 @@ impl ShortKey {
     }
 }
 
+/// Counts of the outcomes of at most 16 bytes, each beside its key with its first-seen index,
+/// so that counting a known outcome touches one bucket (an index map plus a separate count
+/// array touches two cache lines).
+#[derive(Clone, Debug, Default)]
+struct ShortTable {
+    map: HashMap<ShortKey, (usize, u64), FxBuild>,
+}
+
+impl ShortTable {
+    /// Counts one more `key`; false when it is new (nothing is stored then).
+    #[inline(always)]
+    fn bump(&mut self, key: &ShortKey) -> bool {
+        match self.map.get_mut(key) {
+            Some(v) => {
+                v.1 += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stores a new `key` with count 1 at first-seen position `index`.
+    fn insert(&mut self, key: ShortKey, index: usize) {
+        self.map.insert(key, (index, 1));
+    }
+
+    /// (first-seen index, count) of every stored outcome.
+    fn counts(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.map.values().copied()
+    }
+}
+
 /// Splits a byte stream into lines with Python's universal-newline rule, calling `f` with each
 /// line's bytes (terminator removed) and its 1-based number. Buffers one chunk plus one line.
 fn for_each_line<R: Read>(
@@ -267,8 +299,10 @@ fn open(path: &Path) -> Result<File, DistributionError> {
 /// The empirical distribution of a data file: counts of each distinct line, in first-seen order.
 #[derive(Debug, Clone, Default)]
 pub struct DataDistribution {
-    /// Outcomes of at most 16 bytes, packed into words: no pointer chase, no memcmp.
-    short: HashMap<ShortKey, usize, FxBuild>,
+    /// Outcomes of at most 16 bytes, packed into words, counted in place: no pointer chase,
+    /// no memcmp. Their entries in `counts` are filled in when reading ends.
+    short: ShortTable,
+    /// Longer outcomes, counted in `counts`.
     long: HashMap<Box<[u8]>, usize, FxBuild>,
     outcomes: Vec<String>,
     counts: Vec<u64>,
@@ -300,31 +334,59 @@ impl DataDistribution {
                 path: path.to_path_buf(),
             });
         }
+        for (index, count) in dist.short.counts() {
+            dist.counts[index] = count;
+        }
         Ok(dist)
     }
 
+    #[inline(always)]
     fn add(&mut self, line: &[u8], line_no: u64, path: &Path) -> Result<(), DistributionError> {
         self.total += 1;
         let short = ShortKey::new(line);
         let known = match &short {
-            Some(key) => self.short.get(key),
-            None => self.long.get(line),
+            Some(key) => self.short.bump(key),
+            None => match self.long.get(line) {
+                Some(&i) => {
+                    self.counts[i] += 1;
+                    true
+                }
+                None => false,
+            },
         };
-        if let Some(&i) = known {
-            self.counts[i] += 1;
+        if known {
             return Ok(());
         }
-        // Only a new outcome needs checking: a known one equals an outcome already checked.
+        self.add_new(line, short, line_no, path)
+    }
+
+    /// A first occurrence: only a new outcome needs checking, a known one equals an outcome
+    /// already checked.
+    #[cold]
+    fn add_new(
+        &mut self,
+        line: &[u8],
+        short: Option<ShortKey>,
+        line_no: u64,
+        path: &Path,
+    ) -> Result<(), DistributionError> {
         let key = std::str::from_utf8(line).map_err(|_| DistributionError::InvalidUtf8 {
             path: path.to_path_buf(),
             line: line_no,
         })?;
+        let index = self.outcomes.len();
         match short {
-            Some(key) => self.short.insert(key, self.outcomes.len()),
-            None => self.long.insert(line.into(), self.outcomes.len()),
-        };
+            Some(key) => {
+                self.short.insert(key, index);
+                // Filled in from the table when reading ends.
+                self.counts.push(0);
+            }
+            None => {
+                self.long.insert(line.into(), index);
+                self.counts.push(1);
+            }
+        }
         self.outcomes.push(key.to_owned());
-        self.counts.push(1);
         Ok(())
     }
 
@@ -565,6 +627,35 @@ mod tests {
         assert_eq!(d.outcomes().collect::<Vec<_>>(), ["b", "a", "c"]);
         assert_eq!(d.counts(), [3, 1, 1]);
         assert_eq!(d.total(), 5);
+    }
+
+    #[test]
+    fn short_and_long_outcomes_counted_together() {
+        // Short outcomes are counted in their table, long ones (over 16 bytes) in `counts`
+        // directly; both end up aligned with the first-seen order. Enough distinct outcomes to
+        // make the table grow several times.
+        let long = "a line of more than sixteen bytes";
+        let mut text = String::new();
+        let mut want = std::collections::HashMap::new();
+        for i in 0..3000u32 {
+            let key = match i % 3 {
+                0 => format!("{}", i % 700),
+                1 => format!("{long} {}", i % 50),
+                _ => String::new(),
+            };
+            text.push_str(&key);
+            text.push('\n');
+            *want.entry(key).or_insert(0u64) += 1;
+        }
+        let d = DataDistribution::from_reader(text.as_bytes(), "d").unwrap();
+        assert_eq!(d.total(), 3000);
+        assert_eq!(d.outcomes().len(), want.len());
+        for (outcome, &count) in d.outcomes().zip(d.counts()) {
+            assert_eq!(want[outcome], count, "{outcome:?}");
+        }
+        assert_eq!(d.outcomes().next(), Some("0"));
+        assert_eq!(d.outcomes().nth(1), Some(&*format!("{long} 1")));
+        assert_eq!(d.outcomes().nth(2), Some(""));
     }
 
     #[test]
