@@ -30,6 +30,12 @@ pub fn fma_loop(kernel: Kernel, iterations: u64) -> Result<(f64, f32), MatmulErr
             let sum = unsafe { x86::avx2(iterations) };
             Ok(((iterations * CHAINS as u64 * 8 * 2) as f64, sum))
         }
+        #[cfg(target_arch = "aarch64")]
+        Kernel::Neon => {
+            // SAFETY: NEON availability was checked above.
+            let sum = unsafe { arm::neon(iterations) };
+            Ok(((iterations * arm::CHAINS as u64 * 4 * 2) as f64, sum))
+        }
         _ => {
             let mut acc = [1.0f32; CHAINS];
             for _ in 0..iterations {
@@ -123,6 +129,29 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use std::arch::aarch64::{vaddvq_f32, vdupq_n_f32, vfmaq_f32};
+
+    /// Cores with four 128-bit FMA pipes (Neoverse V2) need 16 chains to cover a 4-cycle
+    /// latency; aarch64 has 32 vector registers.
+    pub(super) const CHAINS: usize = 16;
+
+    #[target_feature(enable = "neon")]
+    pub(super) fn neon(iterations: u64) -> f32 {
+        let mut acc = [vdupq_n_f32(1.0); CHAINS];
+        let x = vdupq_n_f32(0.999_999);
+        let y = vdupq_n_f32(1e-7);
+        for _ in 0..iterations {
+            for a in acc.iter_mut() {
+                // y + a * x, fused.
+                *a = vfmaq_f32(y, *a, x);
+            }
+        }
+        acc.iter().map(|&a| vaddvq_f32(a)).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,13 +160,13 @@ mod tests {
     fn fma_loop_counts_its_flops() {
         for kernel in Kernel::available() {
             let (flops, sum) = fma_loop(kernel, 1000).unwrap();
-            let lanes = match kernel {
-                Kernel::Avx512 => 16,
-                Kernel::Avx2Fma => 8,
-                // NEON has no vector peak loop yet: it runs the scalar one.
-                Kernel::Neon | Kernel::Scalar => 1,
+            let (lanes, chains) = match kernel {
+                Kernel::Avx512 => (16, CHAINS),
+                Kernel::Avx2Fma => (8, CHAINS),
+                Kernel::Neon => (4, 16),
+                Kernel::Scalar => (1, CHAINS),
             };
-            assert_eq!(flops, (1000 * CHAINS * lanes * 2) as f64, "{kernel}");
+            assert_eq!(flops, (1000 * chains * lanes * 2) as f64, "{kernel}");
             assert!(sum.is_finite() && sum > 0.0, "{kernel}: {sum}");
         }
     }
