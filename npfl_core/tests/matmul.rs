@@ -379,6 +379,52 @@ fn results_are_bitwise_identical_for_every_thread_count() {
     }
 }
 
+/// The tile height is chosen from the row count (AVX-512: 10 rows for 50, 14 for 56); a row's
+/// result must not depend on it, nor on the rows around it.
+#[test]
+fn rows_do_not_depend_on_the_row_count() {
+    for kernel in kernels() {
+        for &(op_a, op_b) in &OPS {
+            for &(k, n) in &[(784, 100), (100, 10), (300, 784)] {
+                let big = Case::new(56, k, n, op_a, op_b, 0, 9);
+                let all = big.run(&mut Matmul::with_kernel(kernel, 1), 1.0, 0.0);
+                for m in [50, 20, 10, 7] {
+                    // The first m rows of op(A) (a block of rows, or of columns when transposed).
+                    let a: Vec<f32> = if op_a == Op::N {
+                        big.a[..m * k].to_vec()
+                    } else {
+                        big.a
+                            .chunks(56)
+                            .flat_map(|row| &row[..m])
+                            .copied()
+                            .collect()
+                    };
+                    let (ar, ac) = if op_a == Op::N { (m, k) } else { (k, m) };
+                    let (br, bc) = big.b_shape();
+                    let mut c = vec![0.0f32; m * n];
+                    Matmul::with_kernel(kernel, 1)
+                        .gemm(
+                            1.0,
+                            MatRef::new(&a, ar, ac).unwrap(),
+                            op_a,
+                            MatRef::new(&big.b, br, bc).unwrap(),
+                            op_b,
+                            0.0,
+                            MatMut::new(&mut c, m, n).unwrap(),
+                        )
+                        .unwrap();
+                    assert!(
+                        c.iter()
+                            .zip(&all[..m * n])
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{kernel}: {m} of 56 rows differ, {k}x{n} {op_a:?}{op_b:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn gram_matches_gemm_and_is_symmetric() {
     for kernel in kernels() {

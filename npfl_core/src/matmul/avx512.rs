@@ -1,5 +1,7 @@
 //! The AVX-512F micro-kernel: a 14 x 32 tile in 28 `zmm` accumulators (14 x 16 for a narrow
-//! last panel); each k step loads `NV` vectors of B and broadcasts 14 values of A.
+//! last panel); each k step loads `NV` vectors of B and broadcasts 14 values of A. The same code
+//! with 10 rows serves products whose row count 10-row panels cover with less padding (the
+//! MLP's batches of 50 rows: 5 panels of 10 instead of 4 of 14, the last one 8/14 full).
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
@@ -11,8 +13,8 @@ use super::kernel::{Tile, opaque};
 
 /// Rows of the tile.
 pub(crate) const MR: usize = 14;
-/// Rows per group pointer.
-const G: usize = 7;
+/// Rows of the shorter tile (see [`super::kernel::Kernel::geometry_for`]).
+pub(crate) const MR_SHORT: usize = 10;
 /// How many k steps ahead the A panel is prefetched.
 const PF: usize = 16;
 /// Lanes of one vector.
@@ -32,21 +34,31 @@ fn lane_mask(cols: usize) -> u16 {
     }
 }
 
-/// The AVX-512F micro-kernel for a B panel of `NV * 16` columns. With `MASKED`, B is loaded
-/// under the mask of `t.b_cols` columns; without, with plain loads of full vectors.
+/// The AVX-512F micro-kernel for an A panel of `MR = 2 * G` rows and a B panel of `NV * 16`
+/// columns. With `MASKED`, B is loaded under the mask of `t.b_cols` columns; without, with
+/// plain loads of full vectors.
 ///
 /// # Safety
-/// `t` satisfies the [`Tile`] contract with `MR = 14` and `width = NV * 16`, and without
-/// `MASKED` also `t.b_cols == NV * 16`; AVX-512F is available.
+/// `t` satisfies the [`Tile`] contract with this `MR` and `width = NV * 16`, and without
+/// `MASKED` also `t.b_cols == NV * 16`; `MR == 2 * G`; AVX-512F is available.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool, const MASKED: bool>(t: &Tile) {
+pub(crate) unsafe fn tile<
+    const MR: usize,
+    const G: usize,
+    const NV: usize,
+    const ROWS: bool,
+    const MASKED: bool,
+>(
+    t: &Tile,
+) {
+    debug_assert_eq!(MR, 2 * G);
     let mut acc = [[_mm512_setzero_ps(); NV]; MR];
     // Row i of the A panel is at group pointer g[i / G] plus off[i % G]: a few base pointers
     // and offsets in registers instead of one pointer walked down the rows (a serial chain).
     let rs = if ROWS { t.a_rs } else { 1 };
     // `opaque` hides how the offsets and bases relate, else LLVM folds them back into the chain.
     let off: [usize; G] = std::array::from_fn(|r| if ROWS { opaque(r * rs) } else { r });
-    let mut g: [*const f32; MR / G] = std::array::from_fn(|q| {
+    let mut g: [*const f32; 2] = std::array::from_fn(|q| {
         t.a.wrapping_add(if ROWS { opaque(q * G * rs) } else { q * G })
     });
     let mut b = t.b;
@@ -65,7 +77,7 @@ pub(crate) unsafe fn tile<const NV: usize, const ROWS: bool, const MASKED: bool>
     // unrolled loop use a displacement.
     let a_ks = if ROWS { 1 } else { t.a_ks };
     // One k step at `u` steps past the current pointers.
-    let mut step = |g: &[*const f32; MR / G], b: *const f32, u: usize| {
+    let mut step = |g: &[*const f32; 2], b: *const f32, u: usize| {
         let mut bv = [_mm512_setzero_ps(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
             // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps. MASKED:

@@ -84,7 +84,7 @@ pub(crate) unsafe fn run(kernel: Kernel, workspaces: &mut [Workspace], p: &Probl
         unsafe { scale_c(p) };
         return;
     }
-    let g = kernel.geometry();
+    let g = kernel.geometry_for(p.m);
     let kc = block_depth(p.k, g.kc);
     let flops =
         p.m.saturating_mul(p.n)
@@ -330,7 +330,7 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize
                     // kernels) or a packed `width`-wide panel; the stored C rows
                     // row0 + skip.. row0 + skip + valid_m and columns jc + j0 + valid_n are
                     // inside this stripe of C; the caller checked the kernel.
-                    unsafe { run_tile(kernel, &tile, width) };
+                    unsafe { run_tile(kernel, &tile, mr, width) };
                 };
                 let last_n = |j0: usize| jc + j0 + nr.min(ncb - j0) - 1;
                 if direct_a {

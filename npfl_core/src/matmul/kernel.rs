@@ -106,6 +106,32 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// The geometry for a product whose `op(A)` has `m` rows. AVX-512 has two tile heights: 14
+    /// rows, and 10 where 10-row panels cover `m` with clearly less padding (`m = 50`, the MLP's
+    /// batch: 5 panels of 10 rather than 4 of 14 computing 56 rows). Results do not depend on the
+    /// height: every element is the same sequence of fused multiply-adds over k.
+    pub(crate) fn geometry_for(self, m: usize) -> Geometry {
+        let g = self.geometry();
+        #[cfg(target_arch = "x86_64")]
+        if self == Kernel::Avx512 {
+            use super::avx512::{MR, MR_SHORT};
+            let pad = |mr: usize| m.div_ceil(mr) * mr;
+            // The short tile does a little less work per broadcast: only for a 5% saving.
+            if pad(MR_SHORT) * 20 < pad(MR) * 19 {
+                return Geometry {
+                    mr: MR_SHORT,
+                    mc: g.mc / MR * MR_SHORT,
+                    ..g
+                };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = m;
+        g
+    }
+}
+
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -187,16 +213,18 @@ pub(crate) fn opaque(mut x: usize) -> usize {
     x
 }
 
-/// Runs the micro-kernel of `kernel` on `t`, whose B panel is `width` columns wide
-/// (`geometry().nr` or `geometry().nr_narrow`).
+/// Runs the micro-kernel of `kernel` on `t`, whose A panel is `height` rows high
+/// (`geometry_for(m).mr`) and whose B panel is `width` columns wide (`geometry().nr` or
+/// `geometry().nr_narrow`).
 ///
 /// # Safety
-/// `t` satisfies the [`Tile`] contract for `MR = geometry().mr` and `width`, and the CPU supports `kernel`.
+/// `t` satisfies the [`Tile`] contract for `MR = height` and `width`, `height` is the `mr` of a
+/// geometry of `kernel`, and the CPU supports `kernel`.
 #[inline]
-pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
+pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, height: usize, width: usize) {
     debug_assert!(
-        t.skip <= t.mr && t.nr <= t.b_cols && t.b_cols <= width,
-        "tile contract: {t:?}, width {width}"
+        t.skip <= t.mr && t.mr <= height && t.nr <= t.b_cols && t.b_cols <= width,
+        "tile contract: {t:?}, height {height}, width {width}"
     );
     match kernel {
         Kernel::Scalar => {
@@ -222,20 +250,14 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => {
-            // SAFETY: forwarded contract; the caller checked AVX-512F is available; the unmasked
-            // variants (last parameter false) run only when b_cols == width (the contract
-            // gives b_cols <= width).
+            // SAFETY: forwarded contract; the caller checked AVX-512F is available; height is
+            // one of the two AVX-512 tile heights.
             unsafe {
-                use super::avx512::tile;
-                match (width == 32, t.a_rs == 1, t.b_cols < width) {
-                    (true, true, false) => tile::<2, false, false>(t),
-                    (true, false, false) => tile::<2, true, false>(t),
-                    (false, true, false) => tile::<1, false, false>(t),
-                    (false, false, false) => tile::<1, true, false>(t),
-                    (true, true, true) => tile::<2, false, true>(t),
-                    (true, false, true) => tile::<2, true, true>(t),
-                    (false, true, true) => tile::<1, false, true>(t),
-                    (false, false, true) => tile::<1, true, true>(t),
+                use super::avx512::{MR, MR_SHORT};
+                if height == MR_SHORT {
+                    avx512_tile::<MR_SHORT, { MR_SHORT / 2 }>(t, width)
+                } else {
+                    avx512_tile::<MR, { MR / 2 }>(t, width)
                 }
             }
         }
@@ -246,5 +268,29 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, width: usize) {
         }
         #[allow(unreachable_patterns)]
         _ => unreachable!("kernel {kernel} is not compiled for this architecture"),
+    }
+}
+
+/// The AVX-512 micro-kernel variant for `t` with `MR` rows.
+///
+/// # Safety
+/// As [`run_tile`] with `height == MR == 2 * G`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn avx512_tile<const MR: usize, const G: usize>(t: &Tile, width: usize) {
+    use super::avx512::tile;
+    // SAFETY: forwarded contract; the unmasked variants (last parameter false) run only when
+    // b_cols == width (the contract gives b_cols <= width).
+    unsafe {
+        match (width == 32, t.a_rs == 1, t.b_cols < width) {
+            (true, true, false) => tile::<MR, G, 2, false, false>(t),
+            (true, false, false) => tile::<MR, G, 2, true, false>(t),
+            (false, true, false) => tile::<MR, G, 1, false, false>(t),
+            (false, false, false) => tile::<MR, G, 1, true, false>(t),
+            (true, true, true) => tile::<MR, G, 2, false, true>(t),
+            (true, false, true) => tile::<MR, G, 2, true, true>(t),
+            (false, true, true) => tile::<MR, G, 1, false, true>(t),
+            (false, false, true) => tile::<MR, G, 1, true, true>(t),
+        }
     }
 }

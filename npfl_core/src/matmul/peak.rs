@@ -85,7 +85,7 @@ pub fn tile_loop(kernel: Kernel, calls: u64) -> Result<(f64, f32), MatmulError> 
         // SAFETY: `a` is a packed mr x kc panel (a_rs = 1, a_ks = mr), `b` a packed kc x nr panel
         // (b_ks = b_cols = nr = the full width), `c` a writable and readable mr x nr tile with row
         // stride nr; all three outlive the loop, and the CPU supports `kernel` (checked above).
-        unsafe { run_tile(kernel, std::hint::black_box(&tile), g.nr) };
+        unsafe { run_tile(kernel, std::hint::black_box(&tile), g.mr, g.nr) };
     }
     let flops = calls as f64 * (2 * g.mr * g.nr * g.kc) as f64;
     Ok((flops, c.iter().sum()))
