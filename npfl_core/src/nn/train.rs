@@ -69,7 +69,9 @@ impl<'a> Examples<'a> {
         self.labels
     }
 
-    /// Writes example `i`'s features into `out` (`dim` values).
+    /// Writes example `i`'s features into `out` (`dim` values). Inlined, so that inside
+    /// [`crate::matmul::vectorized`] the pixel conversion runs at the kernel's vector width.
+    #[inline(always)]
     fn load(&self, i: usize, out: &mut [f32]) {
         let range = i * self.dim..(i + 1) * self.dim;
         match self.features {
@@ -257,10 +259,13 @@ impl Trainer {
         for (b, indices) in self.order.chunks(self.batch_size).enumerate() {
             let rows = indices.len();
             let input = self.ws.input_mut();
-            for (r, &i) in indices.iter().enumerate() {
-                train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
-                self.labels[r] = train.labels()[i as usize];
-            }
+            let labels = &mut self.labels;
+            crate::matmul::vectorized(self.matmul.kernel(), || {
+                for (r, &i) in indices.iter().enumerate() {
+                    train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
+                    labels[r] = train.labels()[i as usize];
+                }
+            });
             self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
             let (logits, grad) = self.ws.logits_and_grad_mut(rows);
             let out = softmax_cross_entropy(logits, classes, &self.labels[..rows], Some(grad))?;
@@ -300,9 +305,11 @@ impl Trainer {
             let start = b * self.batch_size;
             let rows = self.batch_size.min(data.len() - start);
             let input = self.ws.input_mut();
-            for r in 0..rows {
-                data.load(start + r, &mut input[r * dim..(r + 1) * dim]);
-            }
+            crate::matmul::vectorized(self.matmul.kernel(), || {
+                for r in 0..rows {
+                    data.load(start + r, &mut input[r * dim..(r + 1) * dim]);
+                }
+            });
             self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
             let out = softmax_cross_entropy(
                 self.ws.logits(rows),
