@@ -303,6 +303,16 @@ impl Source<'_> {
         }
     }
 
+    /// Asks the CPU to fetch example `r`'s values (a hint; see [`crate::matmul::prefetch`]).
+    fn prefetch(&self, r: usize) {
+        match *self {
+            Source::Images {
+                pixels, d, indices, ..
+            } => crate::matmul::prefetch(&pixels[indices[r] * d..(indices[r] + 1) * d]),
+            Source::Data { values, d, .. } => crate::matmul::prefetch(&values[r * d..(r + 1) * d]),
+        }
+    }
+
     /// Writes the centred example `r` (`x - mean`, in `f32`) into `out`.
     fn fill_centred(&self, r: usize, mean: &[f32], out: &mut [f32]) {
         match *self {
@@ -323,6 +333,9 @@ impl Source<'_> {
         }
     }
 }
+
+/// How many examples ahead the centring asks for an example's values (4 to 32 measured alike).
+const AHEAD: usize = 8;
 
 fn compute(
     source: &Source<'_>,
@@ -350,6 +363,11 @@ fn compute(
         let len = block.min(n - start);
         let tile = &mut tile[..len * d];
         for (r, row) in tile.chunks_exact_mut(d).enumerate() {
+            // The examples are scattered over the data set (NumPy's random choice): ask for the
+            // one AHEAD rows on while this one is centred.
+            if start + r + AHEAD < n {
+                source.prefetch(start + r + AHEAD);
+            }
             source.fill_centred(start + r, &mean, row);
         }
         let beta = if b == 0 { 0.0 } else { 1.0 };

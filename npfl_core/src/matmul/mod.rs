@@ -60,7 +60,7 @@ mod avx512;
 mod neon;
 
 pub use kernel::Kernel;
-pub use vectorize::vectorized;
+pub use vectorize::{prefetch, vectorized};
 pub use view::{MatMut, MatRef};
 
 use driver::{Problem, Workspace};
