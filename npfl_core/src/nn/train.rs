@@ -69,6 +69,15 @@ impl<'a> Examples<'a> {
         self.labels
     }
 
+    /// Asks the CPU to fetch example `i`'s features (a hint; see [`crate::matmul::prefetch`]).
+    fn prefetch(&self, i: usize) {
+        let range = i * self.dim..(i + 1) * self.dim;
+        match self.features {
+            Features::U8(x) => crate::matmul::prefetch(&x[range]),
+            Features::F32(x) => crate::matmul::prefetch(&x[range]),
+        }
+    }
+
     /// Writes example `i`'s features into `out` (`dim` values). Inlined, so that inside
     /// [`crate::matmul::vectorized`] the pixel conversion runs at the kernel's vector width.
     #[inline(always)]
@@ -260,6 +269,12 @@ impl Trainer {
             let rows = indices.len();
             let input = self.ws.input_mut();
             let labels = &mut self.labels;
+            // The next batch's rows are scattered over the data set: ask for them now, so that
+            // they arrive while this batch computes.
+            let next = ((b + 1) * self.batch_size).min(train.len());
+            for &i in &self.order[next..(next + self.batch_size).min(train.len())] {
+                train.prefetch(i as usize);
+            }
             crate::matmul::vectorized(self.matmul.kernel(), || {
                 for (r, &i) in indices.iter().enumerate() {
                     train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
