@@ -275,12 +275,18 @@ impl Trainer {
             for &i in &self.order[next..(next + self.batch_size).min(train.len())] {
                 train.prefetch(i as usize);
             }
-            crate::matmul::vectorized(self.matmul.kernel(), || {
-                for (r, &i) in indices.iter().enumerate() {
-                    train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
-                    labels[r] = train.labels()[i as usize];
-                }
-            });
+            crate::matmul::vectorized(
+                self.matmul.kernel(),
+                // Inlined into the target-feature function, so the pixel conversion runs at the
+                // kernel's width (LLVM does not inline this closure by itself).
+                #[inline(always)]
+                || {
+                    for (r, &i) in indices.iter().enumerate() {
+                        train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
+                        labels[r] = train.labels()[i as usize];
+                    }
+                },
+            );
             self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
             let (logits, grad) = self.ws.logits_and_grad_mut(rows);
             let out = softmax_cross_entropy(logits, classes, &self.labels[..rows], Some(grad))?;
@@ -320,11 +326,17 @@ impl Trainer {
             let start = b * self.batch_size;
             let rows = self.batch_size.min(data.len() - start);
             let input = self.ws.input_mut();
-            crate::matmul::vectorized(self.matmul.kernel(), || {
-                for r in 0..rows {
-                    data.load(start + r, &mut input[r * dim..(r + 1) * dim]);
-                }
-            });
+            crate::matmul::vectorized(
+                self.matmul.kernel(),
+                // Inlined into the target-feature function, so the pixel conversion runs at the
+                // kernel's width (LLVM does not inline this closure by itself).
+                #[inline(always)]
+                || {
+                    for r in 0..rows {
+                        data.load(start + r, &mut input[r * dim..(r + 1) * dim]);
+                    }
+                },
+            );
             self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
             let out = softmax_cross_entropy(
                 self.ws.logits(rows),
