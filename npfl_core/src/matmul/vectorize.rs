@@ -2,7 +2,9 @@
 //!
 //! Outside this module no code may be `unsafe`, so it cannot call a `#[target_feature]` function
 //! itself; [`vectorized`] does that call. Loops that `f` inlines (mark them `#[inline(always)]`)
-//! are then auto-vectorised with `zmm`/`ymm` registers instead of the SSE2 baseline. Results are
+//! are then auto-vectorised with `zmm`/`ymm` registers instead of the SSE2 baseline. Mark the
+//! closure itself `#[inline(always)]` too: LLVM does not inline a large closure into the
+//! target-feature function by itself, and the loops then run at the baseline width. Results are
 //! bitwise the same as the baseline's: Rust never contracts `a * b + c` into a fused multiply-add,
 //! and IEEE addition, multiplication, division, square root and conversions round identically at
 //! every vector width.

@@ -178,7 +178,11 @@ impl Adam {
             }
         }
         let (m, v, tiny) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.tiny);
-        let mut any_tiny = vectorized(self.kernel, || vector_pass(&s, params, grads, m, v, tiny));
+        let mut any_tiny = vectorized(
+            self.kernel,
+            #[inline(always)]
+            || vector_pass(&s, params, grads, m, v, tiny),
+        );
         for &(i, p, m, v) in &self.set_aside {
             let (mut p, mut m, mut v) = (p, m, v);
             update_set_aside(&s, &mut p, grads[i], &mut m, &mut v);
