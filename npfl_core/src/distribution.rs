@@ -167,38 +167,6 @@ impl ShortKey {
     }
 }
 
-/// Counts of the outcomes of at most 16 bytes, each beside its key with its first-seen index,
-/// so that counting a known outcome touches one bucket (an index map plus a separate count
-/// array touches two cache lines).
-#[derive(Clone, Debug, Default)]
-struct ShortTable {
-    map: HashMap<ShortKey, (usize, u64), FxBuild>,
-}
-
-impl ShortTable {
-    /// Counts one more `key`; false when it is new (nothing is stored then).
-    #[inline(always)]
-    fn bump(&mut self, key: &ShortKey) -> bool {
-        match self.map.get_mut(key) {
-            Some(v) => {
-                v.1 += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Stores a new `key` with count 1 at first-seen position `index`.
-    fn insert(&mut self, key: ShortKey, index: usize) {
-        self.map.insert(key, (index, 1));
-    }
-
-    /// (first-seen index, count) of every stored outcome.
-    fn counts(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.map.values().copied()
-    }
-}
-
 /// Splits a byte stream into lines with Python's universal-newline rule, calling `f` with each
 /// line's bytes (terminator removed) and its 1-based number. Buffers one chunk plus one line.
 fn for_each_line<R: Read>(
@@ -299,9 +267,10 @@ fn open(path: &Path) -> Result<File, DistributionError> {
 /// The empirical distribution of a data file: counts of each distinct line, in first-seen order.
 #[derive(Debug, Clone, Default)]
 pub struct DataDistribution {
-    /// Outcomes of at most 16 bytes, packed into words, counted in place: no pointer chase,
-    /// no memcmp. Their entries in `counts` are filled in when reading ends.
-    short: ShortTable,
+    /// Outcomes of at most 16 bytes, packed into words, each with its first-seen index and its
+    /// count beside it, so that counting a known outcome touches one bucket (no pointer chase, no
+    /// memcmp, no separate count array). Their entries in `counts` are filled in when reading ends.
+    short: HashMap<ShortKey, (usize, u64), FxBuild>,
     /// Longer outcomes, counted in `counts`.
     long: HashMap<Box<[u8]>, usize, FxBuild>,
     outcomes: Vec<String>,
@@ -334,7 +303,7 @@ impl DataDistribution {
                 path: path.to_path_buf(),
             });
         }
-        for (index, count) in dist.short.counts() {
+        for &(index, count) in dist.short.values() {
             dist.counts[index] = count;
         }
         Ok(dist)
@@ -345,7 +314,13 @@ impl DataDistribution {
         self.total += 1;
         let short = ShortKey::new(line);
         let known = match &short {
-            Some(key) => self.short.bump(key),
+            Some(key) => match self.short.get_mut(key) {
+                Some((_, count)) => {
+                    *count += 1;
+                    true
+                }
+                None => false,
+            },
             None => match self.long.get(line) {
                 Some(&i) => {
                     self.counts[i] += 1;
@@ -377,7 +352,7 @@ impl DataDistribution {
         let index = self.outcomes.len();
         match short {
             Some(key) => {
-                self.short.insert(key, index);
+                self.short.insert(key, (index, 1));
                 // Filled in from the table when reading ends.
                 self.counts.push(0);
             }

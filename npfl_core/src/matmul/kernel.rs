@@ -104,9 +104,7 @@ impl Kernel {
             },
         }
     }
-}
 
-impl Kernel {
     /// The geometry for a product whose `op(A)` has `m` rows. AVX-512 has two tile heights: 14
     /// rows, and 10 where 10-row panels cover `m` with clearly less padding (`m = 50`, the MLP's
     /// batch: 5 panels of 10 rather than 4 of 14 computing 56 rows). Results do not depend on the

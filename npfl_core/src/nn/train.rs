@@ -69,12 +69,21 @@ impl<'a> Examples<'a> {
         self.labels
     }
 
-    /// Asks the CPU to fetch example `i`'s features (a hint; see [`crate::matmul::prefetch`]).
-    fn prefetch(&self, i: usize) {
+    /// Example `i`'s features (`dim` values).
+    #[inline(always)]
+    fn row(&self, i: usize) -> Features<'a> {
         let range = i * self.dim..(i + 1) * self.dim;
         match self.features {
-            Features::U8(x) => crate::matmul::prefetch(&x[range]),
-            Features::F32(x) => crate::matmul::prefetch(&x[range]),
+            Features::U8(x) => Features::U8(&x[range]),
+            Features::F32(x) => Features::F32(&x[range]),
+        }
+    }
+
+    /// Asks the CPU to fetch example `i`'s features (a hint; see [`crate::matmul::prefetch`]).
+    fn prefetch(&self, i: usize) {
+        match self.row(i) {
+            Features::U8(x) => crate::matmul::prefetch(x),
+            Features::F32(x) => crate::matmul::prefetch(x),
         }
     }
 
@@ -82,14 +91,13 @@ impl<'a> Examples<'a> {
     /// [`crate::matmul::vectorized`] the pixel conversion runs at the kernel's vector width.
     #[inline(always)]
     fn load(&self, i: usize, out: &mut [f32]) {
-        let range = i * self.dim..(i + 1) * self.dim;
-        match self.features {
+        match self.row(i) {
             Features::U8(x) => {
-                for (o, &v) in out.iter_mut().zip(&x[range]) {
+                for (o, &v) in out.iter_mut().zip(x) {
                     *o = crate::scale_pixel(v);
                 }
             }
-            Features::F32(x) => out.copy_from_slice(&x[range]),
+            Features::F32(x) => out.copy_from_slice(x),
         }
     }
 }
