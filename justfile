@@ -1,10 +1,11 @@
 # npfl138-rs recipes. Every recipe is a plain cargo/python call: `.ci/run` uses the same lines,
-# so nothing exists only here. Install just with `cargo install just --locked` if you want it.
+# so nothing exists only here. Install just with `pip install rust-just` (seconds) or
+# `cargo install just --locked`; `just --summary` lists the recipes.
 
-default: check
+default: verify
 
 # Format check, lints and the whole test suite (what CI runs first).
-check: fmt-check lint test
+verify: fmt-check lint test
 
 fmt-check:
     cargo fmt --all --check
@@ -22,8 +23,11 @@ regenerate *assignment:
     cargo run -p npfl138 -- regenerate {{assignment}}
 
 # Students: check a solution like ReCodEx, e.g. `just check numpy_entropy python3 numpy_entropy.py`.
+# Runs in the directory you call it from, so relative paths of your solution work.
+[no-cd]
+[positional-arguments]
 check assignment *command:
-    cargo run --release -p npfl138 -- check {{assignment}} -- {{command}}
+    a="$1"; shift; cargo run --release --manifest-path '{{justfile_directory()}}/Cargo.toml' -p npfl138 -- check "$a" -- "$@"
 
 # npfl_core for aarch64 under qemu-user: the NEON matmul kernel against the scalar oracle
 # (needs `rustup target add aarch64-unknown-linux-gnu` and Debian's gcc-aarch64-linux-gnu,
@@ -35,8 +39,11 @@ doc:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Run one assignment in release mode, e.g. `just run numpy_entropy --data_path d.txt`.
+# Runs in the directory you call it from (paths are relative to it; logs/ is written there).
+[no-cd]
+[positional-arguments]
 run assignment *args:
-    cargo run --release -p assignments --bin {{assignment}} -- {{args}}
+    a="$1"; shift; cargo run --release --manifest-path '{{justfile_directory()}}/Cargo.toml' -p assignments --bin "$a" -- "$@"
 
 # numpy_entropy against a NumPy implementation (needs python3 with numpy).
 bench-entropy:
