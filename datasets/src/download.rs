@@ -44,7 +44,9 @@ impl Default for DownloadOptions {
 }
 
 /// What [`fetch`] reports while it works, so that a binary can print `Downloading mnist.npz...`
-/// and draw a byte progress bar. Nothing is reported when the file is already cached.
+/// and draw a byte progress bar. Nothing is reported when the file is already cached, nor when the
+/// cache directory cannot hold a download (missing, not a directory, not writable): that error comes
+/// before any announcement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DownloadEvent<'a> {
@@ -88,18 +90,20 @@ pub fn fetch(
         return Ok(dst);
     }
     let url = format!("{}/{file}", base_url.trim_end_matches('/'));
+    let failed = |reason| DatasetError::Download {
+        url: url.clone(),
+        path: dst.clone(),
+        reason,
+    };
+    // The cache directory must be usable before the download is announced: a temporary file in it
+    // proves that it exists, is a directory and is writable.
+    let tmp = temporary_file(cache_dir, file).map_err(failed)?;
     on_event(DownloadEvent::Started { file, url: &url });
-    let result = download(cache_dir, &url, &dst, options, on_event);
+    let result = download(tmp, &url, &dst, options, on_event);
     on_event(DownloadEvent::Finished {
         success: result.is_ok(),
     });
-    result
-        .map(|()| dst.clone())
-        .map_err(|reason| DatasetError::Download {
-            url,
-            path: dst,
-            reason,
-        })
+    result.map(|()| dst.clone()).map_err(failed)
 }
 
 /// Installs rustls' ring crypto provider once per process (reqwest is built without a provider).
@@ -133,13 +137,9 @@ fn is_timeout(e: &std::io::Error) -> bool {
             .is_some_and(reqwest::Error::is_timeout)
 }
 
-fn download(
-    cache_dir: &Path,
-    url: &str,
-    dst: &Path,
-    options: &DownloadOptions,
-    on_event: &mut dyn FnMut(DownloadEvent<'_>),
-) -> Result<(), String> {
+/// A temporary `<file>.<random>.partial` in `cache_dir`, deleted when dropped (on every error path,
+/// and on panics); an error says why the directory cannot hold the download.
+fn temporary_file(cache_dir: &Path, file: &str) -> Result<tempfile::NamedTempFile, String> {
     if cache_dir.exists() && !cache_dir.is_dir() {
         return Err(format!(
             "the cache directory {} is not a directory",
@@ -152,12 +152,11 @@ fn download(
             cache_dir.display()
         ));
     }
-    let name = dst
+    let name = Path::new(file)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Dropping `tmp` (on every error path, and on panics) deletes the partial file.
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(&format!("{name}."))
         .suffix(".partial")
         .tempfile_in(cache_dir)
@@ -166,8 +165,16 @@ fn download(
                 "cannot create a temporary file in {}: {e}",
                 cache_dir.display()
             )
-        })?;
+        })
+}
 
+fn download(
+    tmp: tempfile::NamedTempFile,
+    url: &str,
+    dst: &Path,
+    options: &DownloadOptions,
+    on_event: &mut dyn FnMut(DownloadEvent<'_>),
+) -> Result<(), String> {
     install_crypto_provider();
     // reqwest's blocking timeout applies to each wait separately (the response headers, then each
     // read of the body), so it is a stall timeout, not a limit on the whole download.

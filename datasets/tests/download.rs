@@ -257,7 +257,8 @@ fn missing_cache_directory() {
         &missing,
         "does not exist (it is not created automatically)",
     );
-    assert_eq!(seen.last(), Some(&Seen::Finished(false)));
+    // Issue 12: nothing is announced (no "Downloading mnist.npz...") before this error.
+    assert_eq!(seen, Vec::new());
     assert!(!missing.exists());
 }
 
@@ -266,8 +267,9 @@ fn cache_directory_that_is_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
-    let (result, _) = run(&file, &server::refused_base_url(), &options());
+    let (result, seen) = run(&file, &server::refused_base_url(), &options());
     assert_clean_failure(result, &file, "is not a directory");
+    assert_eq!(seen, Vec::new(), "no download is announced");
 }
 
 #[test]
@@ -284,7 +286,8 @@ fn unwritable_cache_directory() {
     } else {
         locked.clone()
     };
-    let (result, _) = run(&target, &server::refused_base_url(), &options());
+    let (result, seen) = run(&target, &server::refused_base_url(), &options());
+    assert_eq!(seen, Vec::new(), "no download is announced");
     let message = assert_clean_failure(
         result,
         Path::new("/nonexistent"),
