@@ -21,4 +21,4 @@ mod npz;
 
 pub use download::{DEFAULT_BASE_URL, DownloadEvent, DownloadOptions, MNIST_FILE, fetch};
 pub use error::DatasetError;
-pub use mnist::{C, DatasetSource, H, LABELS, Mnist, Sizes, Split, W};
+pub use mnist::{C, DATASET_LIMIT_VAR, DatasetSource, H, LABELS, Mnist, Sizes, Split, W};

@@ -86,6 +86,37 @@ pub struct Sizes {
     pub test: Option<usize>,
 }
 
+/// The environment variable with which the course caps every `TransformedDataset` (spec §6.3, §13).
+pub const DATASET_LIMIT_VAR: &str = "NPFL_DATASET_LIMIT";
+
+impl Sizes {
+    /// The same limit for all three splits.
+    pub fn all(limit: Option<usize>) -> Sizes {
+        Sizes {
+            train: limit,
+            dev: limit,
+            test: limit,
+        }
+    }
+
+    /// The course's `NPFL_DATASET_LIMIT` ([`DATASET_LIMIT_VAR`]) given its value (`None` when
+    /// unset): as `npfl138.TransformedDataset` reads it, a value that is all decimal digits
+    /// (Python's `str.isdecimal()`, here ASCII digits) limits every split to its first `limit`
+    /// examples, so `"0"` empties them; anything else (empty, signed, spaced, `"1e3"`) is
+    /// ignored. A limit too large for `usize` limits nothing.
+    pub fn from_dataset_limit(value: Option<&str>) -> Sizes {
+        Sizes::all(value.and_then(parse_dataset_limit))
+    }
+}
+
+fn parse_dataset_limit(value: &str) -> Option<usize> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: only an overflow can fail, and a limit above every length is no limit.
+    value.parse::<usize>().ok()
+}
+
 impl Mnist {
     /// Reads an `.npz` in the course's layout (`{train,dev,test}_{images,labels}`, images uint8
     /// (N, 28, 28, 1), labels integers in 0..10), compressed (`np.savez_compressed`) or not.
@@ -126,6 +157,49 @@ pub enum DatasetSource {
 impl DatasetSource {
     /// Where Debian's `dataset-fashion-mnist` package puts its files.
     pub const FASHION_MNIST_DIR: &'static str = "/usr/share/datasets/fashion-mnist";
+}
+
+impl DatasetSource {
+    /// For a path that is probably a misspelt dataset name (`fashion-mnist`, `Fashion_MNIST`,
+    /// `fasion_mnist`, `mnist.npz`...), the name meant: `mnist` or `fashion_mnist`. Compares
+    /// lowercase letters and digits only, allowing two edits; `None` for the named sources and
+    /// for anything else.
+    pub fn suggestion(&self) -> Option<&'static str> {
+        let DatasetSource::Npz(path) = self else {
+            return None;
+        };
+        let text = path.to_string_lossy();
+        let text = text.strip_suffix(".npz").unwrap_or(&text);
+        let key: Vec<char> = text
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        ["fashion_mnist", "mnist"]
+            .into_iter()
+            .map(|name| {
+                let target: Vec<char> = name.chars().filter(char::is_ascii_alphanumeric).collect();
+                (edit_distance(&key, &target), name)
+            })
+            .filter(|&(distance, _)| distance <= 2)
+            .min()
+            .map(|(_, name)| name)
+    }
+}
+
+/// Levenshtein distance of two short strings.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 impl FromStr for DatasetSource {
