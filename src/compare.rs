@@ -172,6 +172,184 @@ fn compare_token(expected: &str, got: &str, rule: Rule) -> Result<(), String> {
     }
 }
 
+/// What a ReCodEx `main` must return, read off a case's expected stdout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Returns {
+    /// A tuple of numbers: the numbers of the result lines, in order (`numpy_entropy`,
+    /// `pca_first`, whose `Explained variance: 9.64%` is returned as 9.64).
+    Sequence(Vec<ExpectedValue>),
+    /// A dictionary: the `dev:` metrics of the last epoch line (`mnist_layers_activations`).
+    Mapping(Vec<ExpectedValue>),
+}
+
+/// One expected returned value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedValue {
+    /// Its name: the result line's label (`Entropy`) or the dictionary key (`dev:loss`).
+    pub label: String,
+    /// The expected number as printed (`0.96`, `inf`): its precision is the allowed difference.
+    pub token: String,
+}
+
+impl Returns {
+    /// The returned values that the course's template promises for an output like `expected`.
+    pub fn from_expected(expected: &str, rule: Rule) -> Returns {
+        match rule {
+            Rule::Numbers => Returns::Sequence(
+                lines(expected)
+                    .iter()
+                    .flat_map(|line| {
+                        let label = line
+                            .split_once(':')
+                            .map_or(*line, |(l, _)| l)
+                            .trim()
+                            .to_owned();
+                        line.split_whitespace()
+                            .map(|t| t.strip_suffix('%').unwrap_or(t))
+                            .filter(|t| parse_printed(t).is_some())
+                            .map(move |t| ExpectedValue {
+                                label: label.clone(),
+                                token: t.to_owned(),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            ),
+            Rule::EpochLines { .. } => Returns::Mapping(
+                lines(expected)
+                    .last()
+                    .map(|line| {
+                        line.split_whitespace()
+                            .filter_map(|t| t.split_once('='))
+                            .filter(|(name, _)| name.starts_with("dev:"))
+                            .map(|(name, value)| ExpectedValue {
+                                label: name.to_owned(),
+                                token: value.to_owned(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Compares what `main` returned (the driver's JSON) with the expected values; `Err` says
+    /// what differs first.
+    pub fn compare(&self, got: &serde_json::Value, rule: Rule) -> Result<(), String> {
+        let tolerance = match rule {
+            Rule::Numbers => 0.0,
+            Rule::EpochLines { tolerance } => tolerance,
+        };
+        let names = |values: &[ExpectedValue]| {
+            values
+                .iter()
+                .map(|v| v.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if got.is_null() {
+            return Err(
+                "main returned None: ReCodEx checks the value main returns, not what it prints"
+                    .to_owned(),
+            );
+        }
+        match self {
+            Returns::Sequence(expected) => {
+                let values: Vec<&serde_json::Value> = match got {
+                    serde_json::Value::Array(items) => items.iter().collect(),
+                    one => vec![one],
+                };
+                if values.len() != expected.len() {
+                    return Err(format!(
+                        "main returned {} value(s), expected {} ({})",
+                        values.len(),
+                        expected.len(),
+                        names(expected)
+                    ));
+                }
+                for (e, g) in expected.iter().zip(values) {
+                    compare_returned_number(e, g, tolerance)?;
+                }
+                Ok(())
+            }
+            Returns::Mapping(expected) => {
+                let serde_json::Value::Object(map) = got else {
+                    return Err(format!(
+                        "main returned {}, expected a dictionary with {}",
+                        abbreviate(&got.to_string(), 60),
+                        names(expected)
+                    ));
+                };
+                for e in expected {
+                    let g = map
+                        .get(&e.label)
+                        .ok_or_else(|| format!("the returned dictionary has no `{}`", e.label))?;
+                    compare_returned_number(e, g, tolerance)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A returned number (or the driver's "nan", "inf", "-inf") against an expected printed token.
+fn compare_returned_number(
+    expected: &ExpectedValue,
+    got: &serde_json::Value,
+    tolerance: f64,
+) -> Result<(), String> {
+    let value = match got {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.parse::<f64>().ok(),
+        serde_json::Value::Array(one) if one.len() == 1 => one[0].as_f64(),
+        _ => None,
+    };
+    let Some(value) = value else {
+        return Err(format!(
+            "{}: main returned {}, not a number",
+            expected.label,
+            abbreviate(&got.to_string(), 60)
+        ));
+    };
+    let (ev, half_unit) = parse_printed(&expected.token).expect("expected tokens are numbers");
+    let shown = format!("{value}");
+    if ev.is_nan() || value.is_nan() || ev.is_infinite() || value.is_infinite() {
+        return if ev.is_nan() && value.is_nan() || ev == value {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: main returned {shown} instead of {}",
+                expected.label, expected.token
+            ))
+        };
+    }
+    let allowed = half_unit.max(tolerance);
+    if (value - ev).abs() <= allowed * (1.0 + 1e-9) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: main returned {shown} instead of {} (difference {}, allowed {})",
+            expected.label,
+            expected.token,
+            short(value - ev),
+            short(allowed)
+        ))
+    }
+}
+
+/// At most `max` bytes of `text` (on a character boundary), with `…` and the full length when cut:
+/// a report never echoes a solution's megabyte-long line.
+pub fn abbreviate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
 fn short(x: f64) -> String {
     let s = format!("{:.6}", x.abs());
     let s = s.trim_end_matches('0').trim_end_matches('.');
@@ -294,6 +472,77 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn returned_values_against_the_expected_output() {
+        let r = Returns::from_expected(NE, Rule::Numbers);
+        let Returns::Sequence(values) = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(values.len(), 3);
+        assert_eq!(
+            (values[2].label.as_str(), values[2].token.as_str()),
+            ("KL divergence", "0.03")
+        );
+        let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(
+            r.compare(&json("[0.9557, 0.9868, 0.031]"), Rule::Numbers),
+            Ok(())
+        );
+        let e = r
+            .compare(&json("[0.9557, 1.43, 0.031]"), Rule::Numbers)
+            .unwrap_err();
+        assert!(
+            e.starts_with("Crossentropy: main returned 1.43 instead of 0.99"),
+            "{e}"
+        );
+        assert!(
+            r.compare(&json("null"), Rule::Numbers)
+                .unwrap_err()
+                .contains("None")
+        );
+        assert!(
+            r.compare(&json("[1, 2]"), Rule::Numbers)
+                .unwrap_err()
+                .contains("2 value(s), expected 3")
+        );
+        let inf = Returns::from_expected("Crossentropy: inf nats", Rule::Numbers);
+        assert_eq!(inf.compare(&json("[\"inf\"]"), Rule::Numbers), Ok(()));
+        assert!(inf.compare(&json("[1e308]"), Rule::Numbers).is_err());
+        let pca = Returns::from_expected(
+            "Total variance: 53.12\nExplained variance: 9.64%\n",
+            Rule::Numbers,
+        );
+        assert_eq!(
+            pca.compare(&json("[53.1234, 9.6412]"), Rule::Numbers),
+            Ok(())
+        );
+
+        let rule = Rule::EpochLines { tolerance: 0.005 };
+        let m = Returns::from_expected(
+            "Epoch 1/1 1.1s loss=0.5340 accuracy=0.8632 dev:loss=0.2762 dev:accuracy=0.9278",
+            rule,
+        );
+        assert_eq!(
+            m.compare(
+                &json(r#"{"dev:loss": 0.2771, "dev:accuracy": 0.9280}"#),
+                rule
+            ),
+            Ok(())
+        );
+        assert!(
+            m.compare(&json(r#"{"dev:loss": 0.2771}"#), rule)
+                .unwrap_err()
+                .contains("dev:accuracy")
+        );
+        assert!(
+            m.compare(&json("[0.27, 0.93]"), rule)
+                .unwrap_err()
+                .contains("dictionary")
+        );
+        assert_eq!(abbreviate("ab", 5), "ab");
+        assert_eq!(abbreviate(&"é".repeat(10), 5), "éé… (20 bytes in all)");
     }
 
     #[test]

@@ -34,6 +34,15 @@ pub enum CheckError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The sandbox could not be set up (a problem of the checker or of the machine).
+    #[error("the sandbox: {0}")]
+    Sandbox(String),
+    /// The checker was interrupted (Ctrl-C, SIGTERM); the running solution was killed.
+    #[error("interrupted")]
+    Interrupted,
+    /// A submission breaks ReCodEx's rules.
+    #[error(transparent)]
+    Submission(#[from] crate::submission::SubmissionError),
     /// Our reference implementation failed on a case (a bug on our side, not the student's).
     #[error("the reference implementation failed on {case}: {message}")]
     Reference {

@@ -20,6 +20,9 @@ pub mod check;
 pub mod compare;
 pub mod error;
 pub mod numpy_entropy_cases;
+pub mod report;
 pub mod runner;
+pub mod sandbox;
+pub mod submission;
 
 pub use error::CheckError;
