@@ -415,7 +415,13 @@ impl Sandbox {
                 .lines()
                 .find_map(|l| l.strip_prefix(sandbox::SETUP_ERROR)),
         ) {
-            return Err(CheckError::Sandbox(message.to_owned()));
+            return Err(match message.strip_prefix(sandbox::EXEC_FAILED) {
+                Some(reason) => CheckError::Spawn {
+                    program: inv.program.display().to_string(),
+                    source: std::io::Error::other(reason.to_owned()),
+                },
+                None => CheckError::Sandbox(message.to_owned()),
+            });
         }
         Ok(Run {
             termination,

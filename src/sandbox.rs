@@ -42,6 +42,9 @@ pub const SUBCOMMAND: &str = "__sandbox";
 /// The prefix of the trampoline's own error line on stderr.
 pub const SETUP_ERROR: &str = "npfl138 sandbox: ";
 
+/// How the trampoline's error line starts when the program itself cannot be started.
+pub const EXEC_FAILED: &str = "cannot exec: ";
+
 /// The trampoline's exit code when it could not set itself up or start the program.
 pub const SETUP_EXIT: i32 = 125;
 
