@@ -62,7 +62,9 @@ pub use metrics::{
     ConfigValue, EpochLine, EvaluationLine, format_metric, format_metrics, push_metric,
     push_metrics, python_float_repr, python_str_repr,
 };
-pub use progress::{Progress, ProgressConfig, ProgressConfigError, RefreshBudget};
+pub use progress::{
+    CarriageReturnTerm, Progress, ProgressConfig, ProgressConfigError, RefreshBudget,
+};
 pub use tensorboard::{
     EventWriter, TrainingLogger, file_version_event, hostname, masked_crc32c, scalar_event,
     tfrecord,

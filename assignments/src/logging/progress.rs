@@ -194,11 +194,21 @@ impl Progress {
             .clone();
         let terminal = std::io::stderr().is_terminal();
         let visible = config.show_bar(terminal);
+        // On a terminal indicatif draws with its cursor codes; a bar forced elsewhere (a pipe, a
+        // file) is written as tqdm writes it there, with carriage returns only.
+        let target: Option<Arc<dyn Fn() -> ProgressDrawTarget + Send + Sync>> = if terminal {
+            None
+        } else {
+            let stderr = CarriageReturnTerm::new(std::io::stderr());
+            Some(Arc::new(move || {
+                ProgressDrawTarget::term_like(Box::new(stderr.clone()))
+            }))
+        };
         Progress {
             config,
             visible,
             budget: RefreshBudget(budget),
-            target: None,
+            target,
             wide: terminal,
             bar: None,
             drawn: 0,
@@ -342,6 +352,115 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// A bar drawn as tqdm draws it off a terminal, on any writer: every refresh is `\r`, the line,
+/// and spaces over what is left of the previous line; erasing (`leave=False`) is `\r`, spaces
+/// over the whole line, `\r`. No cursor-movement or line-clearing escape codes, so a log file or
+/// a pipe gets plain text (tqdm's `status_printer`).
+pub struct CarriageReturnTerm<W> {
+    state: Arc<Mutex<CarriageReturnState<W>>>,
+}
+
+struct CarriageReturnState<W> {
+    out: W,
+    /// What indicatif has written since the last flush: one frame.
+    frame: String,
+    /// Whether indicatif asked to clear the line since the last flush.
+    cleared: bool,
+    /// Characters of the line now shown.
+    shown: usize,
+}
+
+impl<W> Clone for CarriageReturnTerm<W> {
+    fn clone(&self) -> Self {
+        CarriageReturnTerm {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<W> fmt::Debug for CarriageReturnTerm<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarriageReturnTerm").finish_non_exhaustive()
+    }
+}
+
+impl<W: std::io::Write + Send> CarriageReturnTerm<W> {
+    /// Draws on `out`.
+    pub fn new(out: W) -> Self {
+        CarriageReturnTerm {
+            state: Arc::new(Mutex::new(CarriageReturnState {
+                out,
+                frame: String::new(),
+                cleared: false,
+                shown: 0,
+            })),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut CarriageReturnState<W>) -> T) -> T {
+        f(&mut self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl<W: std::io::Write + Send> TermLike for CarriageReturnTerm<W> {
+    fn width(&self) -> u16 {
+        // Wide enough that no bar line wraps (indicatif would move the cursor up over a wrapped
+        // line); the padding indicatif adds up to this width is trimmed before writing.
+        512
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.with(|state| {
+            state.frame.push_str(s);
+            state.frame.push('\n');
+        });
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.with(|state| state.frame.push_str(s));
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.with(|state| state.cleared = true);
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.with(|state| {
+            let frame = std::mem::take(&mut state.frame);
+            let cleared = std::mem::replace(&mut state.cleared, false);
+            let line = frame.trim_end_matches(' ');
+            let text = if !line.is_empty() {
+                let width = line.chars().count();
+                let pad = state.shown.saturating_sub(width);
+                state.shown = width;
+                format!("\r{line}{:pad$}", "")
+            } else if cleared && state.shown > 0 {
+                let text = format!("\r{:width$}\r", "", width = state.shown);
+                state.shown = 0;
+                text
+            } else {
+                return Ok(());
+            };
+            state.out.write_all(text.as_bytes())?;
+            state.out.flush()
+        })
     }
 }
 
@@ -670,6 +789,63 @@ mod tests {
         p.batch_done(&[("loss", 1.0)]);
         assert_eq!(p.refreshes_drawn(), 2);
         p.finish();
+    }
+
+    /// A writer whose bytes a test can read after the terminal has written them.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn off_a_terminal_the_bar_redraws_with_carriage_returns_like_tqdm() {
+        let out = Shared::default();
+        let mut p = Progress::with_term(
+            config(3, Some(1), None),
+            RefreshBudget::new(None),
+            CarriageReturnTerm::new(out.clone()),
+            false,
+        );
+        p.start_epoch(1, 10, 3);
+        p.batch_done(&[("loss", 1.0), ("accuracy", 0.5)]);
+        p.batch_done(&[("loss", 0.5), ("accuracy", 0.75)]);
+        p.finish();
+        p.start_evaluation(1);
+        p.batch_done(&[("dev:loss", 0.25)]);
+        p.finish();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains('\x1b'), "no escape codes: {text:?}");
+        assert!(!text.contains('\n'), "one line, redrawn: {text:?}");
+        // Every frame starts with \r; the two bars are each erased with \r, spaces, \r.
+        let frames: Vec<&str> = text.split('\r').filter(|f| !f.trim().is_empty()).collect();
+        assert_eq!(frames.len(), 5, "{text:?}");
+        assert!(
+            text.starts_with("\rEpoch 1/10 :   0%|          | 0/3 [00:00<?, ?batch/s]"),
+            "{text:?}"
+        );
+        assert!(
+            frames[1].starts_with("Epoch 1/10 loss=1.0000 accuracy=0.5000:  33%|███▎      | 1/3 ["),
+            "{text:?}"
+        );
+        assert!(frames[3].starts_with("Evaluation :   0%|"), "{text:?}");
+        // A shorter frame is padded over the longer one before it, as tqdm's status printer does.
+        let after_first = text.split('\r').nth(2).unwrap();
+        assert!(after_first.chars().count() >= frames[0].trim_end().chars().count());
+        let erase = |width: usize| format!("\r{}\r", " ".repeat(width));
+        let last_train = frames[2].trim_end().chars().count();
+        assert!(text.contains(&erase(last_train)), "{text:?}");
+        assert!(
+            text.ends_with(&erase(frames[4].trim_end().chars().count())),
+            "{text:?}"
+        );
     }
 
     #[test]
