@@ -5,11 +5,14 @@
 //! - `NPFL_CACHE`: directory of the downloaded `mnist.npz` (the course's variable; default: the
 //!   working directory, which is not created automatically);
 //! - `NPFL_DATASETS_URL`: our own variable, replaces the course's base URL (mirrors, tests);
-//! - `NPFL138_FASHION_MNIST_DIR`: our own variable, replaces `/usr/share/datasets/fashion-mnist`.
+//! - `NPFL138_FASHION_MNIST_DIR`: our own variable, replaces `/usr/share/datasets/fashion-mnist`;
+//! - `NPFL_DATASET_LIMIT`: the course's cap on every `TransformedDataset`
+//!   ([`DatasetArgs::load_transformed`]).
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use datasets::{DatasetSource, DownloadEvent, DownloadOptions, Mnist, Sizes};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -92,8 +95,28 @@ impl DatasetArgs {
                         settings.fashion_mnist_dir.display()
                     )
                 }),
-            DatasetSource::Npz(path) => Ok(Mnist::from_npz(path, sizes)?),
+            DatasetSource::Npz(path) => {
+                if matches!(path.try_exists(), Ok(false)) {
+                    let hint = match self.dataset.suggestion() {
+                        Some(name) => format!("; did you mean --dataset={name}?"),
+                        None => String::new(),
+                    };
+                    bail!(
+                        "--dataset {}: no such file (--dataset takes mnist, fashion_mnist or the path \
+                         of an .npz file in the course's layout){hint}",
+                        path.display()
+                    );
+                }
+                Ok(Mnist::from_npz(path, sizes)?)
+            }
         }
+    }
+
+    /// Loads the chosen dataset as the course's `TransformedDataset`s see it: every split limited
+    /// by `NPFL_DATASET_LIMIT` when that is all digits ([`Sizes::from_dataset_limit`]).
+    pub fn load_transformed(&self) -> anyhow::Result<Mnist> {
+        let limit = std::env::var(datasets::DATASET_LIMIT_VAR).ok();
+        self.load(Sizes::from_dataset_limit(limit.as_deref()))
     }
 }
 
@@ -111,7 +134,10 @@ impl StderrProgress {
 
     fn on_event(&mut self, event: DownloadEvent<'_>) {
         match event {
-            DownloadEvent::Started { file, .. } => eprintln!("Downloading {file}..."),
+            DownloadEvent::Started { file, .. } => {
+                // A closed stderr is no reason to stop (eprintln! would panic).
+                let _ = writeln!(std::io::stderr(), "Downloading {file}...");
+            }
             DownloadEvent::Connected { total } => {
                 let bar = match total {
                     Some(total) => ProgressBar::new(total).with_style(

@@ -2,6 +2,7 @@
 //! a `run` function returning a report, and a `Display` that prints the course's exact lines.
 //! The binaries in `src/bin` are thin wrappers around these.
 
+pub mod cli;
 pub mod common;
 pub mod logging;
 pub mod mnist_layers_activations;

@@ -16,6 +16,7 @@ use npfl_core::nn::{
     Trainer,
 };
 
+use crate::cli::{MAX_SEED, SEED_EXPECTED, int_flag};
 use crate::common::DatasetArgs;
 use crate::logging::ConfigValue;
 
@@ -32,25 +33,55 @@ pub struct Args {
     #[arg(long, default_value = "none", value_parser = activation_parser())]
     pub activation: Activation,
     /// Batch size.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = 50,
+        allow_negative_numbers = true,
+        value_parser = int_flag(1, u64::MAX, "a positive integer"),
+    )]
     pub batch_size: u64,
     /// Number of epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(
+        long,
+        default_value_t = 10,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, u64::MAX, "a non-negative integer"),
+    )]
     pub epochs: u64,
     /// Size of the hidden layer.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = 100,
+        allow_negative_numbers = true,
+        value_parser = int_flag(1, u64::MAX, "a positive integer"),
+    )]
     pub hidden_layer_size: u64,
     /// Number of layers.
-    #[arg(long, default_value_t = 1)]
+    #[arg(
+        long,
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, u64::MAX, "a non-negative integer"),
+    )]
     pub hidden_layers: u64,
     /// Evaluation in ReCodEx.
     #[arg(long)]
     pub recodex: bool,
-    /// Random seed.
-    #[arg(long, default_value_t = 42)]
+    /// Random seed (0 to 2^32 - 1, the seeds NumPy takes in the course's `startup`).
+    #[arg(
+        long,
+        default_value_t = 42,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, u64::from(MAX_SEED), SEED_EXPECTED),
+    )]
     pub seed: u64,
     /// Maximum number of threads to use (0 or negative: all cores).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        value_parser = int_flag(i64::MIN, i64::MAX, "an integer")
+    )]
     pub threads: i64,
     /// The data.
     #[command(flatten)]

@@ -21,6 +21,7 @@ use npfl_core::matmul::{Kernel, Matmul};
 use npfl_core::numpy_rng::{NumpyRngError, RandomState};
 use npfl_core::pca::first_component_of_images;
 
+use crate::cli::{MAX_SEED, SEED_EXPECTED, int_flag};
 use crate::common::DatasetArgs;
 
 /// The course's flags for `pca_first.py`, plus the shared `--dataset`.
@@ -36,19 +37,39 @@ use crate::common::DatasetArgs;
 )]
 pub struct Args {
     /// MNIST examples to use.
-    #[arg(long, default_value_t = 256)]
+    #[arg(
+        long,
+        default_value_t = 256,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, usize::MAX, "a positive integer"),
+    )]
     pub examples: usize,
     /// Iterations of the power algorithm.
-    #[arg(long, default_value_t = 100)]
+    #[arg(
+        long,
+        default_value_t = 100,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, usize::MAX, "a positive integer"),
+    )]
     pub iterations: usize,
     /// Evaluation in ReCodEx (accepted for compatibility; the result does not depend on it).
     #[arg(long)]
     pub recodex: bool,
     /// Random seed (NumPy's legacy `np.random.seed`, 0 to 2^32 - 1).
-    #[arg(long, default_value_t = 42)]
+    #[arg(
+        long,
+        default_value_t = 42,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, MAX_SEED, SEED_EXPECTED),
+    )]
     pub seed: u32,
     /// Maximum number of threads to use; 0 or negative means all cores. The result does not depend on it.
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        value_parser = int_flag(i64::MIN, i64::MAX, "an integer")
+    )]
     pub threads: i64,
     /// Matrix-multiplication kernel: scalar | avx2 | avx512 | auto.
     #[arg(

@@ -6,16 +6,21 @@
 //! `NPFL_PROGRESS_EACH`, `NPFL_PROGRESS_FIRST` as in the course; the dataset variables of `--dataset`.
 
 use std::io::Write;
+use std::process::ExitCode;
 
+use assignments::cli::{self, Stdout};
 use assignments::logging::{
     EpochLine, Progress, ProgressConfig, TrainingLogger, format_logdir, local_timestamp,
 };
 use assignments::mnist_layers_activations::{Args, train};
 use clap::Parser;
-use datasets::Sizes;
 use npfl_core::matmul::Kernel;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    cli::main("mnist_layers_activations", run)
+}
+
+fn run(out: &mut Stdout) -> anyhow::Result<()> {
     let args = Args::parse();
     let kernel = match std::env::var("NPFL_KERNEL") {
         Ok(name) if !name.is_empty() => Some(
@@ -33,9 +38,17 @@ fn main() -> anyhow::Result<()> {
         &local_timestamp(),
     )?;
     let mut logger = TrainingLogger::new(logdir.into());
-    let mnist = args.data.load(Sizes::default())?;
+    // The course wraps train and dev in TransformedDatasets, which NPFL_DATASET_LIMIT caps.
+    let mnist = args.data.load_transformed()?;
+    for (name, split) in [("train", &mnist.train), ("dev", &mnist.dev)] {
+        if split.is_empty() {
+            let limit = std::env::var(datasets::DATASET_LIMIT_VAR)
+                .map(|v| format!(" ({}={v})", datasets::DATASET_LIMIT_VAR))
+                .unwrap_or_default();
+            anyhow::bail!("the {name} split has no examples{limit}");
+        }
+    }
     let epochs = args.epochs as usize;
-    let mut stdout = std::io::stdout().lock();
     let mut failed: Option<anyhow::Error> = None;
     train(
         &args,
@@ -69,12 +82,22 @@ fn main() -> anyhow::Result<()> {
                 logs: &entries,
             }
             .to_string();
-            if print_lines && let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush())
-            {
+            let written = if print_lines {
+                writeln!(out, "{line}").and_then(|()| out.flush())
+            } else {
+                Ok(())
+            };
+            let logged = logger.log_epoch(&line, logs.epoch, &entries);
+            if out.is_closed() {
+                // `| head -1`: nobody reads the epoch lines any more. This epoch is in logs.txt;
+                // stop quietly, as training cannot be cut short from here.
+                cli::exit_stdout_closed();
+            }
+            if let Err(e) = written {
                 failed = Some(anyhow::Error::new(e).context("writing to stdout"));
                 return;
             }
-            if let Err(e) = logger.log_epoch(&line, logs.epoch, &entries) {
+            if let Err(e) = logged {
                 failed = Some(
                     anyhow::Error::new(e)
                         .context(format!("writing the logs in {}", logger.logdir().display())),

@@ -1,17 +1,14 @@
 //! `pca_first`: the course's `labs/01/pca_first.py` (`NPFL_KERNEL=scalar|avx2|avx512|auto` forces a matmul kernel).
-use assignments::pca_first::{Args, run};
-use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
+use assignments::pca_first::{Args, run};
+use clap::Parser;
+
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("pca_first: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    assignments::cli::main("pca_first", |out| {
+        let report = run(&Args::parse())?;
+        writeln!(out, "{report}")?;
+        Ok(())
+    })
 }
