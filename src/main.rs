@@ -314,6 +314,7 @@ fn check_solution(
         name,
         seed,
         limits: limits.clone(),
+        time_limit: run.time_limit,
         isolation: sandbox.isolation.clone(),
         rejected: None,
         results: Vec::new(),
@@ -391,7 +392,11 @@ fn check(args: &CheckArgs, cancel: &Arc<AtomicBool>) -> anyhow::Result<u8> {
             Err(_) => name.clone(),
         }
     )?;
-    writeln!(out, "{}", sandbox.isolation.describe(&limits))?;
+    writeln!(
+        out,
+        "{}",
+        sandbox.isolation.describe(&limits, run.time_limit)
+    )?;
     if let Some(case) = cases.first() {
         writeln!(out, "comparison: {}", case.rule)?;
     }
@@ -479,7 +484,7 @@ fn grade(args: &GradeArgs, cancel: &Arc<AtomicBool>) -> anyhow::Result<u8> {
         args.jobs,
         cases.len(),
         seed.map_or_else(String::new, |s| format!(", hidden cases seed {s}")),
-        sandbox.isolation.describe(&run.limits())
+        sandbox.isolation.describe(&run.limits(), run.time_limit)
     );
     let job = Job {
         assignment: &args.assignment,

@@ -23,8 +23,10 @@ pub struct Report {
     pub name: String,
     /// The seed of the generated hidden cases, when the assignment has such.
     pub seed: Option<u32>,
-    /// The limits (the time limit is each case's own).
+    /// The limits (the time limit is each case's own unless `time_limit`).
     pub limits: Limits,
+    /// The time limit set for every case, if any.
+    pub time_limit: Option<std::time::Duration>,
     /// What isolation applied.
     pub isolation: Isolation,
     /// Why the submission was rejected before anything ran.
@@ -89,7 +91,7 @@ impl Report {
                 "file_size_bytes": self.limits.file_size,
                 "processes": self.limits.processes,
                 "network": self.limits.network,
-                "description": self.isolation.describe(&self.limits),
+                "description": self.isolation.describe(&self.limits, self.time_limit),
                 "missing": self.isolation.missing(&self.limits),
             },
             "isolation": self.isolation,

@@ -157,8 +157,9 @@ impl Isolation {
         missing
     }
 
-    /// The report's header line, e.g. `limits: time 10 s, memory 1.5 GiB (polled), ...`.
-    pub fn describe(&self, limits: &Limits) -> String {
+    /// The report's header line, e.g. `limits: time 10 s, memory 1.5 GiB (polled), ...`; `time`
+    /// is the time limit when one is set for every case (else each case has its own).
+    pub fn describe(&self, limits: &Limits, time: Option<Duration>) -> String {
         let network = if limits.network {
             "network allowed".to_owned()
         } else {
@@ -187,7 +188,10 @@ impl Isolation {
         };
         format!(
             "limits: time {}, memory {} (polled), output {} per stream, files {}, {} processes{}, {network}, {writes}{}",
-            crate::check::seconds(limits.time),
+            time.map_or_else(
+                || "per case (at least 10 s)".to_owned(),
+                |t| format!("{} per case", crate::check::seconds(t))
+            ),
             bytes(limits.memory),
             bytes(limits.output),
             bytes(limits.file_size),
