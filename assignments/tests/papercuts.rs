@@ -484,7 +484,8 @@ fn the_justfile_defines_each_recipe_once_and_every_one_the_readme_names() {
     let named: Vec<&str> = readme
         .match_indices("just ")
         .filter(|(i, _)| readme[..*i].ends_with('`'))
-        .filter_map(|(i, _)| readme[i + 5..].split([' ', '`']).next())
+        .filter_map(|(i, _)| readme[i + 5..].split([' ', '`', '\n']).next())
+        .filter(|name| !name.starts_with('-'))
         .collect();
     assert!(!named.is_empty(), "the README names recipes");
     for recipe in named {
