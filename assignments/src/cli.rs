@@ -44,13 +44,14 @@ impl Stdout {
         self.closed
     }
 
+    /// Remembers a closed pipe; names stdout in every error (`writing to stdout: No space left...`).
     fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
-        if let Err(e) = &result
-            && e.kind() == io::ErrorKind::BrokenPipe
-        {
-            self.closed = true;
-        }
-        result
+        result.map_err(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            }
+            io::Error::new(e.kind(), format!("writing to stdout: {e}"))
+        })
     }
 }
 

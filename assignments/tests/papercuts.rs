@@ -176,6 +176,30 @@ fn a_closed_stdout_ends_every_binary_quietly() {
     assert!(text.starts_with("Epoch 1/3 "), "{text}");
 }
 
+#[test]
+fn a_full_disk_on_stdout_is_a_one_line_error_not_a_quiet_exit() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipping: no /dev/full");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(NUMPY_ENTROPY, dir.path())
+        .args([
+            format!("--data_path={ENTROPY_DATA}"),
+            format!("--model_path={ENTROPY_MODEL}"),
+        ])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("numpy_entropy: error: writing to stdout: No space left on device"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
 /// clap's usage error: exit code 2, the message on stderr, nothing on stdout.
 fn assert_usage_error(bin: &str, args: &[&str], expected: &str) {
     let dir = tempfile::tempdir().unwrap();

@@ -94,7 +94,7 @@ fn run(out: &mut Stdout) -> anyhow::Result<()> {
                 cli::exit_stdout_closed();
             }
             if let Err(e) = written {
-                failed = Some(anyhow::Error::new(e).context("writing to stdout"));
+                failed = Some(anyhow::Error::new(e));
                 return;
             }
             if let Err(e) = logged {
