@@ -63,14 +63,16 @@ impl Kernel {
         }
     }
 
-    /// Tile geometry and blocking of the kernel.
+    /// Tile geometry and blocking of the kernel. `kc` is [`KC`] for every kernel: the `k`
+    /// blocking decides where the partial sums are rounded into `C`, so it must not depend on the
+    /// kernel (nor on anything but `k`) for the results to be the same on every CPU.
     pub(crate) fn geometry(self) -> Geometry {
         match self {
             Kernel::Scalar => Geometry {
                 mr: 4,
                 nr: 8,
                 nr_narrow: 8,
-                kc: 256,
+                kc: KC,
                 mc: 64,
                 nc: 2048,
                 masked_b: false,
@@ -79,7 +81,7 @@ impl Kernel {
                 mr: 6,
                 nr: 16,
                 nr_narrow: 8,
-                kc: 256,
+                kc: KC,
                 mc: 120,
                 nc: 2048,
                 masked_b: true,
@@ -88,7 +90,7 @@ impl Kernel {
                 mr: 14,
                 nr: 32,
                 nr_narrow: 16,
-                kc: 256,
+                kc: KC,
                 mc: 196,
                 nc: 2048,
                 masked_b: true,
@@ -97,7 +99,7 @@ impl Kernel {
                 mr: 8,
                 nr: 8,
                 nr_narrow: 8,
-                kc: 256,
+                kc: KC,
                 mc: 128,
                 nc: 2048,
                 masked_b: false,
@@ -151,6 +153,9 @@ impl FromStr for Kernel {
         }
     }
 }
+
+/// The largest `kc` (depth of one block of `k`), shared by every kernel.
+const KC: usize = 256;
 
 /// Micro-tile and cache-block sizes of a kernel (see BLIS): `mr x nr` tiles (`nr_narrow` for a
 /// last panel that fits), `kc`-deep, `mc`-row and `nc`-column blocks.
@@ -226,6 +231,12 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, height: usize, width: us
     );
     match kernel {
         Kernel::Scalar => {
+            // The same results either way; with an FMA unit, `mul_add` is one instruction.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: forwarded contract; the CPU supports FMA (checked on the line above).
+                return unsafe { super::scalar::tile_fma(t) };
+            }
             // SAFETY: forwarded contract; the scalar kernel needs no CPU feature.
             unsafe { super::scalar::tile(t) }
         }

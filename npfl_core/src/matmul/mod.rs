@@ -5,7 +5,8 @@
 //! and `op(B)` (`NR` columns) into buffers owned by [`Matmul`], and hands each `MR x NR` tile of `C`
 //! to a register micro-kernel:
 //!
-//! * `scalar.rs`: portable Rust, the reference and test oracle (4 x 8 tile);
+//! * `scalar.rs`: portable Rust, the reference and test oracle (4 x 8 tile; `f32::mul_add`,
+//!   compiled for the FMA unit when the CPU has one, else emulated exactly);
 //! * `avx2.rs`: AVX2 + FMA (6 x 16 tile, 12 `ymm` accumulators);
 //! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators);
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
@@ -20,8 +21,12 @@
 //! Threads split the output `C` into disjoint stripes only (never the `K` dimension), and the
 //! `K` blocking depends only on the shape, so every element is computed by the same sequence of
 //! floating-point operations whatever the thread count: results are bitwise identical for every
-//! `threads`. (Different kernels may differ in the last bits: the scalar one rounds the
-//! multiply and the add separately, the SIMD ones fuse them.) Products under 2^23 flops
+//! `threads`. They are also bitwise identical for every kernel, so a training run prints the same
+//! digits on every CPU: every kernel computes each element of `C` in one accumulator starting at
+//! zero, one fused multiply-add (a single rounding) per `p` in increasing order within each
+//! `kc`-deep block (`kc` depends only on `k`, the same for every kernel), then stores
+//! `alpha * acc` (first block with `beta == 0`) or `fma(acc, alpha, beta' * C)` (`beta' = beta`
+//! for the first block, 1 for the others). Products under 2^23 flops
 //! (`2 m n k`) run on the calling thread; larger ones spawn scoped threads for the call, the
 //! only allocation a warmed-up `Matmul` makes.
 //!

@@ -5,7 +5,7 @@
 //! (`just test-aarch64`), which checks results, not speed; it is kept deliberately small and has
 //! never been timed on real ARM hardware. The scalar kernel stays the portable truth.
 
-use std::arch::aarch64::{float32x4_t, vdupq_n_f32, vfmaq_f32, vld1q_f32, vmulq_n_f32, vst1q_f32};
+use std::arch::aarch64::{float32x4_t, vdupq_n_f32, vfmaq_f32, vld1q_f32, vst1q_f32};
 
 use super::kernel::Tile;
 
@@ -36,15 +36,21 @@ pub(crate) unsafe fn tile(t: &Tile) {
         let mut out = [0.0f32; 8];
         // SAFETY: `out` holds 8 floats, written as two vectors of 4.
         unsafe {
-            vst1q_f32(out.as_mut_ptr(), vmulq_n_f32(row[0], t.alpha));
-            vst1q_f32(out.as_mut_ptr().add(4), vmulq_n_f32(row[1], t.alpha));
+            vst1q_f32(out.as_mut_ptr(), row[0]);
+            vst1q_f32(out.as_mut_ptr().add(4), row[1]);
         }
         for (j, &x) in out.iter().enumerate().take(t.nr) {
             // SAFETY: i < mr and j < nr: the contract makes this element writable (readable
             // when beta != 0).
             unsafe {
                 let c = t.c.add(i * t.c_rs + j);
-                *c = if t.beta == 0.0 { x } else { x + t.beta * *c };
+                // The C update of the x86 kernels (and the scalar one): `alpha * acc`, or
+                // `fma(acc, alpha, beta * C)` (`mul_add` is one `fmadd` on aarch64).
+                *c = if t.beta == 0.0 {
+                    t.alpha * x
+                } else {
+                    x.mul_add(t.alpha, t.beta * *c)
+                };
             }
         }
     }
