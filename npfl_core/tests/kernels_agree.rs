@@ -1,0 +1,288 @@
+//! Every kernel gives bitwise the same products and training runs, so `--recodex` (and every other
+//! run) prints the same digits on every CPU: the products of every available kernel (scalar, AVX2,
+//! AVX-512 on x86-64; scalar and NEON on aarch64, which CI runs under qemu) against the scalar
+//! kernel's, bit for bit, on the MLP's shapes and awkward ones, every transpose combination,
+//! alpha/beta, strided views, one and two threads; and short MLP trainings with Adam, compared by
+//! their parameters' bits and their logs.
+
+use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op};
+use npfl_core::nn::{
+    Activation, AdamConfig, CourseRng, CpuCapability, Examples, Features, Mlp, MlpConfig,
+    TorchGenerator, Trainer,
+};
+
+/// Deterministic values in [-1, 1) (24 random bits each, so products round in the last place).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Every kernel this CPU runs besides the scalar one; the others are reported as skipped.
+fn simd_kernels() -> Vec<Kernel> {
+    for k in [Kernel::Avx2Fma, Kernel::Avx512, Kernel::Neon] {
+        if !k.is_available() {
+            eprintln!("skipping {k}: not supported by this CPU");
+        }
+    }
+    Kernel::available()
+        .into_iter()
+        .filter(|&k| k != Kernel::Scalar)
+        .collect()
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+/// The index and both values of the first element whose bits differ.
+fn first_difference(got: &[f32], want: &[f32]) -> Option<(usize, f32, f32)> {
+    got.iter()
+        .zip(want)
+        .position(|(g, w)| g.to_bits() != w.to_bits())
+        .map(|i| (i, got[i], want[i]))
+}
+
+/// `C = alpha op(A) op(B) + beta C` with `kernel`; op(A) is m x k, op(B) k x n, every matrix
+/// stored with `pad` extra elements per row, C starting from `c0`.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    kernel: Kernel,
+    threads: usize,
+    (m, k, n): (usize, usize, usize),
+    (op_a, op_b): (Op, Op),
+    (alpha, beta): (f32, f32),
+    pad: usize,
+    seed: u64,
+) -> Vec<f32> {
+    let (ar, ac) = if op_a == Op::N { (m, k) } else { (k, m) };
+    let (br, bc) = if op_b == Op::N { (k, n) } else { (n, k) };
+    let a = values(ar * (ac + pad), seed);
+    let b = values(br * (bc + pad), seed + 1);
+    let mut c = values(m * (n + pad), seed + 2);
+    let mut mm = Matmul::with_kernel(kernel, threads);
+    mm.gemm(
+        alpha,
+        MatRef::strided(&a, ar, ac, ac + pad).unwrap(),
+        op_a,
+        MatRef::strided(&b, br, bc, bc + pad).unwrap(),
+        op_b,
+        beta,
+        MatMut::strided(&mut c, m, n, n + pad).unwrap(),
+    )
+    .unwrap();
+    c
+}
+
+const OPS: [(Op, Op); 4] = [
+    (Op::N, Op::N),
+    (Op::N, Op::T),
+    (Op::T, Op::N),
+    (Op::T, Op::T),
+];
+
+/// (alpha, beta): the MLP's two, and general ones (beta == 1 is also every later k block).
+const ALPHA_BETA: [(f32, f32); 4] = [(1.0, 0.0), (1.0, 1.0), (0.75, -1.5), (-1.3, 0.3)];
+
+/// The MLP's products (batch 50, 784 inputs, 100 hidden units, 10 classes; forward `X W`,
+/// weight gradient `X^T dZ`, input gradient `dZ W^T`, and a short last batch of 10 rows),
+/// then sizes around every tile height and width (4, 6, 8, 10, 14, 16, 32), k across one or two
+/// 256-deep blocks, and shapes wide enough (> 256) that the driver packs instead of reading in
+/// place.
+fn shapes() -> Vec<(usize, usize, usize)> {
+    vec![
+        (50, 784, 100),
+        (784, 50, 100),
+        (50, 100, 784),
+        (50, 100, 100),
+        (100, 50, 100),
+        (50, 100, 10),
+        (100, 50, 10),
+        (50, 10, 100),
+        (10, 784, 100),
+        (1, 1, 1),
+        (3, 5, 7),
+        (7, 3, 33),
+        (13, 257, 17),
+        (15, 300, 31),
+        (29, 513, 9),
+        (33, 64, 65),
+        (41, 2, 47),
+        (61, 130, 15),
+        (270, 37, 290),
+        (300, 260, 23),
+        (23, 260, 300),
+    ]
+}
+
+#[test]
+fn every_kernel_gives_the_scalar_bits_for_every_product() {
+    let kernels = simd_kernels();
+    for (s, &shape) in shapes().iter().enumerate() {
+        let (m, k, n) = shape;
+        let big = m * n * k > 1_000_000;
+        for (o, &ops) in OPS.iter().enumerate() {
+            for (ab, &alpha_beta) in ALPHA_BETA.iter().enumerate() {
+                // The big shapes with two (alpha, beta) per layout, all of them in turn.
+                if big && ab % 2 != o % 2 {
+                    continue;
+                }
+                let pad = (s + o + ab) % 3;
+                let seed = (s * 100 + o * 10 + ab) as u64;
+                let want = product(Kernel::Scalar, 1, shape, ops, alpha_beta, pad, seed);
+                for &kernel in &kernels {
+                    for threads in [1, 2] {
+                        let got = product(kernel, threads, shape, ops, alpha_beta, pad, seed);
+                        assert!(
+                            bits(&got) == bits(&want),
+                            "{kernel}, {threads} threads: {m}x{k}x{n} {ops:?} (alpha, beta) = \
+                             {alpha_beta:?} pad {pad}: first difference (index, got, scalar) \
+                             {:?}",
+                            first_difference(&got, &want)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_kernel_gives_the_scalar_bits_for_gram() {
+    let kernels = simd_kernels();
+    for (k, n) in [(50, 784), (1024, 100), (7, 9), (300, 33), (513, 70)] {
+        for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
+            let a = values(k * n, (k + n) as u64);
+            let sym = values(n * n, 7);
+            let mut c0 = vec![0.0f32; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    c0[i * n + j] = sym[i.min(j) * n + i.max(j)];
+                }
+            }
+            let run = |kernel: Kernel, threads: usize| {
+                let mut c = c0.clone();
+                Matmul::with_kernel(kernel, threads)
+                    .gram(
+                        alpha,
+                        MatRef::new(&a, k, n).unwrap(),
+                        beta,
+                        MatMut::new(&mut c, n, n).unwrap(),
+                    )
+                    .unwrap();
+                c
+            };
+            let want = run(Kernel::Scalar, 1);
+            for &kernel in &kernels {
+                for threads in [1, 2] {
+                    let got = run(kernel, threads);
+                    assert!(
+                        bits(&got) == bits(&want),
+                        "{kernel}, {threads} threads: gram {k}x{n} alpha {alpha} beta {beta}: \
+                         first difference {:?}",
+                        first_difference(&got, &want)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// MNIST-shaped synthetic data: `n` images of 784 `u8` pixels, a noisy class-dependent stripe
+/// pattern, labels 0..10.
+fn images(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut g = TorchGenerator::new(seed);
+    let mut noise = vec![0.0f32; n * 784];
+    g.uniform_f32(&mut noise, 0.0, 1.0, CpuCapability::Default);
+    let mut pixels = Vec::with_capacity(n * 784);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (g.random() % 10) as usize;
+        labels.push(label as u8);
+        for p in 0..784 {
+            let (row, col) = (p / 28, p % 28);
+            let on = (row + label * 3) % 10 < 3 || (col * (label + 1)) % 28 < 4;
+            let base = if on { 110.0 } else { 40.0 };
+            pixels.push((base + 130.0 * noise[i * 784 + p]) as u8);
+        }
+    }
+    (pixels, labels)
+}
+
+/// One epoch over `train` (batches of 50, a short last one) and an evaluation on `dev`, as
+/// `mnist_layers_activations --recodex` trains; returns the parameters' and Adam's moments' bits
+/// and the epoch's logs, printed as the binary prints them.
+fn train_run(
+    kernel: Kernel,
+    activation: Activation,
+    hidden_layers: usize,
+    train: &Examples,
+    dev: &Examples,
+) -> (Vec<u32>, Vec<u32>, Vec<u32>, String) {
+    let config = MlpConfig {
+        inputs: 784,
+        hidden_layers,
+        hidden_layer_size: 100,
+        outputs: 10,
+        activation,
+    };
+    let mut rng = CourseRng::new(42, true);
+    let model = Mlp::new(config, &mut rng).unwrap();
+    let matmul = Matmul::with_kernel(kernel, 1);
+    let mut trainer = Trainer::new(model, AdamConfig::default(), matmul, rng, 50).unwrap();
+    let logs = trainer
+        .fit(train, Some(dev), 1, &mut |_| {}, &mut |_| {})
+        .unwrap()
+        .unwrap();
+    let dev_logs = logs.dev.unwrap();
+    let line = format!(
+        "loss={:.4} accuracy={:.4} dev:loss={:.4} dev:accuracy={:.4} (loss bits {:#x} {:#x})",
+        logs.train.loss,
+        logs.train.accuracy,
+        dev_logs.loss,
+        dev_logs.accuracy,
+        logs.train.loss.to_bits(),
+        dev_logs.loss.to_bits()
+    );
+    (
+        bits(trainer.model().params()),
+        bits(trainer.adam().exp_avg()),
+        bits(trainer.adam().exp_avg_sq()),
+        line,
+    )
+}
+
+#[test]
+fn every_kernel_trains_bit_identically() {
+    let kernels = simd_kernels();
+    let (x, y) = images(1010, 3);
+    let (dx, dy) = images(230, 4);
+    let train = Examples::new(Features::U8(&x), &y, 784).unwrap();
+    let dev = Examples::new(Features::U8(&dx), &dy, 784).unwrap();
+    // The six `--recodex` configurations of the course's tests.
+    for (activation, hidden_layers) in [
+        (Activation::None, 0),
+        (Activation::None, 1),
+        (Activation::Relu, 1),
+        (Activation::Tanh, 1),
+        (Activation::Sigmoid, 1),
+        (Activation::Relu, 3),
+    ] {
+        let want = train_run(Kernel::Scalar, activation, hidden_layers, &train, &dev);
+        eprintln!("{activation} x {hidden_layers}: {}", want.3);
+        for &kernel in &kernels {
+            let got = train_run(kernel, activation, hidden_layers, &train, &dev);
+            let what = format!("{kernel}, {activation} x {hidden_layers}");
+            assert_eq!(got.3, want.3, "{what}: logs");
+            assert!(got.0 == want.0, "{what}: parameters differ");
+            assert!(got.1 == want.1, "{what}: Adam's exp_avg differs");
+            assert!(got.2 == want.2, "{what}: Adam's exp_avg_sq differs");
+        }
+    }
+}
