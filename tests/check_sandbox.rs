@@ -152,14 +152,12 @@ fn checker_peak(c: &Checker, script: &str) -> (String, u64) {
     let mut peak = 0;
     let reader = std::thread::spawn(move || child.wait_with_output().unwrap());
     while !reader.is_finished() {
-        if let Ok(s) = std::fs::read_to_string(&status) {
-            if let Some(kb) = s
-                .lines()
+        if let Some(kb) = std::fs::read_to_string(&status).ok().and_then(|s| {
+            s.lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb);
-            }
+        }) {
+            peak = peak.max(kb);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -238,7 +236,7 @@ fn interrupting_the_checker_kills_the_solution_and_removes_its_directory() {
     for signal in ["INT", "TERM"] {
         let c = Checker::new();
         let marker = format!("npfl138interrupt{signal}{}", std::process::id());
-        let mut child = c
+        let child = c
             .command(&[
                 "check",
                 "numpy_entropy",
