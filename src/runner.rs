@@ -6,9 +6,10 @@
 //! exits or is killed, the kernel kills every process it left behind, `setsid` and double forks
 //! included. The thread starts our own binary as a trampoline ([`crate::sandbox`]), which cuts the
 //! network off, confines writes, sets the file-size limit, drops capabilities and `exec`s the
-//! solution. Without a PID namespace the solution leads a new process group, and its descendants
-//! are tracked from `/proc` at every poll and killed with it (a process that double-forks away
-//! between two polls can escape then; the report's header says which mode applied).
+//! solution. Without a PID namespace (a normal user) the solution leads a new process group, the
+//! checker becomes a child subreaper (orphans of a `setsid` or a double fork are adopted by it
+//! instead of init), and the tree is tracked from `/proc` at every poll and killed with it; the
+//! report's header says which mode applied.
 //!
 //! The supervisor polls every [`POLL`]: the time limit, the resident memory of the whole process
 //! tree (summed from `/proc/<pid>/statm`), the number of processes, and the size of the captured
@@ -17,6 +18,7 @@
 //! they touch. Whatever ends the run, the tree is killed *before* the solution is reaped (its pid
 //! cannot be reused in between), by signals sent from here, not by an external `kill` program.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -24,6 +26,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, unshare};
@@ -199,7 +202,7 @@ impl Isolation {
             if self.pid_namespace {
                 " (pid namespace)"
             } else {
-                " (polled process group)"
+                " (tracked from /proc, orphans adopted)"
             },
             if self.applied.capabilities_dropped {
                 ", capabilities dropped"
@@ -235,6 +238,10 @@ pub struct Sandbox {
     pub isolation: Isolation,
     /// Set when the checker is interrupted: every run kills its solution and returns.
     pub cancel: std::sync::Arc<AtomicBool>,
+    /// Without PID namespaces: the trampolines this process started and has not reaped. Any
+    /// other child of this process is an orphan of some solution, adopted because this process is
+    /// a child subreaper.
+    trampolines: Arc<Mutex<BTreeSet<i32>>>,
 }
 
 impl Sandbox {
@@ -277,6 +284,12 @@ impl Sandbox {
                 String::from_utf8_lossy(&output.stderr).trim()
             ))
         })?;
+        if !pid_namespace {
+            // Orphans of a solution (setsid, double forks) are then adopted by this process
+            // instead of init, so they stay visible and are killed with the solution.
+            nix::sys::prctl::set_child_subreaper(true)
+                .map_err(|e| probe_error(format!("PR_SET_CHILD_SUBREAPER: {e}")))?;
+        }
         Ok(Sandbox {
             helper,
             isolation: Isolation {
@@ -284,6 +297,7 @@ impl Sandbox {
                 applied,
             },
             cancel,
+            trampolines: Arc::default(),
         })
     }
 
@@ -346,17 +360,21 @@ impl Sandbox {
             cmd.env(name, value);
         }
         let start = Instant::now();
+        // Registered before any other supervisor can take it for an adopted orphan.
+        let mut trampolines = self.trampolines.lock().expect("not poisoned");
         let mut child = cmd.spawn().map_err(|source| CheckError::Spawn {
             program: self.helper.display().to_string(),
             source,
         })?;
+        trampolines.insert(child.id() as i32);
+        drop(trampolines);
         drop(cmd);
         let pid = Pid::from_raw(child.id() as i32);
         let wait_error = |source: std::io::Error| CheckError::Wait {
             program: inv.program.display().to_string(),
             source,
         };
-        let mut tree = Tree::new(pid, in_namespace);
+        let mut tree = Tree::new(pid, in_namespace, self.trampolines.clone());
         let mut peak_memory = 0;
         let mut peak_processes = 1;
         let verdict = loop {
@@ -401,9 +419,15 @@ impl Sandbox {
         };
         // Kill everything before reaping, then reap.
         tree.kill_all();
-        let status = child.wait().map_err(wait_error)?;
+        let status = child.wait();
+        self.trampolines
+            .lock()
+            .expect("not poisoned")
+            .remove(&pid.as_raw());
+        let status = status.map_err(wait_error)?;
         let elapsed = start.elapsed();
         tree.kill_all();
+        tree.reap_adopted();
         let termination = verdict.unwrap_or_else(|| match (status.code(), status.signal()) {
             (Some(code), _) => Termination::Exited(code),
             // The file-size limit's SIGXFSZ: the output files are the solution's files too.
@@ -467,11 +491,13 @@ struct Tree {
     namespace: Option<u64>,
     /// Without a namespace: every process seen in the tree so far (they are killed at the end
     /// even when their parent is gone).
-    seen: std::collections::BTreeSet<i32>,
+    seen: BTreeSet<i32>,
+    /// The trampolines of all runs: this process's other children are adopted orphans.
+    trampolines: Arc<Mutex<BTreeSet<i32>>>,
 }
 
 impl Tree {
-    fn new(root: Pid, in_namespace: bool) -> Tree {
+    fn new(root: Pid, in_namespace: bool, trampolines: Arc<Mutex<BTreeSet<i32>>>) -> Tree {
         let namespace = in_namespace
             .then(|| std::fs::metadata(format!("/proc/{root}/ns/pid")).ok())
             .flatten()
@@ -480,6 +506,7 @@ impl Tree {
             root,
             namespace,
             seen: [root.as_raw()].into(),
+            trampolines,
         }
     }
 
@@ -509,10 +536,19 @@ impl Tree {
                     .into_iter()
                     .filter_map(|pid| Some((pid, parent(pid)?)))
                     .collect();
-                let alive: std::collections::BTreeSet<i32> =
-                    parents.iter().map(|(p, _)| *p).collect();
+                let alive: BTreeSet<i32> = parents.iter().map(|(p, _)| *p).collect();
                 self.seen
                     .retain(|p| alive.contains(p) || *p == self.root.as_raw());
+                // Orphans adopted by this process (a subreaper): a solution's, whichever run's.
+                let me = std::process::id() as i32;
+                let trampolines = self.trampolines.lock().expect("not poisoned");
+                self.seen.extend(
+                    parents
+                        .iter()
+                        .filter(|(pid, ppid)| *ppid == me && !trampolines.contains(pid))
+                        .map(|(pid, _)| *pid),
+                );
+                drop(trampolines);
                 loop {
                     let before = self.seen.len();
                     for (pid, ppid) in &parents {
@@ -558,6 +594,30 @@ impl Tree {
                 if pid != self.root.as_raw() {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 }
+            }
+        }
+    }
+}
+
+impl Tree {
+    /// Reaps the adopted orphans that were killed (they are this process's children now), waiting
+    /// at most a second for them to die.
+    fn reap_adopted(&mut self) {
+        if self.namespace.is_some() {
+            return;
+        }
+        let root = self.root.as_raw();
+        let mut left: Vec<i32> = self.seen.iter().copied().filter(|p| *p != root).collect();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !left.is_empty() && Instant::now() < deadline {
+            left.retain(|pid| {
+                matches!(
+                    nix::sys::wait::waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)),
+                    Ok(WaitStatus::StillAlive)
+                )
+            });
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
     }

@@ -640,3 +640,76 @@ fn json_and_junit_results() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--case nope: numpy_entropy has no such case"));
 }
+
+#[test]
+fn an_unprivileged_checker_still_kills_escapees() {
+    // As a normal user there is no PID namespace: the checker adopts orphans (a child subreaper)
+    // and tracks the tree from /proc. Run it as `nobody` through setpriv (only root can).
+    if !nix_is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipping: needs root and setpriv to run the checker as another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut perms = std::fs::metadata(tmp.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    std::fs::set_permissions(tmp.path(), perms).unwrap();
+    let marker = format!("npfl138nobody{}", std::process::id());
+    for (script, expected) in [
+        (
+            format!(
+                "m={marker}; setsid bash -c \"exec -a ${{m}}a sleep 300\" & (bash -c \"exec -a ${{m}}b sleep 300\" &) ; sleep 0.2; echo done"
+            ),
+            "WRONG",
+        ),
+        (
+            format!(
+                "m={marker}; setsid bash -c \"exec -a ${{m}}c sleep 300\" & (bash -c \"exec -a ${{m}}d sleep 300\" &) ; sleep 300"
+            ),
+            "TIMEOUT",
+        ),
+    ] {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_npfl138"))
+            .args([
+                "check",
+                "numpy_entropy",
+                "--seed",
+                "7",
+                "--case",
+                "hidden_3",
+                "--time-limit",
+                "1",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .current_dir(tmp.path())
+            .env("TMPDIR", tmp.path())
+            .env_remove("NPFL_CACHE")
+            .output()
+            .unwrap();
+        let report = text(&out.stdout) + &text(&out.stderr);
+        assert!(
+            limits_line(&report).contains("(tracked from /proc, orphans adopted)"),
+            "{report}"
+        );
+        assert_eq!(verdict(&report), expected, "{report}");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(processes_with(&marker), Vec::<String>::new(), "{report}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|u| u.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false)
+}
