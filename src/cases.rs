@@ -77,14 +77,16 @@ impl Case {
 /// Where the cases find their data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataPaths {
-    /// The project's root (committed hidden-case files and reference outputs under `tests/data/`).
-    pub workspace: PathBuf,
     /// The course's `numpy_entropy` files (`NPFL138_COURSE_DATA`, default `../shared/data/course`).
     pub course: PathBuf,
     /// The shared data folder holding `mnist_npm10k.npz` (`NPFL138_SHARED_DATA`, default `../shared/data`).
     pub shared: PathBuf,
     /// The course's own `mnist.npz`, when found.
     pub mnist: Option<PathBuf>,
+    /// Where to download missing course files into [`DataPaths::course`] from (the course's
+    /// repository): only when the course's folder was not given and is not beside the project,
+    /// so that an installed `npfl138` whose clone moved still finds them (in the cache).
+    pub course_download: Option<String>,
 }
 
 impl DataPaths {
@@ -92,14 +94,27 @@ impl DataPaths {
     /// and the course's `mnist.npz` from `$NPFL_CACHE` or the current directory (as the course
     /// looks for it).
     pub fn from_env() -> DataPaths {
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        // The project's root, for the default of the shared data beside it.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
         let var = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
         let shared = var("NPFL138_SHARED_DATA").unwrap_or_else(|| workspace.join("../shared/data"));
-        let course = var("NPFL138_COURSE_DATA").unwrap_or_else(|| shared.join("course"));
+        let (course, course_download) = match var("NPFL138_COURSE_DATA") {
+            Some(dir) => (dir, None),
+            None if shared.join("course").is_dir() => (shared.join("course"), None),
+            None => (
+                course_cache(var("NPFL_CACHE"), var("XDG_CACHE_HOME"), var("HOME")),
+                Some(
+                    std::env::var("NPFL138_COURSE_URL")
+                        .ok()
+                        .filter(|u| !u.is_empty())
+                        .unwrap_or_else(|| numpy_entropy::COURSE_URL.to_owned()),
+                ),
+            ),
+        };
         let mnist = var("NPFL_CACHE")
             .map(|d| d.join("mnist.npz"))
             .into_iter()
@@ -107,16 +122,26 @@ impl DataPaths {
             .find(|p| p.is_file())
             .map(|p| std::path::absolute(&p).unwrap_or(p));
         DataPaths {
-            workspace,
             course,
             shared,
             mnist,
+            course_download,
         }
     }
+}
 
-    /// `tests/data/<assignment>` in the project: committed hidden cases and reference outputs.
-    pub fn project_data(&self, assignment: &str) -> PathBuf {
-        self.workspace.join("tests/data").join(assignment)
+/// Where downloaded course files are kept: `$NPFL_CACHE/npfl138-course`, else
+/// `$XDG_CACHE_HOME/npfl138/course`, else `~/.cache/npfl138/course`.
+fn course_cache(
+    npfl_cache: Option<PathBuf>,
+    xdg: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> PathBuf {
+    match (npfl_cache, xdg, home) {
+        (Some(cache), _, _) => cache.join("npfl138-course"),
+        (None, Some(xdg), _) => xdg.join("npfl138/course"),
+        (None, None, Some(home)) => home.join(".cache/npfl138/course"),
+        (None, None, None) => PathBuf::from(".npfl138-course"),
     }
 }
 
@@ -180,12 +205,11 @@ impl MnistSource {
     }
 }
 
-/// The body of an insta snapshot file (what follows its metadata), and its `expression:` header.
+/// The body of an insta snapshot (what follows its metadata) and its `expression:` header.
 ///
 /// # Errors
-/// A message when the file cannot be read or is not a snapshot.
-pub fn read_snapshot(path: &Path) -> Result<(String, String), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+/// A message naming `name` when the text is not a snapshot.
+pub fn parse_snapshot(name: &str, text: &str) -> Result<(String, String), String> {
     let mut parts = text.splitn(3, "---\n");
     match (parts.next(), parts.next(), parts.next()) {
         (Some(""), Some(meta), Some(body)) => {
@@ -197,16 +221,8 @@ pub fn read_snapshot(path: &Path) -> Result<(String, String), String> {
                 .to_owned();
             Ok((body.to_owned(), expression))
         }
-        _ => Err(format!("{}: not an insta snapshot", path.display())),
+        _ => Err(format!("{name}: not an insta snapshot")),
     }
-}
-
-/// `tests/snapshots/<name>.snap` in the project.
-pub fn snapshot_path(paths: &DataPaths, name: &str) -> PathBuf {
-    paths
-        .workspace
-        .join("tests/snapshots")
-        .join(format!("{name}.snap"))
 }
 
 /// An MNIST case from a published test: the course's data and output when the course's

@@ -37,6 +37,9 @@ pub enum CheckError {
     /// The sandbox could not be set up (a problem of the checker or of the machine).
     #[error("the sandbox: {0}")]
     Sandbox(String),
+    /// Downloading the course's files failed.
+    #[error("{0}")]
+    Download(String),
     /// The checker was interrupted (Ctrl-C, SIGTERM); the running solution was killed.
     #[error("interrupted")]
     Interrupted,

@@ -240,6 +240,7 @@ fn data_paths(args: &DataArgs) -> anyhow::Result<DataPaths> {
     let mut paths = DataPaths::from_env();
     if let Some(dir) = &args.course_data {
         paths.course = dir.clone();
+        paths.course_download = None;
     }
     if let Some(file) = &args.mnist {
         if !file.is_file() {
@@ -255,6 +256,17 @@ fn selected_cases(assignment: &str, run: &RunArgs) -> anyhow::Result<(Vec<Case>,
     let paths = data_paths(&run.data)?;
     let seed = (assignment == "numpy_entropy")
         .then(|| run.seed.unwrap_or_else(cases::numpy_entropy::fresh_seed));
+    if let (Some(url), "numpy_entropy") = (&paths.course_download, assignment) {
+        // An installed checker without the project beside it: the course's files from the cache,
+        // downloaded once. Without them the course's cases are SKIPPED (the check INCOMPLETE).
+        let fetched =
+            cases::numpy_entropy::fetch_course_files(&paths.course, url, &mut |file, url| {
+                eprintln!("npfl138: downloading {file} from {url}");
+            });
+        if let Err(e) = fetched {
+            eprintln!("npfl138: warning: the course's files are not available: {e}");
+        }
+    }
     let mut all = cases::cases(assignment, &paths, CaseOptions { seed })?;
     if !run.cases.is_empty() {
         for name in &run.cases {

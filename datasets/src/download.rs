@@ -85,6 +85,25 @@ pub fn fetch(
     options: &DownloadOptions,
     on_event: &mut dyn FnMut(DownloadEvent<'_>),
 ) -> Result<PathBuf, DatasetError> {
+    let valid_npz = |path: &Path| {
+        Mnist::from_npz(path, Sizes::default())
+            .map(drop)
+            .map_err(|e| format!("the downloaded file is not a valid dataset: {e}"))
+    };
+    fetch_checked(cache_dir, base_url, file, options, &valid_npz, on_event)
+}
+
+/// [`fetch`] for any file: the download must pass `check` (given the temporary file's path; its
+/// `Err` is the reason) before it is renamed into place, with the same atomic-write and clean-up
+/// rules.
+pub fn fetch_checked(
+    cache_dir: &Path,
+    base_url: &str,
+    file: &str,
+    options: &DownloadOptions,
+    check: &dyn Fn(&Path) -> Result<(), String>,
+    on_event: &mut dyn FnMut(DownloadEvent<'_>),
+) -> Result<PathBuf, DatasetError> {
     let dst = cache_dir.join(file);
     if dst.exists() {
         return Ok(dst);
@@ -99,7 +118,7 @@ pub fn fetch(
     // proves that it exists, is a directory and is writable.
     let tmp = temporary_file(cache_dir, file).map_err(failed)?;
     on_event(DownloadEvent::Started { file, url: &url });
-    let result = download(tmp, &url, &dst, options, on_event);
+    let result = download(tmp, &url, &dst, options, check, on_event);
     on_event(DownloadEvent::Finished {
         success: result.is_ok(),
     });
@@ -173,6 +192,7 @@ fn download(
     url: &str,
     dst: &Path,
     options: &DownloadOptions,
+    check: &dyn Fn(&Path) -> Result<(), String>,
     on_event: &mut dyn FnMut(DownloadEvent<'_>),
 ) -> Result<(), String> {
     install_crypto_provider();
@@ -244,8 +264,7 @@ fn download(
         .map_err(|e| format!("cannot write {}: {e}", tmp.path().display()))?;
     drop(out);
 
-    Mnist::from_npz(tmp.path(), Sizes::default())
-        .map_err(|e| format!("the downloaded file is not a valid dataset: {e}"))?;
+    check(tmp.path())?;
     tmp.persist(dst)
         .map_err(|e| format!("cannot rename the downloaded file into place: {}", e.error))?;
     Ok(())

@@ -19,6 +19,8 @@ pub mod idx;
 mod mnist;
 mod npz;
 
-pub use download::{DEFAULT_BASE_URL, DownloadEvent, DownloadOptions, MNIST_FILE, fetch};
+pub use download::{
+    DEFAULT_BASE_URL, DownloadEvent, DownloadOptions, MNIST_FILE, fetch, fetch_checked,
+};
 pub use error::DatasetError;
 pub use mnist::{C, DATASET_LIMIT_VAR, DatasetSource, H, LABELS, Mnist, Sizes, Split, W};

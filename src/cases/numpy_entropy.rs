@@ -47,6 +47,44 @@ pub const PUBLISHED: [Published; 4] = [
     },
 ];
 
+/// The course's repository folder holding the public files (`labs/01/` of ufal/npfl138).
+pub const COURSE_URL: &str = "https://raw.githubusercontent.com/ufal/npfl138/master/labs/01";
+
+/// Downloads the course's files that are missing in `dir` (created if needed) from `base_url`,
+/// each checked to read as the course's data or model file before it is renamed into place;
+/// `on_download` hears of each download before it starts.
+///
+/// # Errors
+/// [`CheckError::Download`] naming the file, the URL and the reason; nothing half-written stays.
+pub fn fetch_course_files(
+    dir: &Path,
+    base_url: &str,
+    on_download: &mut dyn FnMut(&str, &str),
+) -> Result<(), CheckError> {
+    std::fs::create_dir_all(dir).map_err(CheckError::io(dir))?;
+    let options = datasets::DownloadOptions::default();
+    for set in 1..=PUBLISHED.len() {
+        let (data, model) = file_names(set);
+        for (name, is_model) in [(data, false), (model, true)] {
+            let check = |path: &Path| {
+                let parsed = if is_model {
+                    npfl_core::distribution::ModelDistribution::from_path(path).map(drop)
+                } else {
+                    npfl_core::distribution::DataDistribution::from_path(path).map(drop)
+                };
+                parsed.map_err(|e| format!("not the course's file: {e}"))
+            };
+            datasets::fetch_checked(dir, base_url, &name, &options, &check, &mut |event| {
+                if let datasets::DownloadEvent::Started { file, url } = event {
+                    on_download(file, url);
+                }
+            })
+            .map_err(|e| CheckError::Download(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
 /// ReCodEx's tests: 1, 2 (published) and the hidden 3, 4.
 const TESTS: f64 = 4.0;
 

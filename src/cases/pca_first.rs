@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::{Case, DataPaths, POINTS, mnist_case, read_snapshot, snapshot_path, split_args};
+use super::{Case, DataPaths, POINTS, mnist_case, parse_snapshot, split_args};
 use crate::compare::Rule;
 
 /// The course's tests: arguments and expected stdout, verbatim.
@@ -71,25 +71,39 @@ pub fn cases(paths: &DataPaths) -> Vec<Case> {
         .enumerate()
         .map(|(i, (case, stand_in_args))| {
             mnist_case(paths, case, stand_in_args, |case| {
-                stand_in_expected(paths, i + 1, &case.args)
+                stand_in_expected(i + 1, &case.args)
             })
         })
         .collect()
 }
 
-/// Our reference's output for test `n` on the stand-in: the grader suite's snapshot, which must be
-/// for the same arguments (each one appears in its `expression:` header; `--recodex` may not).
-fn stand_in_expected(paths: &DataPaths, n: usize, args: &[String]) -> Result<String, String> {
-    let path = snapshot_path(paths, &format!("pca_first__npm10k_{n}"));
-    let (body, expression) = read_snapshot(&path)?;
+/// Our reference's outputs on the stand-in, compiled in: the grader suite's snapshots
+/// (`tests/snapshots/pca_first__npm10k_N.snap`, rewritten by `npfl138 regenerate`).
+const STAND_IN_SNAPSHOTS: [&str; 3] = [
+    include_str!("../../tests/snapshots/pca_first__npm10k_1.snap"),
+    include_str!("../../tests/snapshots/pca_first__npm10k_2.snap"),
+    include_str!("../../tests/snapshots/pca_first__npm10k_3.snap"),
+];
+
+/// Our reference's output for test `n` on the stand-in, which must be for the same arguments
+/// (each one appears in the snapshot's `expression:` header; `--recodex` may not).
+fn stand_in_expected(n: usize, args: &[String]) -> Result<String, String> {
+    stand_in_from(
+        &format!("pca_first__npm10k_{n}.snap"),
+        STAND_IN_SNAPSHOTS[n - 1],
+        args,
+    )
+}
+
+fn stand_in_from(name: &str, snapshot: &str, args: &[String]) -> Result<String, String> {
+    let (body, expression) = parse_snapshot(name, snapshot)?;
     let same = args
         .iter()
         .filter(|a| *a != "--recodex")
         .all(|a| expression.split_whitespace().any(|t| t == a));
     if !same {
         return Err(format!(
-            "{} is for `{expression}`, not `{}`",
-            path.display(),
+            "{name} is for `{expression}`, not `{}`",
             args.join(" ")
         ));
     }
@@ -102,37 +116,36 @@ mod tests {
 
     #[test]
     fn stand_in_outputs_must_be_for_the_same_arguments() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = DataPaths {
-            workspace: dir.path().to_path_buf(),
-            ..DataPaths::from_env()
-        };
-        std::fs::create_dir_all(dir.path().join("tests/snapshots")).unwrap();
         let snap = |expression: &str| {
-            std::fs::write(
-                dir.path().join("tests/snapshots/pca_first__npm10k_2.snap"),
-                format!("---\nsource: tests/pca_first.rs\nexpression: {expression}\n---\nTotal variance: 52.68\nExplained variance: 10.27%\n"),
+            format!(
+                "---\nsource: tests/pca_first.rs\nexpression: {expression}\n---\nTotal variance: 52.68\nExplained variance: 10.27%\n"
             )
-            .unwrap();
         };
         let args = split_args("--recodex --examples=8000 --iterations=128");
         for header in [
             "\"--examples=8000 --iterations=128\"",
             "pca_first --recodex --examples=8000 --iterations=128 --dataset=mnist_npm10k.npz",
         ] {
-            snap(header);
             assert_eq!(
-                stand_in_expected(&paths, 2, &args).unwrap(),
+                stand_in_from("x.snap", &snap(header), &args).unwrap(),
                 "Total variance: 52.68\nExplained variance: 10.27%\n"
             );
         }
-        snap("pca_first --recodex --examples=8192 --iterations=128");
-        let e = stand_in_expected(&paths, 2, &args).unwrap_err();
+        let e = stand_in_from(
+            "x.snap",
+            &snap("pca_first --recodex --examples=8192 --iterations=128"),
+            &args,
+        )
+        .unwrap_err();
         assert!(
             e.contains("not `--recodex --examples=8000 --iterations=128`"),
             "{e}"
         );
-        std::fs::remove_file(dir.path().join("tests/snapshots/pca_first__npm10k_2.snap")).unwrap();
-        assert!(stand_in_expected(&paths, 2, &args).is_err());
+        assert!(stand_in_from("x.snap", "no snapshot", &args).is_err());
+        // The compiled-in snapshots are for the stand-in arguments.
+        for (n, args) in STAND_IN_ARGS.iter().enumerate() {
+            let args = split_args(args.unwrap_or(PUBLISHED[n].0));
+            assert!(stand_in_expected(n + 1, &args).is_ok(), "test {}", n + 1);
+        }
     }
 }
