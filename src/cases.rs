@@ -79,7 +79,8 @@ impl Case {
 pub struct DataPaths {
     /// The course's `numpy_entropy` files (`NPFL138_COURSE_DATA`, default `../shared/data/course`).
     pub course: PathBuf,
-    /// The shared data folder holding `mnist_npm10k.npz` (`NPFL138_SHARED_DATA`, default `../shared/data`).
+    /// The shared data folder holding the course's `mnist.npz` and the stand-in `mnist_npm10k.npz`
+    /// (`NPFL138_SHARED_DATA`, default `../shared/data`).
     pub shared: PathBuf,
     /// The course's own `mnist.npz`, when found.
     pub mnist: Option<PathBuf>,
@@ -92,7 +93,7 @@ pub struct DataPaths {
 impl DataPaths {
     /// The defaults, overridden by the environment: `NPFL138_COURSE_DATA`, `NPFL138_SHARED_DATA`,
     /// and the course's `mnist.npz` from `$NPFL_CACHE` or the current directory (as the course
-    /// looks for it).
+    /// looks for it), else from the shared data folder.
     pub fn from_env() -> DataPaths {
         // The project's root, for the default of the shared data beside it.
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -118,7 +119,7 @@ impl DataPaths {
         let mnist = var("NPFL_CACHE")
             .map(|d| d.join("mnist.npz"))
             .into_iter()
-            .chain([PathBuf::from("mnist.npz")])
+            .chain([PathBuf::from("mnist.npz"), shared.join("mnist.npz")])
             .find(|p| p.is_file())
             .map(|p| std::path::absolute(&p).unwrap_or(p));
         DataPaths {

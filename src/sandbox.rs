@@ -333,10 +333,7 @@ pub fn main(args: impl Iterator<Item = OsString>) -> i32 {
         return fail("no program given".into());
     };
     let error = Command::new(program).args(args).exec();
-    fail(format!(
-        "cannot run `{}`: {error}",
-        program.to_string_lossy()
-    ))
+    fail(format!("{EXEC_FAILED}{error}"))
 }
 
 #[cfg(test)]

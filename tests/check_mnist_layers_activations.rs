@@ -2,16 +2,18 @@
 //! activation dropped (every run forced to `--activation=none`, a planted "missing activation")
 //! passes the two tests without an activation and fails the four with one, with a useful diff.
 //!
-//! The cases run on `mnist_npm10k.npz` (the stand-in) with our reference's outputs; without it the
-//! tests skip, unless `NPFL138_REQUIRE_DATA=1`.
+//! The course's six tests run on the course's `mnist.npz` (`../shared/data/mnist.npz`) against the
+//! published lines; the planted bug runs on `mnist_npm10k.npz` (the stand-in, given to the checker
+//! as the only file of its shared folder) with our reference's outputs. Missing data skips a test,
+//! unless `NPFL138_REQUIRE_DATA=1`.
 
 mod support;
 
-use support::{binary, check, have_stand_in, verdicts};
+use support::{binary, check, check_with, course_mnist, stand_in_only, verdicts};
 
 #[test]
-fn our_binary_passes() {
-    if !have_stand_in("our_binary_passes") {
+fn our_binary_passes_the_course_s_tests_on_the_course_s_mnist() {
+    if course_mnist("our_binary_passes_the_course_s_tests_on_the_course_s_mnist").is_none() {
         return;
     }
     let bin = binary("mnist_layers_activations");
@@ -21,6 +23,28 @@ fn our_binary_passes() {
         dir.path(),
         &[],
         &[bin.to_str().unwrap()],
+    );
+    let expected: Vec<(String, String)> = (1..=6)
+        .map(|n| (format!("test_{n}"), "OK".to_owned()))
+        .collect();
+    assert_eq!(verdicts(&report), expected, "{report}");
+    assert!(!report.contains("stand-in"), "{report}");
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn our_binary_passes() {
+    let Some(shared) = stand_in_only("our_binary_passes") else {
+        return;
+    };
+    let bin = binary("mnist_layers_activations");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report) = check_with(
+        "mnist_layers_activations",
+        dir.path(),
+        &[],
+        &[bin.to_str().unwrap()],
+        &[("NPFL138_SHARED_DATA", shared.path())],
     );
     let expected: Vec<(String, String)> = (1..=6)
         .map(|n| (format!("test_{n}"), "OK".to_owned()))
@@ -40,16 +64,17 @@ exec "$bin" "$@""#;
 
 #[test]
 fn a_missing_activation_fails() {
-    if !have_stand_in("a_missing_activation_fails") {
+    let Some(shared) = stand_in_only("a_missing_activation_fails") else {
         return;
-    }
+    };
     let bin = binary("mnist_layers_activations");
     let dir = tempfile::tempdir().unwrap();
-    let (code, report) = check(
+    let (code, report) = check_with(
         "mnist_layers_activations",
         dir.path(),
         &[],
         &["sh", "-c", DROP_ACTIVATION, "sh", bin.to_str().unwrap()],
+        &[("NPFL138_SHARED_DATA", shared.path())],
     );
     assert_eq!(code, 1, "{report}");
     let got: Vec<String> = verdicts(&report).into_iter().map(|(_, v)| v).collect();

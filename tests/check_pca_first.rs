@@ -1,16 +1,18 @@
 //! `npfl138 check pca_first`: our binary and a NumPy solution pass; a planted wrong covariance
 //! divisor (N - 1) fails with the first difference side by side.
 //!
-//! The cases run on the course's `mnist.npz` when present, else on `mnist_npm10k.npz` (the stand-in,
-//! `$NPFL138_SHARED_DATA` or `../shared/data`) with our reference's outputs; without either the
-//! tests skip, unless `NPFL138_REQUIRE_DATA=1`. The checker is run without `NPFL_CACHE` from a
-//! folder without `mnist.npz`, so these tests always use the stand-in.
+//! The course's cases run on the course's `mnist.npz` (`../shared/data/mnist.npz`) with the
+//! published outputs; the stand-in tests give the checker a shared folder holding only
+//! `mnist_npm10k.npz`, so that it uses the stand-in with our reference's outputs. Missing data skips
+//! a test, unless `NPFL138_REQUIRE_DATA=1`.
 
 mod support;
 
 use std::path::Path;
 
-use support::{FIXTURES, binary, check, have_stand_in, python_with_numpy, verdicts};
+use support::{
+    FIXTURES, binary, check, check_with, course_mnist, python_with_numpy, stand_in_only, verdicts,
+};
 
 fn all(verdict: &str) -> Vec<(String, String)> {
     (1..=3)
@@ -19,13 +21,64 @@ fn all(verdict: &str) -> Vec<(String, String)> {
 }
 
 #[test]
-fn our_binary_passes() {
-    if !have_stand_in("our_binary_passes") {
+fn our_binary_passes_the_course_s_tests_on_the_course_s_mnist() {
+    if course_mnist("our_binary_passes_the_course_s_tests").is_none() {
         return;
     }
     let bin = binary("pca_first");
     let dir = tempfile::tempdir().unwrap();
     let (code, report) = check("pca_first", dir.path(), &[], &[bin.to_str().unwrap()]);
+    assert_eq!(verdicts(&report), all("OK"), "{report}");
+    assert_eq!(code, 0, "{report}");
+    assert!(!report.contains("stand-in"), "{report}");
+    assert!(
+        report.contains("--recodex --examples=55000 --iterations=1024"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_numpy_submission_passes_the_course_s_tests_in_recodex_mode() {
+    let test = "a_numpy_submission_passes_the_course_s_tests_in_recodex_mode";
+    if course_mnist(test).is_none() {
+        return;
+    }
+    let Some(python) = python_with_numpy(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(FIXTURES).join("pca_first.py");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_npfl138"))
+        .current_dir(dir.path())
+        .args([
+            "check",
+            "pca_first",
+            fixture.to_str().unwrap(),
+            "--python",
+            &python,
+        ])
+        .env_remove("NPFL_CACHE")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(verdicts(&report), all("OK"), "{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+}
+
+#[test]
+fn our_binary_passes() {
+    let Some(shared) = stand_in_only("our_binary_passes") else {
+        return;
+    };
+    let bin = binary("pca_first");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report) = check_with(
+        "pca_first",
+        dir.path(),
+        &[],
+        &[bin.to_str().unwrap()],
+        &[("NPFL138_SHARED_DATA", shared.path())],
+    );
     assert_eq!(verdicts(&report), all("OK"), "{report}");
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("mnist_npm10k.npz stand-in"), "{report}");
@@ -40,22 +93,24 @@ fn our_binary_passes() {
 #[test]
 fn a_numpy_solution_passes_and_a_wrong_divisor_fails() {
     let test = "a_numpy_solution_passes_and_a_wrong_divisor_fails";
-    if !have_stand_in(test) {
+    let Some(shared) = stand_in_only(test) else {
         return;
-    }
+    };
+    let env = [("NPFL138_SHARED_DATA", shared.path())];
     let Some(python) = python_with_numpy(test) else {
         return;
     };
     let fixtures = Path::new(FIXTURES);
-    let (code, report) = check("pca_first", fixtures, &[], &[&python, "pca_first.py"]);
+    let (code, report) = check_with("pca_first", fixtures, &[], &[&python, "pca_first.py"], &env);
     assert_eq!(verdicts(&report), all("OK"), "{report}");
     assert_eq!(code, 0, "{report}");
 
-    let (code, report) = check(
+    let (code, report) = check_with(
         "pca_first",
         fixtures,
         &[],
         &[&python, "pca_first.py", "--planted_bug", "n_minus_1"],
+        &env,
     );
     assert_eq!(code, 1, "{report}");
     assert_eq!(verdicts(&report), all("WRONG"), "{report}");
@@ -83,7 +138,7 @@ fn a_numpy_solution_passes_and_a_wrong_divisor_fails() {
 /// the stand-in poses as it, so our binary's numbers differ, and 8,192 or 55,000 examples do not exist).
 #[test]
 fn the_course_s_mnist_gets_the_course_s_outputs() {
-    if !have_stand_in("the_course_s_mnist_gets_the_course_s_outputs") {
+    if !support::have_stand_in("the_course_s_mnist_gets_the_course_s_outputs") {
         return;
     }
     let npz = npfl138::cases::DataPaths::from_env()

