@@ -190,6 +190,8 @@ pub struct CaseResult {
     pub limits: Limits,
     /// The start of its stdout (at most [`SHOWN`] bytes), for the JSON result.
     pub stdout_head: String,
+    /// The last line it printed to stdout (abbreviated), shown when it was killed.
+    pub stdout_last: String,
     /// Whether stdout or stderr was cut at the output limit.
     pub truncated: bool,
 }
@@ -279,6 +281,7 @@ pub fn check_case(
         peak_memory: run.map_or(0, |r| r.peak_memory),
         limits: limits.clone(),
         stdout_head: run.map_or_else(String::new, |r| abbreviate(&r.stdout, SHOWN)),
+        stdout_last: run.map_or_else(String::new, |r| last_line(&r.stdout)),
         truncated: run.is_some_and(|r| r.truncated),
     };
     if let Some(reason) = &case.skip {
@@ -397,6 +400,20 @@ impl fmt::Display for CaseResult {
         }
         for line in self.verdict.detail().lines() {
             write!(f, "\n    {line}")?;
+        }
+        let killed = matches!(
+            self.verdict,
+            Verdict::Timeout(_)
+                | Verdict::Memory { .. }
+                | Verdict::Output { .. }
+                | Verdict::Processes { .. }
+        );
+        if killed {
+            if self.stdout_last.is_empty() {
+                write!(f, "\n    nothing printed to stdout before")?;
+            } else {
+                write!(f, "\n    last stdout line before: {}", self.stdout_last)?;
+            }
         }
         Ok(())
     }

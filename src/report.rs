@@ -71,6 +71,7 @@ impl Report {
                     "peak_memory_bytes": r.elapsed.map(|_| r.peak_memory),
                     "detail": r.verdict.detail(),
                     "stdout_head": r.stdout_head,
+                    "stdout_last_line": r.stdout_last,
                     "output_truncated": r.truncated,
                 })
             })

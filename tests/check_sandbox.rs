@@ -200,7 +200,7 @@ fn a_sleeper_gets_timeout_and_escapees_die() {
     let marker = format!("npfl138sleeper{}", std::process::id());
     // A plain sleeper, a setsid'ed child and a double-forked grandchild, each marked.
     let script = format!(
-        "setsid bash -c 'exec -a {marker}a sleep 300' & (bash -c 'exec -a {marker}b sleep 300' &) ; exec bash -c 'exec -a {marker}c sleep 300'"
+        "setsid bash -c 'exec -a {marker}a sleep 300' & (bash -c 'exec -a {marker}b sleep 300' &) ; echo 'Entropy: 4.1 nats'; exec bash -c 'exec -a {marker}c sleep 300'"
     );
     let start = Instant::now();
     let (code, report) = check_sh(&c, &["--time-limit", "1"], &script);
@@ -212,6 +212,11 @@ fn a_sleeper_gets_timeout_and_escapees_die() {
     assert_eq!(verdict(&report), "TIMEOUT", "{report}");
     assert_eq!(code, 1);
     assert!(report.contains("time limit of 1.00s"), "{report}");
+    // The partial output is shown.
+    assert!(
+        report.contains("    last stdout line before: Entropy: 4.1 nats"),
+        "{report}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(processes_with(&marker), Vec::<String>::new(), "{report}");
 
