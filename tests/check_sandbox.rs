@@ -478,6 +478,17 @@ fn a_numpy_pca_first_submission_passes_in_recodex_mode() {
     assert_eq!(code, 0, "{report}");
 }
 
+/// Checks a one-file numpy_entropy submission holding `contents` on hidden test 3.
+fn check_on_hidden_3(c: &Checker, contents: &str) -> (i32, String) {
+    let dir = submission(&[("numpy_entropy.py", contents.to_owned())]);
+    check_submission(
+        c,
+        "numpy_entropy",
+        dir.path(),
+        &["--seed", "7", "--case", "hidden_3"],
+    )
+}
+
 #[test]
 fn returned_values_are_what_is_checked() {
     let Some(_) = python_with_numpy("returned_values_are_what_is_checked") else {
@@ -491,38 +502,20 @@ fn returned_values_are_what_is_checked() {
         "print(f\"Entropy: {entropy:.2f} nats\")\n    return float(entropy) * 2, float(crossentropy), float(kl_divergence)",
     );
     assert_ne!(wrong, template);
-    let dir = submission(&[("numpy_entropy.py", wrong)]);
-    let (code, report) = check_submission(
-        &c,
-        "numpy_entropy",
-        dir.path(),
-        &["--seed", "7", "--case", "hidden_3"],
-    );
+    let (code, report) = check_on_hidden_3(&c, &wrong);
     assert_eq!(verdict(&report), "WRONG", "{report}");
     assert_eq!(code, 1);
     assert!(report.contains("Entropy: main returned"), "{report}");
 
     // All the logic under `__main__`: main exists but returns nothing.
     let main_only = "import argparse\nparser = argparse.ArgumentParser()\nparser.add_argument('--data_path')\nparser.add_argument('--model_path')\n\ndef main(args):\n    pass\n\nif __name__ == '__main__':\n    print('Entropy: 0.96 nats')\n";
-    let dir = submission(&[("numpy_entropy.py", main_only.to_owned())]);
-    let (_, report) = check_submission(
-        &c,
-        "numpy_entropy",
-        dir.path(),
-        &["--seed", "7", "--case", "hidden_3"],
-    );
+    let (_, report) = check_on_hidden_3(&c, main_only);
     assert_eq!(verdict(&report), "WRONG", "{report}");
     assert!(report.contains("main returned None"), "{report}");
 
     // No `parser` at module level (it is made under `__main__`).
     let no_parser = "import argparse\n\ndef main(args):\n    return 1, 2, 3\n\nif __name__ == '__main__':\n    parser = argparse.ArgumentParser()\n    main(parser.parse_args())\n";
-    let dir = submission(&[("numpy_entropy.py", no_parser.to_owned())]);
-    let (_, report) = check_submission(
-        &c,
-        "numpy_entropy",
-        dir.path(),
-        &["--seed", "7", "--case", "hidden_3"],
-    );
+    let (_, report) = check_on_hidden_3(&c, no_parser);
     assert_eq!(verdict(&report), "CRASH", "{report}");
     assert!(
         report.contains("npfl138 recodex: numpy_entropy.py has no module-level `parser`"),
