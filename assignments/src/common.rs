@@ -120,6 +120,38 @@ impl DatasetArgs {
     }
 }
 
+/// The matmul kernel `NPFL_KERNEL` forces (`scalar`, `avx2`, `avx512`, `neon`, `auto`); `None`
+/// when it is unset or empty (the fastest kernel).
+///
+/// # Errors
+/// An unknown kernel name.
+pub fn kernel_from_env() -> anyhow::Result<Option<npfl_core::matmul::Kernel>> {
+    match std::env::var("NPFL_KERNEL") {
+        Ok(name) if !name.is_empty() => Ok(Some(
+            name.parse()
+                .map_err(|e| anyhow::anyhow!("NPFL_KERNEL: {e}"))?,
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Fails when one of the named splits has no examples (an `NPFL_DATASET_LIMIT` of 0, an empty
+/// split in an `.npz`), naming the split and the limit.
+///
+/// # Errors
+/// The first empty split.
+pub fn require_examples(splits: &[(&str, &datasets::Split)]) -> anyhow::Result<()> {
+    for (name, split) in splits {
+        if split.is_empty() {
+            let limit = std::env::var(datasets::DATASET_LIMIT_VAR)
+                .map(|v| format!(" ({}={v})", datasets::DATASET_LIMIT_VAR))
+                .unwrap_or_default();
+            bail!("the {name} split has no examples{limit}");
+        }
+    }
+    Ok(())
+}
+
 /// Prints `Downloading <file>...` and draws an indicatif byte bar on stderr (hidden when stderr is
 /// not a terminal).
 #[derive(Default)]

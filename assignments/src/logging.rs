@@ -3,6 +3,8 @@
 //! - [`format_metric`], [`EpochLine`]: the epoch line of `TrainableModule.fit` (spec §4.2);
 //! - [`format_logdir`], [`ConfigValue`], [`local_timestamp`]: the log directory name (spec §5.1);
 //! - [`TrainingLogger`]: `logs.txt` and the TensorBoard event files of a log directory (spec §5.2);
+//! - [`format_config_as_text`], [`format_config_as_json`]: the `Config ...` line and the JSON
+//!   that `fit(..., log_config=...)` logs (spec §4.5);
 //! - [`Progress`], [`ProgressConfig`]: the progress bar on stderr and the console verbosity (spec §4.4).
 //!
 //! A training loop uses them like the course's `TrainableModule.fit`:
@@ -49,11 +51,13 @@
 //! # }
 //! ```
 
+mod config;
 mod logdir;
 mod metrics;
 mod progress;
 mod tensorboard;
 
+pub use config::{format_config_as_json, format_config_as_text};
 pub use logdir::{
     CONFIG_MAX_CHARS, LogdirError, abbreviate_key, format_config, format_logdir, local_timestamp,
     sanitize_path,
@@ -67,5 +71,5 @@ pub use progress::{
 };
 pub use tensorboard::{
     EventWriter, TrainingLogger, file_version_event, hostname, masked_crc32c, scalar_event,
-    tfrecord,
+    text_event, tfrecord,
 };

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::config::{format_config_as_json, format_config_as_text};
+use super::metrics::ConfigValue;
+
 /// The CRC-32C (Castagnoli) of `data`, masked as TFRecord does:
 /// `((crc >> 15) | (crc << 17)) + 0xa282ead8`.
 pub fn masked_crc32c(data: &[u8]) -> u32 {
@@ -68,6 +71,37 @@ pub fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8>
     put_bytes_field(&mut value_msg, 1, tag.as_bytes());
     value_msg.push(2 << 3 | 5);
     value_msg.extend_from_slice(&value.to_le_bytes());
+    let mut summary = Vec::with_capacity(value_msg.len() + 4);
+    put_bytes_field(&mut summary, 1, &value_msg);
+    event(wall_time, step, |out| put_bytes_field(out, 5, &summary))
+}
+
+/// The encoded `Event` of torch's `SummaryWriter.add_text(tag, text, step)`: a summary value
+/// tagged `{tag}/text_summary` holding a `DT_STRING` tensor of shape `[1]` with the UTF-8 text,
+/// with the metadata of TensorBoard's `text` plugin. Fields in the order protobuf writes them:
+/// `Summary.Value { tag = 1; tensor = 8; metadata = 9 }`,
+/// `TensorProto { dtype = 1; tensor_shape = 2 { dim = 2 { size = 1 } }; string_val = 8 }`,
+/// `SummaryMetadata { plugin_data = 1 { plugin_name = 1 } }`.
+pub fn text_event(wall_time: f64, step: i64, tag: &str, text: &str) -> Vec<u8> {
+    const DT_STRING: u64 = 7;
+    let mut dim = Vec::with_capacity(2);
+    dim.push(1 << 3);
+    put_varint(&mut dim, 1);
+    let mut shape = Vec::with_capacity(4);
+    put_bytes_field(&mut shape, 2, &dim);
+    let mut tensor = Vec::with_capacity(text.len() + 16);
+    tensor.push(1 << 3);
+    put_varint(&mut tensor, DT_STRING);
+    put_bytes_field(&mut tensor, 2, &shape);
+    put_bytes_field(&mut tensor, 8, text.as_bytes());
+    let mut plugin_data = Vec::with_capacity(8);
+    put_bytes_field(&mut plugin_data, 1, b"text");
+    let mut metadata = Vec::with_capacity(8);
+    put_bytes_field(&mut metadata, 1, &plugin_data);
+    let mut value_msg = Vec::with_capacity(tensor.len() + tag.len() + 32);
+    put_bytes_field(&mut value_msg, 1, format!("{tag}/text_summary").as_bytes());
+    put_bytes_field(&mut value_msg, 8, &tensor);
+    put_bytes_field(&mut value_msg, 9, &metadata);
     let mut summary = Vec::with_capacity(value_msg.len() + 4);
     put_bytes_field(&mut summary, 1, &value_msg);
     event(wall_time, step, |out| put_bytes_field(out, 5, &summary))
@@ -138,6 +172,12 @@ impl EventWriter {
     /// Appends one scalar (`tag`, `value` as float32) at `step`, with the current wall time.
     pub fn add_scalar(&mut self, tag: &str, value: f32, step: i64) -> io::Result<()> {
         self.write_record(&scalar_event(wall_time_now(), step, tag, value))
+    }
+
+    /// Appends one text summary (`add_text`: tag `{tag}/text_summary`) at `step`, with the current
+    /// wall time.
+    pub fn add_text(&mut self, tag: &str, text: &str, step: i64) -> io::Result<()> {
+        self.write_record(&text_event(wall_time_now(), step, tag, text))
     }
 
     /// Appends one framed record in a single write (the file is unbuffered, so it is on disk
@@ -212,6 +252,35 @@ impl TrainingLogger {
             .map_err(|e| with_path(&path, e))
     }
 
+    /// `fit(..., log_config=config)` at `epoch` (spec §4.5), as the course's loggers do it in their
+    /// order: the line `Config epoch=... k=v ...` appended to `logs.txt`, then the text summary
+    /// `config` (the JSON of [`format_config_as_json`]) in the `train` writer at step `epoch`.
+    pub fn log_config(&mut self, config: &[(&str, ConfigValue)], epoch: usize) -> io::Result<()> {
+        self.log_line(&format_config_as_text(config, epoch))?;
+        self.log_text("config", &format_config_as_json(config), epoch as i64)
+    }
+
+    /// `log_text(label, text, step)`: a TensorBoard text summary in the writer the label names
+    /// (`writer:tag`, else `train`), flushed.
+    pub fn log_text(&mut self, label: &str, text: &str, step: i64) -> io::Result<()> {
+        let (writer, tag) = label.split_once(':').unwrap_or(("train", label));
+        let writer = self.writer(writer)?;
+        writer.add_text(tag, text, step)?;
+        writer.flush()
+    }
+
+    /// The file part of `log_graph` (FileSystemLogger): writes `contents` to `graph.txt` in the
+    /// log directory (`graph.{epoch}.txt` for a non-zero epoch), creating the directory.
+    pub fn write_graph_txt(&mut self, contents: &str, epoch: usize) -> io::Result<()> {
+        fs::create_dir_all(&self.logdir).map_err(|e| with_path(&self.logdir, e))?;
+        let name = match epoch {
+            0 => "graph.txt".to_owned(),
+            epoch => format!("graph.{epoch}.txt"),
+        };
+        let path = self.logdir.join(name);
+        fs::write(&path, contents).map_err(|e| with_path(&path, e))
+    }
+
     /// Writes each `label=value` as a float32 TensorBoard scalar at `step`, then flushes every
     /// writer.
     pub fn log_scalars(&mut self, step: i64, logs: &[(&str, f64)]) -> io::Result<()> {
@@ -284,6 +353,27 @@ mod tests {
         expected.push(0x15);
         expected.extend_from_slice(&0.25f32.to_le_bytes());
         assert_eq!(scalar_event(2.0, 300, "loss", 0.25), expected);
+    }
+
+    #[test]
+    fn text_event_by_hand() {
+        // Event { wall_time: 1.0, summary { value { tag: "config/text_summary",
+        //   tensor { dtype: DT_STRING, tensor_shape { dim { size: 1 } }, string_val: "{}" },
+        //   metadata { plugin_data { plugin_name: "text" } } } } }: step 0 is omitted.
+        let mut expected = vec![0x09];
+        expected.extend_from_slice(&1.0f64.to_le_bytes());
+        let tag = b"config/text_summary";
+        let tensor = [0x08, 7, 0x12, 4, 0x12, 2, 0x08, 1, 0x42, 2, b'{', b'}'];
+        let metadata = [0x0a, 6, 0x0a, 4, b't', b'e', b'x', b't'];
+        let value_len = 2 + tag.len() + 2 + tensor.len() + 2 + metadata.len();
+        expected.extend_from_slice(&[0x2a, (value_len + 2) as u8, 0x0a, value_len as u8]);
+        expected.extend_from_slice(&[0x0a, tag.len() as u8]);
+        expected.extend_from_slice(tag);
+        expected.extend_from_slice(&[0x42, tensor.len() as u8]);
+        expected.extend_from_slice(&tensor);
+        expected.extend_from_slice(&[0x4a, metadata.len() as u8]);
+        expected.extend_from_slice(&metadata);
+        assert_eq!(text_event(1.0, 0, "config", "{}"), expected);
     }
 
     #[test]
