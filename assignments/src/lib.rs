@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod common;
+pub mod example_pytorch;
 pub mod fit;
 pub mod logging;
 pub mod mnist_layers_activations;
