@@ -9,6 +9,7 @@
 //! a perturbed model restricted to the data outcomes, each data outcome at least once, and small
 //! probabilities are written in Python's `repr` form with an exponent (`4.58e-05`) like the course's.
 
+use assignments::logging::python_float_repr;
 use rand_mt::Mt;
 
 /// The shape of a generated case.
@@ -131,57 +132,15 @@ pub fn generate(spec: &CaseSpec) -> GeneratedCase {
     for &i in &order {
         model.push_str(&keys[i]);
         model.push('\t');
-        model.push_str(&python_repr(model_p[i]));
+        model.push_str(&python_float_repr(model_p[i]));
         model.push('\n');
     }
     GeneratedCase { data, model }
 }
 
-/// Python's `repr(float)` for finite values: the shortest round-trip digits, in scientific
-/// notation with a signed two-digit exponent when the exponent is below -4 or at least 16.
-pub fn python_repr(x: f64) -> String {
-    if !x.is_finite() {
-        return if x.is_nan() {
-            "nan".into()
-        } else if x > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.into();
-    }
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
-    let exp: i32 = exp.parse().expect("integer exponent");
-    if (-4..16).contains(&exp) {
-        let plain = format!("{x}");
-        if plain.contains('.') {
-            plain
-        } else {
-            plain + ".0"
-        }
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_repr_examples() {
-        assert_eq!(python_repr(4.5815030263525e-05), "4.5815030263525e-05");
-        assert_eq!(python_repr(0.0001), "0.0001");
-        assert_eq!(python_repr(0.4), "0.4");
-        assert_eq!(python_repr(1.0), "1.0");
-        assert_eq!(python_repr(1e16), "1e+16");
-        assert_eq!(python_repr(123.5), "123.5");
-        assert_eq!(python_repr(f64::INFINITY), "inf");
-    }
 
     #[test]
     fn generated_cases_have_the_course_shapes() {
