@@ -11,8 +11,9 @@
 //! instead of init), and the tree is tracked from `/proc` at every poll and killed with it; the
 //! report's header says which mode applied.
 //!
-//! The supervisor polls every [`POLL`]: the time limit, the resident memory of the whole process
-//! tree (summed from `/proc/<pid>/statm`), the number of processes, and the size of the captured
+//! The supervisor polls every [`POLL`]: the time limit, the memory the whole process tree
+//! allocated (resident anonymous and shared memory, `RssAnon + RssShmem` summed from
+//! `/proc/<pid>/status`; mapped library files do not count), the number of processes, and the size of the captured
 //! stdout and stderr (anonymous temporary files, never pipes, so a grandchild holding them cannot
 //! block the checker). Address-space limits are not used: NumPy and PyTorch reserve far more than
 //! they touch. Whatever ends the run, the tree is killed *before* the solution is reaped (its pid
@@ -569,18 +570,14 @@ impl Tree {
         }
     }
 
-    /// (resident bytes, processes) of the tree now.
+    /// (resident bytes, processes) of the tree now. Resident memory is what the processes
+    /// allocated, `RssAnon + RssShmem` of `/proc/<pid>/status`: shared libraries mapped from files
+    /// (PyTorch maps hundreds of megabytes of them, mostly shared with every other process) are
+    /// not the solution's memory, as they are not in a ReCodEx memory cgroup that finds them
+    /// already in the page cache.
     fn sample(&mut self) -> (u64, usize) {
         let members = self.members();
-        let page = 4096;
-        let memory = members
-            .iter()
-            .filter_map(|pid| {
-                let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-                statm.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
-            .sum::<u64>()
-            * page;
+        let memory = members.iter().filter_map(|pid| allocated(*pid)).sum();
         (memory, members.len())
     }
 
@@ -623,6 +620,18 @@ impl Tree {
     }
 }
 
+/// `RssAnon + RssShmem` of `pid` in bytes, from `/proc/<pid>/status`.
+fn allocated(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((kib("RssAnon:")? + kib("RssShmem:").unwrap_or(0)) * 1024)
+}
+
 /// The parent of `pid`, from `/proc/<pid>/stat` (the field after the command's closing paren).
 fn parent(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -639,6 +648,17 @@ mod tests {
         assert_eq!(bytes(1536 << 20), "1.5 GiB");
         assert_eq!(bytes(8 << 20), "8 MiB");
         assert_eq!(bytes(100), "100 B");
+    }
+
+    #[test]
+    fn allocated_memory_grows_with_an_allocation() {
+        let me = std::process::id() as i32;
+        let before = allocated(me).unwrap();
+        let block = vec![1u8; 64 << 20];
+        let after = allocated(me).unwrap();
+        assert!(after >= before + (60 << 20), "{before} -> {after}");
+        assert_eq!(block.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 << 20);
+        assert_eq!(allocated(-5), None);
     }
 
     #[test]

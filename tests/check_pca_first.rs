@@ -66,6 +66,36 @@ fn a_numpy_submission_passes_the_course_s_tests_in_recodex_mode() {
 }
 
 #[test]
+fn a_pytorch_submission_passes_the_course_s_tests_in_recodex_mode() {
+    let test = "a_pytorch_submission_passes_the_course_s_tests_in_recodex_mode";
+    if course_mnist(test).is_none() {
+        return;
+    }
+    let Some(python) = support::python_with_torch(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(FIXTURES).join("pca_first_torch.py");
+    // A generous time limit: importing torch on a loaded two-core machine takes seconds.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_npfl138"))
+        .current_dir(dir.path())
+        .args([
+            "check",
+            "pca_first",
+            fixture.to_str().unwrap(),
+            "--python",
+            &python,
+        ])
+        .args(["--time-limit", "120"])
+        .env_remove("NPFL_CACHE")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(verdicts(&report), all("OK"), "{report}");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+}
+
+#[test]
 fn our_binary_passes() {
     let Some(shared) = stand_in_only("our_binary_passes") else {
         return;

@@ -165,6 +165,25 @@ pub fn course_mnist(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// `python3` (or `$NPFL138_PYTHON`) with PyTorch, or `None` after saying so (a failure under
+/// `NPFL138_REQUIRE_TORCH=1`, which CI sets after installing torch).
+pub fn python_with_torch(test: &str) -> Option<String> {
+    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import numpy, torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        !std::env::var("NPFL138_REQUIRE_TORCH").is_ok_and(|v| v == "1"),
+        "{test}: {python} with torch is missing and NPFL138_REQUIRE_TORCH=1"
+    );
+    eprintln!("skipping {test}: {python} with torch is not available");
+    None
+}
+
 /// Whether `mnist_npm10k.npz` (the MNIST stand-in) is there; says so or panics under
 /// `NPFL138_REQUIRE_DATA=1` when not.
 pub fn have_stand_in(test: &str) -> bool {
