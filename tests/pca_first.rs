@@ -1,7 +1,8 @@
 //! Grader suite for `pca_first` (the course's `tasks/pca_first.md` tests).
 //!
-//! - `course_*`: the three published commands with the published outputs, exactly, on the course's
-//!   MNIST: `$NPFL_CACHE/mnist.npz` when `NPFL_CACHE` is set and holds one, else `mnist.npz` in the
+//! - `course_*`: the three published commands with the published outputs, exactly (PyTorch
+//!   running the course's recipe prints them too: `tests/fixtures/torch_pca_first_recodex.txt`),
+//!   on the course's MNIST: `$NPFL_CACHE/mnist.npz` when `NPFL_CACHE` is set and holds one, else `mnist.npz` in the
 //!   shared data folder (`../shared/data/mnist.npz` beside the project, or `$NPFL138_SHARED_DATA`).
 //!   Missing, they skip with a message, or fail under `NPFL138_REQUIRE_DATA=1` (as CI runs them).
 //! - `npm10k_*`, `fashion_*`: the same three commands on `../shared/data/mnist_npm10k.npz`
@@ -17,6 +18,9 @@ use assignments::pca_first::{Args, Report, run};
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use npfl_core::numpy_rng::RandomState;
+
+/// PyTorch's output for the course's three tests, recorded by `tests/fixtures/record_pca_first.py`.
+const TORCH: &str = include_str!("fixtures/torch_pca_first_recodex.txt");
 
 /// The course's commands: (examples, iterations).
 const COURSE_CASES: [(usize, usize); 3] = [(1024, 64), (8192, 128), (55000, 1024)];
@@ -152,6 +156,15 @@ fn course_case(case: usize, expected: &str) {
         format!("--recodex --examples={examples} --iterations={iterations}")
     );
     assert_eq!(published, format!("{expected}\n"));
+    // PyTorch running the course's recipe on this project's CI machine printed the same
+    // (tests/fixtures/record_pca_first.py).
+    let torch: Vec<&str> = TORCH
+        .lines()
+        .skip_while(|l| *l != format!("$ {published_args}"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('#') && !l.starts_with('$'))
+        .collect();
+    assert_eq!(torch.join("\n"), expected, "PyTorch's recorded output");
     let Some(path) = course_mnist(&format!("pca_first course_{case}")) else {
         return;
     };
