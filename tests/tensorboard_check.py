@@ -13,7 +13,8 @@ with the `Epoch ...` (and `Evaluation ...`) lines of LOGDIR/logs.txt:
 - the sequence of (tag, step) per writer equals the one from logs.txt, and each value equals the
   printed one to the printed precision (4 decimals, or 3 significant digits in the `1.00e-05` form);
 - with --stdout FILE (the captured stdout of the run), its `Epoch`/`Evaluation` lines equal the
-  ones of logs.txt byte for byte.
+  ones of logs.txt byte for byte;
+- a text summary (TensorBoard's text plugin) is allowed for each `Config ...` line of logs.txt.
 
 Exit status 0 when everything matches, 1 with a list of problems otherwise, 2 on bad usage.
 """
@@ -122,6 +123,7 @@ def main():
             problems.append(f"{os.path.join(args.logdir, name)}: writer directory with no logged values")
 
     compared = 0
+    text_summaries = []
     for writer in writers:
         directory = os.path.join(args.logdir, writer)
         want = [(tag, step, value) for w, tag, step, value in expected if w == writer]
@@ -146,6 +148,13 @@ def main():
                     problems.append(f"{path}: event without summary at step {event.step}")
                     continue
                 for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "text":
+                        # The run's configuration as a text summary (the `Config ...` line).
+                        texts = [t.decode("utf-8") for t in value.tensor.string_val]
+                        if not texts or not all(texts):
+                            problems.append(f"{path}: text summary {value.tag} is empty")
+                        text_summaries.append((writer, value.tag, event.step))
+                        continue
                     if value.WhichOneof("value") != "simple_value":
                         problems.append(f"{path}: tag {value.tag} is not a simple_value scalar")
                         continue
@@ -185,7 +194,13 @@ def main():
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1
-    print(f"{args.logdir}: OK, {compared} scalars in {len(writers)} writers match {len(label_lists)} Epoch lines")
+    with open(logs_txt, encoding="utf-8") as file:
+        config_lines = sum(line.startswith("Config ") for line in file)
+    if len(text_summaries) != config_lines:
+        print(f"{logs_txt}: {config_lines} Config lines but text summaries {text_summaries}", file=sys.stderr)
+        return 1
+    print(f"{args.logdir}: OK, {compared} scalars in {len(writers)} writers match {len(label_lists)} Epoch lines"
+          + (f", {len(text_summaries)} text summaries" if text_summaries else ""))
     return 0
 
 
