@@ -401,6 +401,13 @@ impl fmt::Display for CaseResult {
         for line in self.verdict.detail().lines() {
             write!(f, "\n    {line}")?;
         }
+        if let (Verdict::WrongReturn(_), Some(first)) = (
+            &self.verdict,
+            self.stdout_head.lines().find(|l| !l.trim().is_empty()),
+        ) {
+            // What it printed is shown (ReCodEx checks the returned value, not this).
+            write!(f, "\n    it printed (not compared): {first}")?;
+        }
         let killed = matches!(
             self.verdict,
             Verdict::Timeout(_)

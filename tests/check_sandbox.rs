@@ -506,6 +506,10 @@ fn returned_values_are_what_is_checked() {
     assert_eq!(verdict(&report), "WRONG", "{report}");
     assert_eq!(code, 1);
     assert!(report.contains("Entropy: main returned"), "{report}");
+    assert!(
+        report.contains("    it printed (not compared): Entropy: 4.13 nats"),
+        "{report}"
+    );
 
     // All the logic under `__main__`: main exists but returns nothing.
     let main_only = "import argparse\nparser = argparse.ArgumentParser()\nparser.add_argument('--data_path')\nparser.add_argument('--model_path')\n\ndef main(args):\n    pass\n\nif __name__ == '__main__':\n    print('Entropy: 0.96 nats')\n";
