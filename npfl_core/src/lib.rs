@@ -6,6 +6,12 @@
 
 pub mod distribution;
 pub mod information;
+/// The CPU's vector instruction sets: [`Isa`](isa::Isa) detection, [`vectorized`](isa::vectorized)
+/// loops and the [`prefetch`](isa::prefetch) hint. Implemented in `matmul/isa.rs`, where the
+/// crate's `unsafe` lives; this is their public home.
+pub mod isa {
+    pub use crate::matmul::isa::{Isa, prefetch, vectorized};
+}
 #[allow(unsafe_code)]
 pub mod matmul;
 pub mod nn;

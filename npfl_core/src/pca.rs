@@ -303,13 +303,13 @@ impl Source<'_> {
         }
     }
 
-    /// Asks the CPU to fetch example `r`'s values (a hint; see [`crate::matmul::prefetch`]).
+    /// Asks the CPU to fetch example `r`'s values (a hint; see [`crate::isa::prefetch`]).
     fn prefetch(&self, r: usize) {
         match *self {
             Source::Images {
                 pixels, d, indices, ..
-            } => crate::matmul::prefetch(&pixels[indices[r] * d..(indices[r] + 1) * d]),
-            Source::Data { values, d, .. } => crate::matmul::prefetch(&values[r * d..(r + 1) * d]),
+            } => crate::isa::prefetch(&pixels[indices[r] * d..(indices[r] + 1) * d]),
+            Source::Data { values, d, .. } => crate::isa::prefetch(&values[r * d..(r + 1) * d]),
         }
     }
 

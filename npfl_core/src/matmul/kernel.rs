@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::MatmulError;
+use super::isa::Isa;
 
 /// A register micro-kernel. [`Kernel::detect`] picks the fastest one this CPU runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,37 +20,39 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU supports: AVX-512F, then AVX2+FMA (x86-64), NEON (aarch64),
-    /// else scalar. Depends only on the CPU (std caches the feature detection).
+    /// The fastest kernel this CPU supports: the one for [`Isa::detect`] (AVX-512F, then AVX2+FMA
+    /// on x86-64, NEON on aarch64, else scalar).
     pub fn detect() -> Kernel {
-        *Self::available().last().unwrap_or(&Kernel::Scalar)
+        Kernel::for_isa(Isa::detect())
     }
 
     /// Every kernel this CPU supports, slowest (scalar) first.
     pub fn available() -> Vec<Kernel> {
-        [
-            Kernel::Scalar,
-            Kernel::Avx2Fma,
-            Kernel::Avx512,
-            Kernel::Neon,
-        ]
-        .into_iter()
-        .filter(|k| k.is_available())
-        .collect()
+        Isa::available().into_iter().map(Kernel::for_isa).collect()
     }
 
     /// Whether this CPU can run the kernel.
     pub fn is_available(self) -> bool {
+        self.isa().is_available()
+    }
+
+    /// The instruction set the kernel is written for.
+    pub fn isa(self) -> Isa {
         match self {
-            Kernel::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => is_x86_feature_detected!("avx512f"),
-            #[cfg(target_arch = "aarch64")]
-            Kernel::Neon => std::arch::is_aarch64_feature_detected!("neon"),
-            #[allow(unreachable_patterns)]
-            _ => false,
+            Kernel::Scalar => Isa::Baseline,
+            Kernel::Avx2Fma => Isa::Avx2Fma,
+            Kernel::Avx512 => Isa::Avx512,
+            Kernel::Neon => Isa::Neon,
+        }
+    }
+
+    /// The kernel written for `isa`.
+    pub fn for_isa(isa: Isa) -> Kernel {
+        match isa {
+            Isa::Baseline => Kernel::Scalar,
+            Isa::Avx2Fma => Kernel::Avx2Fma,
+            Isa::Avx512 => Kernel::Avx512,
+            Isa::Neon => Kernel::Neon,
         }
     }
 

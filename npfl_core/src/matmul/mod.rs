@@ -11,7 +11,7 @@
 //! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators);
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
-//! The kernel is chosen once, at run time, by [`Kernel::detect`] (`is_x86_feature_detected!`);
+//! The kernel is chosen once, at run time, by [`Kernel::detect`] (the CPU's [`crate::isa::Isa`]);
 //! nothing depends on `-C target-cpu`. When the other output dimension is at most 256, `op(A)`
 //! (either layout: the kernels take both strides) and a row-major `op(B)` are read in place
 //! instead of packed; a partial last row panel is shifted up to overlap the previous one, and a
@@ -50,11 +50,11 @@
 //! ```
 
 mod driver;
+pub(crate) mod isa;
 mod kernel;
 mod pack;
 pub mod peak;
 mod scalar;
-mod vectorize;
 mod view;
 
 #[cfg(target_arch = "x86_64")]
@@ -65,7 +65,6 @@ mod avx512;
 mod neon;
 
 pub use kernel::Kernel;
-pub use vectorize::{prefetch, vectorized};
 pub use view::{MatMut, MatRef};
 
 use driver::{Problem, Workspace};

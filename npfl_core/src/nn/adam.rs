@@ -10,7 +10,7 @@
 //! The scalars are computed in `float64` as Python does and rounded to `float32` where torch converts
 //! them; no fused multiply-add, as in torch's default CPU capability (ReCodEx mode).
 
-use crate::matmul::{Kernel, vectorized};
+use crate::isa::{Isa, vectorized};
 
 /// Adam's hyperparameters; [`Default`] gives `torch.optim.Adam`'s.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,7 +50,7 @@ pub struct Adam {
     /// Indices and `(p, m, v)` of the tiny ones, set aside during the vectorised pass.
     set_aside: Vec<(usize, f32, f32, f32)>,
     /// The instruction set the vectorised pass is compiled for (same bits for every one).
-    kernel: Kernel,
+    isa: Isa,
 }
 
 impl Adam {
@@ -64,14 +64,14 @@ impl Adam {
             tiny: vec![0; params],
             any_tiny: false,
             set_aside: Vec::with_capacity(params),
-            kernel: Kernel::detect(),
+            isa: Isa::detect(),
         }
     }
 
-    /// Compiles the update loop for `kernel`'s vector width (the results do not change; a
-    /// kernel this CPU lacks runs the portable loop).
-    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
-        self.kernel = kernel;
+    /// Compiles the update loop for `isa`'s vector width (the results do not change; an
+    /// instruction set this CPU lacks runs the portable loop).
+    pub fn with_isa(mut self, isa: Isa) -> Self {
+        self.isa = isa;
         self
     }
 
@@ -179,7 +179,7 @@ impl Adam {
         }
         let (m, v, tiny) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.tiny);
         let mut any_tiny = vectorized(
-            self.kernel,
+            self.isa,
             #[inline(always)]
             || vector_pass(&s, params, grads, m, v, tiny),
         );
@@ -445,10 +445,10 @@ mod tests {
     /// over steps whose moments reach the tiny and subnormal ranges.
     #[test]
     fn every_vector_width_gives_the_same_bits() {
-        let run = |kernel: Kernel| {
+        let run = |isa: Isa| {
             let mut g = TorchGenerator::new(5);
             let n = 1031;
-            let mut adam = Adam::new(AdamConfig::default(), n).with_kernel(kernel);
+            let mut adam = Adam::new(AdamConfig::default(), n).with_isa(isa);
             let mut p = vec![0.0f32; n];
             g.uniform_f32(&mut p, -0.5, 0.5, CpuCapability::Default);
             let mut grads = vec![0.0f32; n];
@@ -465,13 +465,13 @@ mod tests {
             }
             (p, adam.exp_avg.clone(), adam.exp_avg_sq.clone())
         };
-        let expected = run(Kernel::Scalar);
-        for kernel in Kernel::available() {
-            let got = run(kernel);
+        let expected = run(Isa::Baseline);
+        for isa in Isa::available() {
+            let got = run(isa);
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got.0), bits(&expected.0), "{kernel}: parameters");
-            assert_eq!(bits(&got.1), bits(&expected.1), "{kernel}: exp_avg");
-            assert_eq!(bits(&got.2), bits(&expected.2), "{kernel}: exp_avg_sq");
+            assert_eq!(bits(&got.0), bits(&expected.0), "{isa}: parameters");
+            assert_eq!(bits(&got.1), bits(&expected.1), "{isa}: exp_avg");
+            assert_eq!(bits(&got.2), bits(&expected.2), "{isa}: exp_avg_sq");
         }
     }
 

@@ -79,16 +79,16 @@ impl<'a> Examples<'a> {
         }
     }
 
-    /// Asks the CPU to fetch example `i`'s features (a hint; see [`crate::matmul::prefetch`]).
+    /// Asks the CPU to fetch example `i`'s features (a hint; see [`crate::isa::prefetch`]).
     fn prefetch(&self, i: usize) {
         match self.row(i) {
-            Features::U8(x) => crate::matmul::prefetch(x),
-            Features::F32(x) => crate::matmul::prefetch(x),
+            Features::U8(x) => crate::isa::prefetch(x),
+            Features::F32(x) => crate::isa::prefetch(x),
         }
     }
 
     /// Writes example `i`'s features into `out` (`dim` values). Inlined, so that inside
-    /// [`crate::matmul::vectorized`] the pixel conversion runs at the kernel's vector width.
+    /// [`crate::isa::vectorized`] the pixel conversion runs at the kernel's vector width.
     #[inline(always)]
     fn load(&self, i: usize, out: &mut [f32]) {
         match self.row(i) {
@@ -208,7 +208,7 @@ impl Trainer {
             return Err(NnError::Shape("the batch size must be positive".into()));
         }
         Ok(Self {
-            adam: Adam::new(adam, model.params().len()).with_kernel(matmul.kernel()),
+            adam: Adam::new(adam, model.params().len()).with_isa(matmul.kernel().isa()),
             ws: model.workspace(batch_size),
             model,
             matmul,
@@ -283,8 +283,8 @@ impl Trainer {
             for &i in &self.order[next..(next + self.batch_size).min(train.len())] {
                 train.prefetch(i as usize);
             }
-            crate::matmul::vectorized(
-                self.matmul.kernel(),
+            crate::isa::vectorized(
+                self.matmul.kernel().isa(),
                 // Inlined into the target-feature function, so the pixel conversion runs at the
                 // kernel's width (LLVM does not inline this closure by itself).
                 #[inline(always)]
@@ -334,8 +334,8 @@ impl Trainer {
             let start = b * self.batch_size;
             let rows = self.batch_size.min(data.len() - start);
             let input = self.ws.input_mut();
-            crate::matmul::vectorized(
-                self.matmul.kernel(),
+            crate::isa::vectorized(
+                self.matmul.kernel().isa(),
                 // Inlined into the target-feature function, so the pixel conversion runs at the
                 // kernel's width (LLVM does not inline this closure by itself).
                 #[inline(always)]
