@@ -2,7 +2,7 @@
 //!
 //! The course's `labs/01/pca_first.py`: `--examples` training images chosen as
 //! `np.random.seed(seed); np.random.choice(len(train), examples, replace=False)`
-//! ([`npfl_core::numpy_rng`]), scaled by `/ 255`, then the covariance, its trace and `--iterations`
+//! ([`npfl_core::rng::numpy`]), scaled by `/ 255`, then the covariance, its trace and `--iterations`
 //! power-iteration steps ([`npfl_core::pca`]). Prints
 //!
 //! ```text
@@ -18,8 +18,8 @@ use std::fmt;
 use anyhow::bail;
 use clap::Parser;
 use npfl_core::matmul::{Kernel, Matmul};
-use npfl_core::numpy_rng::{NumpyRngError, RandomState};
 use npfl_core::pca::first_component_of_images;
+use npfl_core::rng::numpy::{NumpyRngError, RandomState};
 
 use crate::cli::{MAX_SEED, SEED_EXPECTED, int_flag};
 use crate::common::DatasetArgs;

@@ -7,9 +7,9 @@
 
 use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op};
 use npfl_core::nn::{
-    Activation, AdamConfig, CourseRng, CpuCapability, Examples, Features, Mlp, MlpConfig,
-    TorchGenerator, Trainer,
+    Activation, AdamConfig, CourseRng, Examples, Features, Mlp, MlpConfig, Trainer,
 };
+use npfl_core::rng::torch::{CpuCapability, TorchGenerator};
 
 /// Deterministic values in [-1, 1) (24 random bits each, so products round in the last place).
 fn values(len: usize, seed: u64) -> Vec<f32> {

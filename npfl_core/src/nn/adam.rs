@@ -351,7 +351,7 @@ fn update_f64(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{CpuCapability, TorchGenerator};
+    use crate::rng::torch::{CpuCapability, TorchGenerator};
 
     fn scalars(step: u32, small_weight: bool) -> Scalars {
         let c = AdamConfig::default();

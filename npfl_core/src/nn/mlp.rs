@@ -374,7 +374,8 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{CpuCapability, TorchGenerator, softmax_cross_entropy, xavier_bound};
+    use crate::nn::{softmax_cross_entropy, xavier_bound, xavier_uniform};
+    use crate::rng::torch::{CpuCapability, TorchGenerator};
 
     fn config(hidden_layers: usize, activation: Activation) -> MlpConfig {
         MlpConfig {
@@ -509,11 +510,23 @@ mod tests {
         // The first weights come from the first outputs of the stream.
         let model = Mlp::new(cfg, &mut CourseRng::new(42, true)).unwrap();
         let mut expected = vec![0.0f32; 784 * 100];
-        TorchGenerator::new(42).xavier_uniform(&mut expected, 784, 100, CpuCapability::Default);
+        xavier_uniform(
+            &mut TorchGenerator::new(42),
+            &mut expected,
+            784,
+            100,
+            CpuCapability::Default,
+        );
         assert_eq!(model.torch_weight(0), expected);
         assert_eq!(model.weight(0)[1], expected[784]);
         let mut expected = vec![0.0f32; 100 * 10];
-        TorchGenerator::new(42).xavier_uniform(&mut expected, 100, 10, CpuCapability::Default);
+        xavier_uniform(
+            &mut TorchGenerator::new(42),
+            &mut expected,
+            100,
+            10,
+            CpuCapability::Default,
+        );
         assert_eq!(model.torch_weight(3), expected);
     }
 

@@ -6,9 +6,9 @@
 
 pub mod activation;
 pub mod adam;
+pub mod course_rng;
 pub mod loss;
 pub mod mlp;
-pub mod torch_rng;
 pub mod train;
 
 #[cfg(test)]
@@ -16,9 +16,9 @@ mod torch_fixtures;
 
 pub use activation::Activation;
 pub use adam::{Adam, AdamConfig};
+pub use course_rng::{CourseRng, xavier_bound, xavier_uniform};
 pub use loss::{BatchLoss, softmax_cross_entropy};
 pub use mlp::{Mlp, MlpConfig, Workspace};
-pub use torch_rng::{CourseRng, CpuCapability, TorchGenerator, xavier_bound};
 pub use train::{BatchEvent, EpochLogs, Examples, Features, Logs, Trainer};
 
 use crate::matmul::MatmulError;

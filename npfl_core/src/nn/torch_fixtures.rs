@@ -4,10 +4,8 @@
 
 use std::fmt::Write;
 
-use super::{
-    Adam, AdamConfig, CourseRng, CpuCapability, Mlp, MlpConfig, TorchGenerator,
-    activation::Activation,
-};
+use super::{Adam, AdamConfig, CourseRng, Mlp, MlpConfig, activation::Activation};
+use crate::rng::torch::{CpuCapability, TorchGenerator};
 
 fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

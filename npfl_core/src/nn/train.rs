@@ -400,13 +400,14 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::{Activation, MlpConfig, TorchGenerator};
+    use crate::nn::{Activation, MlpConfig};
+    use crate::rng::torch::{CpuCapability, TorchGenerator};
 
     /// Four Gaussian-ish clusters in 2-D, one per class.
     fn clusters(n: usize) -> (Vec<f32>, Vec<u8>) {
         let mut g = TorchGenerator::new(5);
         let mut noise = vec![0.0f32; 2 * n];
-        g.uniform_f32(&mut noise, -0.4, 0.4, crate::nn::CpuCapability::Default);
+        g.uniform_f32(&mut noise, -0.4, 0.4, CpuCapability::Default);
         let centres = [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)];
         let mut x = Vec::with_capacity(2 * n);
         let mut y = Vec::with_capacity(n);

@@ -14,7 +14,7 @@
 //!    above `max` rejected.
 //!
 //! ```
-//! use npfl_core::numpy_rng::RandomState;
+//! use npfl_core::rng::numpy::RandomState;
 //! let mut rng = RandomState::new(42);
 //! let idx = rng.choice_without_replacement(55_000, 4).unwrap();
 //! assert_eq!(idx, [34191, 23679, 44684, 11335]);
