@@ -17,6 +17,7 @@ pub mod matmul;
 pub mod nn;
 pub mod pca;
 pub mod rng;
+pub mod rows;
 
 /// The old path of [`rng::numpy`], kept until the root package's tests use the new one.
 #[doc(hidden)]

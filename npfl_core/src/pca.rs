@@ -31,6 +31,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::matmul::{MatMut, MatRef, Matmul, MatmulError};
+use crate::rows::{Features, Rows};
 
 /// Rows of centred data formed and multiplied at a time (a 784-feature block is 3.2 MB).
 pub const BLOCK_ROWS: usize = 1024;
@@ -122,10 +123,13 @@ pub fn first_component_of_images(
         });
     }
     let images = images.as_standard_layout();
-    let source = Source::Images {
-        pixels: images.as_slice().expect("standard layout is contiguous"),
-        d: images.ncols(),
-        indices,
+    let source = Source {
+        rows: Rows::new(
+            Features::U8(images.as_slice().expect("standard layout is contiguous")),
+            images.ncols(),
+        ),
+        n: indices.len(),
+        indices: Some(indices),
     };
     compute(&source, iterations, matmul)
 }
@@ -141,10 +145,13 @@ pub fn first_component(
     matmul: &mut Matmul,
 ) -> Result<FirstComponent, PcaError> {
     let data = data.as_standard_layout();
-    let source = Source::Data {
-        values: data.as_slice().expect("standard layout is contiguous"),
+    let source = Source {
+        rows: Rows::new(
+            Features::F32(data.as_slice().expect("standard layout is contiguous")),
+            data.ncols(),
+        ),
         n: data.nrows(),
-        d: data.ncols(),
+        indices: None,
     };
     compute(&source, iterations, matmul)
 }
@@ -237,42 +244,34 @@ fn norm(x: &[f32]) -> f32 {
         .sqrt() as f32
 }
 
-/// The examples, one per row.
-enum Source<'a> {
-    /// Rows `indices` of row-major `u8` images with `d` pixels each, scaled by `/ 255`.
-    Images {
-        pixels: &'a [u8],
-        d: usize,
-        indices: &'a [usize],
-    },
-    /// Row-major `f32` data, `n x d`.
-    Data {
-        values: &'a [f32],
-        n: usize,
-        d: usize,
-    },
+/// The examples: rows `indices` (all rows in order when `None`) of `rows`, `n` of them.
+struct Source<'a> {
+    rows: Rows<'a>,
+    n: usize,
+    indices: Option<&'a [usize]>,
 }
 
 impl Source<'_> {
     fn shape(&self) -> (usize, usize) {
-        match *self {
-            Source::Images { d, indices, .. } => (indices.len(), d),
-            Source::Data { n, d, .. } => (n, d),
-        }
+        (self.n, self.rows.dim())
+    }
+
+    /// The row of `rows` that is example `r`.
+    #[inline(always)]
+    fn index(&self, r: usize) -> usize {
+        self.indices.map_or(r, |indices| indices[r])
     }
 
     /// The per-feature mean, rounded once to `f32`. For images the pixel sums are exact integers,
     /// so this is the exact mean of `p / 255` rounded to `f32` (torch sums the `f32` values).
     fn mean(&self) -> Vec<f32> {
         let (n, d) = self.shape();
-        match *self {
-            Source::Images {
-                pixels, indices, ..
-            } => {
+        match self.rows.features() {
+            Features::U8(pixels) => {
                 let mut total = vec![0u64; d];
                 // Integer sums do not depend on the order: visit the rows in memory order,
                 // which streams instead of missing the cache on every row.
-                let mut sorted = indices.to_vec();
+                let mut sorted: Vec<usize> = (0..n).map(|r| self.index(r)).collect();
                 sorted.sort_unstable();
                 // u32 partial sums vectorise; 65,536 rows of 255 cannot overflow them.
                 for chunk in sorted.chunks(1 << 16) {
@@ -291,10 +290,11 @@ impl Source<'_> {
                     .map(|&s| (s as f64 / 255.0 / n as f64) as f32)
                     .collect()
             }
-            Source::Data { values, .. } => {
+            Features::F32(values) => {
                 let mut sums = vec![0.0f64; d];
-                for row in values.chunks_exact(d) {
-                    for (s, &x) in sums.iter_mut().zip(row) {
+                for r in 0..n {
+                    let i = self.index(r);
+                    for (s, &x) in sums.iter_mut().zip(&values[i * d..(i + 1) * d]) {
                         *s += f64::from(x);
                     }
                 }
@@ -303,34 +303,15 @@ impl Source<'_> {
         }
     }
 
-    /// Asks the CPU to fetch example `r`'s values (a hint; see [`crate::isa::prefetch`]).
+    /// Asks the CPU to fetch example `r`'s values (a hint).
     fn prefetch(&self, r: usize) {
-        match *self {
-            Source::Images {
-                pixels, d, indices, ..
-            } => crate::isa::prefetch(&pixels[indices[r] * d..(indices[r] + 1) * d]),
-            Source::Data { values, d, .. } => crate::isa::prefetch(&values[r * d..(r + 1) * d]),
-        }
+        self.rows.prefetch(self.index(r));
     }
 
-    /// Writes the centred example `r` (`x - mean`, in `f32`) into `out`.
+    /// Writes the centred example `r` (`x - mean`, in `f32`; pixels first scaled by the course's
+    /// `.to(torch.float32) / 255`) into `out`.
     fn fill_centred(&self, r: usize, mean: &[f32], out: &mut [f32]) {
-        match *self {
-            Source::Images {
-                pixels, d, indices, ..
-            } => {
-                let row = &pixels[indices[r] * d..(indices[r] + 1) * d];
-                for ((o, &p), &m) in out.iter_mut().zip(row).zip(mean) {
-                    // The course's `.to(torch.float32) / 255`, then `data - mean`.
-                    *o = crate::scale_pixel(p) - m;
-                }
-            }
-            Source::Data { values, d, .. } => {
-                for ((o, &x), &m) in out.iter_mut().zip(&values[r * d..(r + 1) * d]).zip(mean) {
-                    *o = x - m;
-                }
-            }
-        }
+        self.rows.load_centred(self.index(r), mean, out);
     }
 }
 

@@ -14,12 +14,13 @@ pub mod train;
 #[cfg(test)]
 mod torch_fixtures;
 
+pub use crate::rows::Features;
 pub use activation::Activation;
 pub use adam::{Adam, AdamConfig};
 pub use course_rng::{CourseRng, xavier_bound, xavier_uniform};
 pub use loss::{BatchLoss, softmax_cross_entropy};
 pub use mlp::{Mlp, MlpConfig, Workspace};
-pub use train::{BatchEvent, EpochLogs, Examples, Features, Logs, Trainer};
+pub use train::{BatchEvent, EpochLogs, Examples, Logs, Trainer};
 
 use crate::matmul::MatmulError;
 

@@ -8,22 +8,13 @@ use std::time::{Duration, Instant};
 
 use super::{Adam, AdamConfig, CourseRng, Mlp, NnError, Workspace, softmax_cross_entropy};
 use crate::matmul::Matmul;
-
-/// The input features of a set of examples, row-major `len x dim`.
-#[derive(Clone, Copy, Debug)]
-pub enum Features<'a> {
-    /// Bytes turned into `float32` and divided by 255, as the course's `image.to(torch.float32) / 255`.
-    U8(&'a [u8]),
-    /// Features used as they are.
-    F32(&'a [f32]),
-}
+use crate::rows::{Features, Rows};
 
 /// Examples with class labels.
 #[derive(Clone, Copy, Debug)]
 pub struct Examples<'a> {
-    features: Features<'a>,
+    rows: Rows<'a>,
     labels: &'a [u8],
-    dim: usize,
 }
 
 impl<'a> Examples<'a> {
@@ -32,10 +23,7 @@ impl<'a> Examples<'a> {
     /// # Errors
     /// [`NnError::Shape`] if the features do not hold `labels.len() * dim` values.
     pub fn new(features: Features<'a>, labels: &'a [u8], dim: usize) -> Result<Self, NnError> {
-        let len = match features {
-            Features::U8(x) => x.len(),
-            Features::F32(x) => x.len(),
-        };
+        let len = features.len();
         if len != labels.len() * dim {
             return Err(NnError::Shape(format!(
                 "{len} feature values for {} examples of {dim} features",
@@ -43,9 +31,8 @@ impl<'a> Examples<'a> {
             )));
         }
         Ok(Self {
-            features,
+            rows: Rows::new(features, dim),
             labels,
-            dim,
         })
     }
 
@@ -61,7 +48,7 @@ impl<'a> Examples<'a> {
 
     /// Features per example.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.rows.dim()
     }
 
     /// The labels.
@@ -69,36 +56,15 @@ impl<'a> Examples<'a> {
         self.labels
     }
 
-    /// Example `i`'s features (`dim` values).
-    #[inline(always)]
-    fn row(&self, i: usize) -> Features<'a> {
-        let range = i * self.dim..(i + 1) * self.dim;
-        match self.features {
-            Features::U8(x) => Features::U8(&x[range]),
-            Features::F32(x) => Features::F32(&x[range]),
-        }
-    }
-
-    /// Asks the CPU to fetch example `i`'s features (a hint; see [`crate::isa::prefetch`]).
+    /// Asks the CPU to fetch example `i`'s features (a hint).
     fn prefetch(&self, i: usize) {
-        match self.row(i) {
-            Features::U8(x) => crate::isa::prefetch(x),
-            Features::F32(x) => crate::isa::prefetch(x),
-        }
+        self.rows.prefetch(i);
     }
 
-    /// Writes example `i`'s features into `out` (`dim` values). Inlined, so that inside
-    /// [`crate::isa::vectorized`] the pixel conversion runs at the kernel's vector width.
+    /// Writes example `i`'s features into `out` (`dim` values), inlined (see [`Rows::load`]).
     #[inline(always)]
     fn load(&self, i: usize, out: &mut [f32]) {
-        match self.row(i) {
-            Features::U8(x) => {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = crate::scale_pixel(v);
-                }
-            }
-            Features::F32(x) => out.copy_from_slice(x),
-        }
+        self.rows.load(i, out);
     }
 }
 
@@ -505,18 +471,6 @@ mod tests {
             runs.push((bits, logs.train, logs.dev));
         }
         assert_eq!(runs[0], runs[1]);
-    }
-
-    #[test]
-    fn u8_features_are_divided_by_255() {
-        let pixels: Vec<u8> = (0..=255).collect();
-        let labels = [0u8];
-        let data = Examples::new(Features::U8(&pixels), &labels, 256).unwrap();
-        let mut out = vec![0.0; 256];
-        data.load(0, &mut out);
-        for (i, v) in out.iter().enumerate() {
-            assert_eq!(*v, i as f32 / 255.0);
-        }
     }
 
     #[test]
