@@ -46,7 +46,7 @@ unsafe impl Send for Stripe {}
 
 /// Packing buffers of one thread. They only grow, so a warmed-up `Matmul` does not allocate.
 #[derive(Debug, Default)]
-pub(crate) struct Workspace {
+pub(crate) struct PackBuffers {
     a: Vec<f32>,
     b: Vec<f32>,
     a_edge: Vec<f32>,
@@ -70,12 +70,12 @@ fn block_depth(k: usize, max: usize) -> usize {
     k.div_ceil(blocks)
 }
 
-/// Runs `p` with `kernel` over as many stripes as there are workspaces (threads) and work.
+/// Runs `p` with `kernel` over as many stripes as there are pack_buffers (threads) and work.
 ///
 /// # Safety
 /// Every element of op(A) (m x k), op(B) (k x n) and C (m x n) addressed through `p` is valid
 /// (C exclusively) for the call, and the CPU supports `kernel`.
-pub(crate) unsafe fn run(kernel: Kernel, workspaces: &mut [Workspace], p: &Problem) {
+pub(crate) unsafe fn run(kernel: Kernel, pack_buffers: &mut [PackBuffers], p: &Problem) {
     if p.m == 0 || p.n == 0 {
         return;
     }
@@ -93,17 +93,17 @@ pub(crate) unsafe fn run(kernel: Kernel, workspaces: &mut [Workspace], p: &Probl
     let threads = if flops < PARALLEL_MIN_FLOPS {
         1
     } else {
-        workspaces.len()
+        pack_buffers.len()
     };
     let plan = Plan::new(p, &g, threads);
     if plan.count == 1 {
         // SAFETY: forwarded contract; the single stripe is the whole problem.
-        unsafe { run_stripe(kernel, &mut workspaces[0], &g, kc, &plan.stripe(p, 0)) };
+        unsafe { run_stripe(kernel, &mut pack_buffers[0], &g, kc, &plan.stripe(p, 0)) };
         return;
     }
-    let (first, rest) = workspaces
+    let (first, rest) = pack_buffers
         .split_first_mut()
-        .expect("at least one workspace");
+        .expect("at least one set of packing buffers");
     std::thread::scope(|s| {
         for (t, ws) in rest.iter_mut().enumerate().take(plan.count - 1) {
             let stripe = plan.stripe(p, t + 1);
@@ -203,7 +203,7 @@ unsafe fn scale_c(p: &Problem) {
 ///
 /// # Safety
 /// As [`run`], for the stripe's (sub)problem.
-unsafe fn run_stripe(kernel: Kernel, ws: &mut Workspace, g: &Geometry, kc: usize, s: &Stripe) {
+unsafe fn run_stripe(kernel: Kernel, ws: &mut PackBuffers, g: &Geometry, kc: usize, s: &Stripe) {
     let p = &s.p;
     if p.m == 0 || p.n == 0 {
         return;

@@ -67,7 +67,7 @@ mod neon;
 pub use kernel::Kernel;
 pub use view::{MatMut, MatRef};
 
-use driver::{Problem, Workspace};
+use driver::{PackBuffers, Problem};
 
 /// Whether an operand enters the product as is or transposed: `op(X) = X` or `X^T`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub enum MatmulError {
 pub struct Matmul {
     kernel: Kernel,
     threads: usize,
-    workspaces: Vec<Workspace>,
+    pack_buffers: Vec<PackBuffers>,
 }
 
 impl Matmul {
@@ -163,7 +163,7 @@ impl Matmul {
         Matmul {
             kernel,
             threads,
-            workspaces: (0..threads).map(|_| Workspace::default()).collect(),
+            pack_buffers: (0..threads).map(|_| PackBuffers::default()).collect(),
         }
     }
 
@@ -229,7 +229,7 @@ impl Matmul {
         // j < cols lies inside its slice), the shapes were checked above so that op(A), op(B)
         // and C are m x k, k x n and m x n with the strides given, C is exclusively borrowed
         // for the call, and `check_kernel` confirmed that the CPU supports the kernel.
-        unsafe { driver::run(self.kernel, &mut self.workspaces, &problem) };
+        unsafe { driver::run(self.kernel, &mut self.pack_buffers, &problem) };
         Ok(())
     }
 
@@ -278,7 +278,7 @@ impl Matmul {
         };
         // SAFETY: as in `gemm`: validated views, op(A) = A^T is n x k and op(B) = A is k x n,
         // C is an exclusively borrowed n x n view, and the kernel is supported.
-        unsafe { driver::run(self.kernel, &mut self.workspaces, &problem) };
+        unsafe { driver::run(self.kernel, &mut self.pack_buffers, &problem) };
         c.mirror_upper();
         Ok(())
     }

@@ -188,14 +188,14 @@ impl Mlp {
     }
 
     /// Buffers for batches of up to `max_rows` examples.
-    pub fn workspace(&self, max_rows: usize) -> Workspace {
+    pub fn batch_buffers(&self, max_rows: usize) -> BatchBuffers {
         let widest = self
             .layers
             .iter()
             .map(|l| l.fan_in.max(l.fan_out))
             .max()
             .unwrap_or(0);
-        Workspace {
+        BatchBuffers {
             max_rows,
             inputs: self.config.inputs,
             input: vec![0.0; max_rows * self.config.inputs],
@@ -209,14 +209,14 @@ impl Mlp {
         }
     }
 
-    fn check_rows(&self, ws: &Workspace, rows: usize) -> Result<(), NnError> {
+    fn check_rows(&self, ws: &BatchBuffers, rows: usize) -> Result<(), NnError> {
         if rows == 0
             || rows > ws.max_rows
             || ws.inputs != self.config.inputs
             || ws.grads.len() != self.params.len()
         {
             return Err(NnError::Shape(format!(
-                "{rows} rows for a workspace of {} rows and {} inputs built for another model or size",
+                "{rows} rows for batch buffers of {} rows and {} inputs built for another model or size",
                 ws.max_rows, ws.inputs
             )));
         }
@@ -226,8 +226,13 @@ impl Mlp {
     /// Forward pass of the first `rows` rows of `ws.input()`; the logits land in `ws.logits(rows)`.
     ///
     /// # Errors
-    /// [`NnError::Shape`] if `rows` is zero or exceeds the workspace, [`NnError::Matmul`] from the products.
-    pub fn forward(&self, mm: &mut Matmul, ws: &mut Workspace, rows: usize) -> Result<(), NnError> {
+    /// [`NnError::Shape`] if `rows` is zero or exceeds the batch buffers, [`NnError::Matmul`] from the products.
+    pub fn forward(
+        &self,
+        mm: &mut Matmul,
+        ws: &mut BatchBuffers,
+        rows: usize,
+    ) -> Result<(), NnError> {
         self.check_rows(ws, rows)?;
         let last = self.layers.len() - 1;
         for (l, layer) in self.layers.iter().enumerate() {
@@ -267,7 +272,7 @@ impl Mlp {
     pub fn backward(
         &self,
         mm: &mut Matmul,
-        ws: &mut Workspace,
+        ws: &mut BatchBuffers,
         rows: usize,
     ) -> Result<(), NnError> {
         self.check_rows(ws, rows)?;
@@ -328,7 +333,7 @@ impl Mlp {
 
 /// Preallocated activations and gradients for batches of up to `max_rows` examples.
 #[derive(Clone, Debug)]
-pub struct Workspace {
+pub struct BatchBuffers {
     max_rows: usize,
     inputs: usize,
     input: Vec<f32>,
@@ -337,7 +342,7 @@ pub struct Workspace {
     grads: Vec<f32>,
 }
 
-impl Workspace {
+impl BatchBuffers {
     /// The largest batch it holds.
     pub fn max_rows(&self) -> usize {
         self.max_rows
@@ -453,7 +458,7 @@ mod tests {
                 g.uniform_f32(&mut x, -1.0, 1.0, CpuCapability::Default);
 
                 let mut mm = Matmul::new(1);
-                let mut ws = model.workspace(rows);
+                let mut ws = model.batch_buffers(rows);
                 ws.input_mut()[..x.len()].copy_from_slice(&x);
                 model.forward(&mut mm, &mut ws, rows).unwrap();
                 let (logits, grad) = ws.logits_and_grad_mut(rows);
@@ -539,7 +544,7 @@ mod tests {
         assert!(Mlp::new(cfg, &mut CourseRng::new(1, false)).is_ok());
         assert!(Mlp::with_params(config(1, Activation::Relu), vec![0.0; 3]).is_err());
         let model = Mlp::new(config(1, Activation::Relu), &mut CourseRng::new(1, false)).unwrap();
-        let mut ws = model.workspace(4);
+        let mut ws = model.batch_buffers(4);
         let mut mm = Matmul::new(1);
         assert!(model.forward(&mut mm, &mut ws, 5).is_err());
         assert!(model.forward(&mut mm, &mut ws, 0).is_err());

@@ -19,7 +19,7 @@ pub use activation::Activation;
 pub use adam::{Adam, AdamConfig};
 pub use course_rng::{CourseRng, xavier_bound, xavier_uniform};
 pub use loss::{BatchLoss, softmax_cross_entropy};
-pub use mlp::{Mlp, MlpConfig, Workspace};
+pub use mlp::{BatchBuffers, Mlp, MlpConfig};
 pub use train::{BatchEvent, EpochLogs, Examples, Logs, Trainer};
 
 use crate::matmul::MatmulError;

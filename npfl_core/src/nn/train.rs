@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Adam, AdamConfig, CourseRng, Mlp, NnError, Workspace, softmax_cross_entropy};
+use super::{Adam, AdamConfig, BatchBuffers, CourseRng, Mlp, NnError, softmax_cross_entropy};
 use crate::matmul::Matmul;
 use crate::rows::{Features, Rows};
 
@@ -151,7 +151,7 @@ pub struct Trainer {
     adam: Adam,
     matmul: Matmul,
     rng: CourseRng,
-    ws: Workspace,
+    ws: BatchBuffers,
     batch_size: usize,
     order: Vec<u32>,
     labels: Vec<u8>,
@@ -175,7 +175,7 @@ impl Trainer {
         }
         Ok(Self {
             adam: Adam::new(adam, model.params().len()).with_isa(matmul.kernel().isa()),
-            ws: model.workspace(batch_size),
+            ws: model.batch_buffers(batch_size),
             model,
             matmul,
             rng,
