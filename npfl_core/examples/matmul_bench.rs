@@ -1,7 +1,7 @@
 //! Single-thread GFLOP/s of `npfl_core::matmul` against the `matrixmultiply` and `gemm` crates,
 //! side by side in one run, on the shapes MLP training and PCA use, plus the FMA peak.
 //!
-//! `cargo run --release -p npfl_core --example matmul_bench [-- --quick] [--only M] [--shape M K N [NN|NT|TN|TT]] [--ceiling]`
+//! `cargo run --release -p npfl_core --features bench --example matmul_bench [-- --quick] [--only M] [--shape M K N [NN|NT|TN|TT]] [--ceiling]`
 //!
 //! Prints one line per shape, `M K N ours=<median> matrixmultiply=<median> gemm=<median> peak=<median>`
 //! (GFLOP/s, `2 M N K` flops per call), followed by a `#` line with the min and median of each.

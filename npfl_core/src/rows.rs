@@ -36,7 +36,7 @@ pub(crate) struct Rows<'a> {
 impl<'a> Rows<'a> {
     /// Rows of `dim` values; the caller checked that `features` holds whole rows.
     pub(crate) fn new(features: Features<'a>, dim: usize) -> Self {
-        debug_assert!(dim == 0 || features.len() % dim == 0);
+        debug_assert!(features.len().is_multiple_of(dim));
         Self { features, dim }
     }
 

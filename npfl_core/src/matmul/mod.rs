@@ -53,6 +53,9 @@ mod driver;
 pub(crate) mod isa;
 mod kernel;
 mod pack;
+/// The FMA-peak loops the `matmul_bench` example compares the kernels with: a benchmark helper,
+/// compiled only with the `bench` feature (and for the unit tests), not public API.
+#[cfg(any(test, feature = "bench"))]
 pub mod peak;
 mod scalar;
 mod view;
