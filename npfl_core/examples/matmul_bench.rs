@@ -11,6 +11,10 @@
 //! `npfl_core::matmul` (benchmark code, not part of the library).
 #![allow(unsafe_code)]
 
+use ndarray::Array1;
+use ndarray_rand::RandomExt;
+use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
+use ndarray_rand::rand_distr::Uniform;
 use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op, peak};
 
 /// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so that
@@ -42,17 +46,11 @@ impl Clock {
     }
 }
 
-/// Deterministic values in [-1, 1).
+/// `len` deterministic values uniform in [-1, 1) (random low bits, so products round in the
+/// last place).
 fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let uniform = Uniform::new(-1.0f32, 1.0).expect("a valid range");
+    Array1::random_using(len, uniform, &mut SmallRng::seed_from_u64(seed)).to_vec()
 }
 
 /// One benchmark shape: op(A) is m x k, op(B) is k x n, stored as the MLP / PCA store them.

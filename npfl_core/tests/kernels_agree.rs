@@ -5,23 +5,21 @@
 //! alpha/beta, strided views, one and two threads; and short MLP trainings with Adam, compared by
 //! their parameters' bits and their logs.
 
+use ndarray::Array1;
+use ndarray_rand::RandomExt;
+use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
+use ndarray_rand::rand_distr::Uniform;
 use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op};
 use npfl_core::nn::{
     Activation, AdamConfig, CourseRng, Examples, Features, Mlp, MlpConfig, Trainer,
 };
 use npfl_core::rng::torch::{CpuCapability, TorchGenerator};
 
-/// Deterministic values in [-1, 1) (24 random bits each, so products round in the last place).
+/// `len` deterministic values uniform in [-1, 1) (random low bits, so products round in the
+/// last place).
 fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let uniform = Uniform::new(-1.0f32, 1.0).expect("a valid range");
+    Array1::random_using(len, uniform, &mut SmallRng::seed_from_u64(seed)).to_vec()
 }
 
 /// Every kernel this CPU runs besides the scalar one; the others are reported as skipped.

@@ -2,21 +2,24 @@
 //! available kernel, awkward sizes, all transpose combinations, alpha/beta, strided views,
 //! thread-count determinism and the error paths.
 
-use ndarray::{Array2, s};
+use ndarray::{Array1, Array2, s};
+use ndarray_rand::RandomExt;
+use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
+use ndarray_rand::rand_distr::Uniform;
 use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, MatmulError, Op};
 use proptest::prelude::*;
 
-/// Deterministic values in [-1, 1).
+/// `len` deterministic values uniform in [-1, 1) (random low bits, so products round in the
+/// last place).
 fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let uniform = Uniform::new(-1.0f32, 1.0).expect("a valid range");
+    Array1::random_using(len, uniform, &mut SmallRng::seed_from_u64(seed)).to_vec()
+}
+
+/// A deterministic matrix of `shape` with values uniform in [-1, 1).
+fn matrix(shape: (usize, usize), seed: u64) -> Array2<f32> {
+    let uniform = Uniform::new(-1.0f32, 1.0).expect("a valid range");
+    Array2::random_using(shape, uniform, &mut SmallRng::seed_from_u64(seed))
 }
 
 /// Every kernel this CPU runs; the others are reported as skipped.
@@ -269,8 +272,8 @@ fn every_kernel_matches_ndarray_dot_and_scalar() {
                 // Stored operands: A is m x k or k x m, B is k x n or n x k.
                 let a_dim = if op_a == Op::N { (m, k) } else { (k, m) };
                 let b_dim = if op_b == Op::N { (k, n) } else { (n, k) };
-                let a = Array2::from_shape_vec(a_dim, values(m * k, 2 * t as u64)).unwrap();
-                let b = Array2::from_shape_vec(b_dim, values(k * n, 2 * t as u64 + 1)).unwrap();
+                let a = matrix(a_dim, 2 * t as u64);
+                let b = matrix(b_dim, 2 * t as u64 + 1);
                 let (opa, opb) = (
                     if op_a == Op::N { a.view() } else { a.t() },
                     if op_b == Op::N { b.view() } else { b.t() },
@@ -322,7 +325,7 @@ fn every_kernel_matches_ndarray_dot_and_scalar() {
 
 #[test]
 fn ndarray_subviews_work() {
-    let big = Array2::from_shape_vec((40, 50), values(2000, 3)).unwrap();
+    let big = matrix((40, 50), 3);
     let a = big.slice(s![3..20, 5..30]); // 17 x 25, row stride 50
     let b = big.slice(s![10..35, 1..12]); // 25 x 11
     let want = a.dot(&b);
