@@ -6,7 +6,6 @@
 use assignments::mnist_layers_activations::{Args, train};
 use clap::Parser;
 use datasets::Sizes;
-use npfl_core::matmul::Kernel;
 
 fn main() -> anyhow::Result<()> {
     let mut argv: Vec<String> = std::env::args().collect();
@@ -17,17 +16,11 @@ fn main() -> anyhow::Result<()> {
     };
     let mut args = Args::parse_from(argv);
     args.epochs = 1;
-    let kernel = match std::env::var("NPFL_KERNEL") {
-        Ok(name) if !name.is_empty() => Some(
-            name.parse::<Kernel>()
-                .map_err(|e| anyhow::anyhow!("NPFL_KERNEL: {e}"))?,
-        ),
-        _ => None,
-    };
-    let mnist = args.data.load(Sizes::default())?;
+    args.apply_env()?;
+    let mnist = args.load(Sizes::default())?;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let logs = train(&args, &mnist, kernel, &mut |_| {}, &mut |_| {})?;
+        let logs = train(&args, &mnist, None, &mut |_| {}, &mut |_| {})?;
         let ms = logs[0].elapsed.as_secs_f64() * 1e3;
         println!(
             "{ms:.1} ms  dev:accuracy={:.4}",
@@ -38,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     times.sort_by(f64::total_cmp);
     println!(
         "kernel={} runs={runs} min={:.1} ms median={:.1} ms",
-        kernel.unwrap_or_else(Kernel::detect),
+        args.kernel,
         times[0],
         times[times.len() / 2]
     );

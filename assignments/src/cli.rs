@@ -170,13 +170,6 @@ where
     }
 }
 
-/// The largest seed the course accepts: `startup` seeds NumPy with `np.random.seed(seed)`, which
-/// takes 0 to 2**32 - 1 only (torch and Python's `random` would take more).
-pub const MAX_SEED: u32 = u32::MAX;
-
-/// What `--seed` must be, in its error message.
-pub const SEED_EXPECTED: &str = "an integer from 0 to 4294967295 = 2**32 - 1 (the course seeds NumPy, which takes no other seed)";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +216,8 @@ mod tests {
                 usize::MAX
             ))
         );
-        let seed = int_flag(0u64, u64::from(MAX_SEED), SEED_EXPECTED);
+        use crate::common::{SEED_EXPECTED, Seed};
+        let seed = int_flag(0, Seed::MAX, SEED_EXPECTED);
         assert_eq!(seed("4294967295"), Ok(4_294_967_295));
         assert_eq!(seed("4294967296"), Err(format!("must be {SEED_EXPECTED}")));
         assert!(seed("-1").unwrap_err().contains("2**32 - 1"));

@@ -1,28 +1,127 @@
-//! Options shared by the MNIST binaries: `--dataset`, `--seed`, `--threads`, `--recodex`.
+//! The flags the MNIST assignments share (`--seed`, `--threads`, `--dataset`) and the
+//! `NPFL_KERNEL` override, in one [`CommonArgs`] that each assignment's `Args` flattens; loading
+//! the chosen dataset.
 //!
-//! [`DatasetArgs`] is the `--dataset` option. Loading reads the environment here, at the edge
-//! (the `datasets` library takes everything as parameters):
+//! `--recodex` is not here: `example_pytorch.py` has no such flag, so `pca_first` and
+//! `mnist_layers_activations` declare their own (in the course's position, before `--seed`).
+//!
+//! The environment is read here, at the edge (the `datasets` library takes everything as
+//! parameters):
+//! - `NPFL_KERNEL`: forces a matmul kernel ([`CommonArgs::apply_env`], the only place it is read);
 //! - `NPFL_CACHE`: directory of the downloaded `mnist.npz` (the course's variable; default: the
 //!   working directory, which is not created automatically);
 //! - `NPFL_DATASETS_URL`: our own variable, replaces the course's base URL (mirrors, tests);
 //! - `NPFL138_FASHION_MNIST_DIR`: our own variable, replaces `/usr/share/datasets/fashion-mnist`;
 //! - `NPFL_DATASET_LIMIT`: the course's cap on every `TransformedDataset`
-//!   ([`DatasetArgs::load_transformed`]).
+//!   ([`CommonArgs::load_transformed`]).
 
 use std::io::Write;
+use std::ops::DerefMut;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use datasets::{DatasetSource, DownloadEvent, DownloadOptions, Mnist, Sizes};
 use indicatif::{ProgressBar, ProgressStyle};
+use npfl_core::matmul::{Kernel, Matmul};
 
-/// The `--dataset` option of the MNIST binaries.
+use crate::cli::int_flag;
+use crate::logging::ConfigValue;
+
+/// The seed of every assignment: the course's `startup` seeds NumPy with it, which takes 0 to
+/// 2**32 - 1 only (torch and Python's `random` would take more).
+pub type Seed = u32;
+
+/// What `--seed` must be, in its error message.
+pub(crate) const SEED_EXPECTED: &str = "an integer from 0 to 4294967295 = 2**32 - 1 (the course seeds NumPy, which takes no other seed)";
+
+/// Parses the process's arguments into an assignment's `Args` (a bad flag is clap's usage error,
+/// exit code 2) and applies the environment to its [`CommonArgs`] ([`CommonArgs::apply_env`]).
+///
+/// # Errors
+/// A bad `NPFL_KERNEL`.
+pub fn parse_args<A: clap::Parser + DerefMut<Target = CommonArgs>>() -> anyhow::Result<A> {
+    let mut args = A::parse();
+    args.apply_env()?;
+    Ok(args)
+}
+
+/// `--seed`, `--threads`, `--dataset` and the `NPFL_KERNEL` override, flattened into the `Args` of
+/// `pca_first`, `mnist_layers_activations` and the example scripts (in this order, after the
+/// assignment's own flags, as in the course's scripts).
 #[derive(clap::Args, Debug, Clone)]
 #[command(rename_all = "snake_case")]
-pub struct DatasetArgs {
+pub struct CommonArgs {
+    /// Random seed (0 to 2^32 - 1, the seeds NumPy takes in the course's `startup`).
+    #[arg(
+        long,
+        default_value_t = 42,
+        allow_negative_numbers = true,
+        value_parser = int_flag(0, Seed::MAX, SEED_EXPECTED),
+    )]
+    pub seed: Seed,
+    /// Maximum number of threads to use (0 or negative: all cores).
+    #[arg(
+        long,
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        value_parser = int_flag(i64::MIN, i64::MAX, "an integer")
+    )]
+    pub threads: i64,
     /// mnist | fashion_mnist | path to an .npz in the course's layout
     #[arg(long, default_value = "mnist")]
     pub dataset: DatasetSource,
+    /// The matmul kernel: the fastest this CPU runs, unless `NPFL_KERNEL` names another
+    /// ([`CommonArgs::apply_env`]; not a flag).
+    #[arg(skip = Kernel::detect())]
+    pub kernel: Kernel,
+}
+
+impl CommonArgs {
+    /// Applies `NPFL_KERNEL` (`scalar`, `avx2`, `avx512`, `neon`, `auto`; unset or empty: keep
+    /// [`CommonArgs::kernel`]). The binaries call it right after parsing their flags.
+    ///
+    /// # Errors
+    /// An unknown kernel name (a one-line error, exit code 1: it is not a flag).
+    pub fn apply_env(&mut self) -> anyhow::Result<()> {
+        match std::env::var("NPFL_KERNEL") {
+            Ok(name) if !name.is_empty() => {
+                self.kernel = name
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("NPFL_KERNEL: {e}"))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The threads to use: `--threads`, or every core when it is 0 or negative (the course's
+    /// `startup`).
+    pub fn threads(&self) -> usize {
+        match usize::try_from(self.threads) {
+            Ok(t) if t > 0 => t,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// The matrix multiplier: [`CommonArgs::kernel`] on [`CommonArgs::threads`] threads.
+    pub fn matmul(&self) -> Matmul {
+        Matmul::with_kernel(self.kernel, self.threads())
+    }
+
+    /// `seed` and `threads` as `vars(args)` holds them, for a log directory's name.
+    pub(crate) fn config(&self) -> [(&'static str, ConfigValue); 2] {
+        [
+            ("seed", ConfigValue::Int(i64::from(self.seed))),
+            ("threads", ConfigValue::Int(self.threads)),
+        ]
+    }
+
+    /// `dataset` when it is not the default `mnist`, so that runs on other data get other log
+    /// directories.
+    pub(crate) fn dataset_config(&self) -> Option<(&'static str, ConfigValue)> {
+        (self.dataset != DatasetSource::Mnist)
+            .then(|| ("dataset", ConfigValue::Str(self.dataset.to_string())))
+    }
 }
 
 /// Where the data comes from: the values of the environment variables, or set by a test.
@@ -55,7 +154,7 @@ impl DataSettings {
     }
 }
 
-impl DatasetArgs {
+impl CommonArgs {
     /// Loads the chosen dataset with the settings of the environment ([`DataSettings::from_env`]).
     pub fn load(&self, sizes: Sizes) -> anyhow::Result<Mnist> {
         self.load_with(sizes, &DataSettings::from_env())
@@ -117,21 +216,6 @@ impl DatasetArgs {
     pub fn load_transformed(&self) -> anyhow::Result<Mnist> {
         let limit = std::env::var(datasets::DATASET_LIMIT_VAR).ok();
         self.load(Sizes::from_dataset_limit(limit.as_deref()))
-    }
-}
-
-/// The matmul kernel `NPFL_KERNEL` forces (`scalar`, `avx2`, `avx512`, `neon`, `auto`); `None`
-/// when it is unset or empty (the fastest kernel).
-///
-/// # Errors
-/// An unknown kernel name.
-pub fn kernel_from_env() -> anyhow::Result<Option<npfl_core::matmul::Kernel>> {
-    match std::env::var("NPFL_KERNEL") {
-        Ok(name) if !name.is_empty() => Ok(Some(
-            name.parse()
-                .map_err(|e| anyhow::anyhow!("NPFL_KERNEL: {e}"))?,
-        )),
-        _ => Ok(None),
     }
 }
 
@@ -214,7 +298,7 @@ mod tests {
     #[command(rename_all = "snake_case")]
     struct Cli {
         #[command(flatten)]
-        data: DatasetArgs,
+        common: CommonArgs,
     }
 
     const FIXTURE: &str = concat!(
@@ -237,10 +321,10 @@ mod tests {
         }
     }
 
-    fn args(argv: &[&str]) -> DatasetArgs {
+    fn args(argv: &[&str]) -> CommonArgs {
         Cli::try_parse_from(std::iter::once("prog").chain(argv.iter().copied()))
             .unwrap()
-            .data
+            .common
     }
 
     #[test]

@@ -15,19 +15,17 @@
 //! `--recodex`, so the initial weights and batch orders are torch's own streams
 //! ([`crate::mnist_layers_activations::trainer`]).
 
-use std::io::Write;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use datasets::DatasetSource;
-use npfl_core::nn::{Activation, MlpConfig};
+use npfl_core::nn::{Activation, Logs, MlpConfig};
 
-use crate::cli::{MAX_SEED, SEED_EXPECTED, Stdout, int_flag};
-use crate::common::{DatasetArgs, kernel_from_env, require_examples};
-use crate::fit::FitReporter;
-use crate::logging::{
-    ConfigValue, Progress, ProgressConfig, TrainingLogger, format_logdir, local_timestamp,
-};
+use crate::cli::{Stdout, int_flag};
+use crate::common::{CommonArgs, require_examples};
+use crate::fit::{FitReporter, LogdirSpec};
+use crate::logging::{ConfigValue, format_metrics};
 use crate::mnist_layers_activations::{self as mla, examples};
 
 /// Which of the two scripts.
@@ -93,45 +91,47 @@ pub struct Args {
         value_parser = int_flag(1, u64::MAX, "a positive integer"),
     )]
     pub hidden_layer_size: u64,
-    /// Random seed (0 to 2^32 - 1, the seeds NumPy takes in the course's `startup`).
-    #[arg(
-        long,
-        default_value_t = 42,
-        allow_negative_numbers = true,
-        value_parser = int_flag(0, u64::from(MAX_SEED), SEED_EXPECTED),
-    )]
-    pub seed: u64,
-    /// Maximum number of threads to use (0 or negative: all cores).
-    #[arg(
-        long,
-        default_value_t = 1,
-        allow_negative_numbers = true,
-        value_parser = int_flag(i64::MIN, i64::MAX, "an integer")
-    )]
-    pub threads: i64,
-    /// The data.
+    /// `--seed`, `--threads` and `--dataset` (the scripts have no `--recodex`), and the kernel.
     #[command(flatten)]
-    pub data: DatasetArgs,
+    pub common: CommonArgs,
+}
+
+/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
+impl Deref for Args {
+    type Target = CommonArgs;
+    fn deref(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+impl DerefMut for Args {
+    fn deref_mut(&mut self) -> &mut CommonArgs {
+        &mut self.common
+    }
 }
 
 impl Args {
-    /// Parses the process's arguments for `script` (its name in `--help` and in usage errors).
-    pub fn parse_for(script: Script) -> Self {
+    /// Parses the process's arguments for `script` (its name in `--help` and in usage errors;
+    /// a bad flag is clap's usage error, exit code 2) and applies the environment
+    /// ([`CommonArgs::apply_env`]).
+    ///
+    /// # Errors
+    /// A bad `NPFL_KERNEL`.
+    pub fn parse_for(script: Script) -> anyhow::Result<Self> {
         let matches = Args::command()
             .name(script.name())
             .bin_name(script.name())
             .about(script.about())
             .get_matches();
-        match Args::from_arg_matches(&matches) {
-            Ok(args) => args,
-            Err(e) => e.exit(),
-        }
+        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        args.common.apply_env()?;
+        Ok(args)
     }
 
     /// `vars(args)`: the scripts' five arguments, plus `dataset` when it is not the default `mnist`
     /// (so that runs on other data get other directories), for the log directory's name and the
     /// `Config` line.
-    pub fn config(&self) -> Vec<(&'static str, ConfigValue)> {
+    pub(crate) fn config(&self) -> Vec<(&'static str, ConfigValue)> {
         let mut config = vec![
             ("batch_size", ConfigValue::Int(self.batch_size as i64)),
             ("epochs", ConfigValue::Int(self.epochs as i64)),
@@ -139,12 +139,9 @@ impl Args {
                 "hidden_layer_size",
                 ConfigValue::Int(self.hidden_layer_size as i64),
             ),
-            ("seed", ConfigValue::Int(self.seed as i64)),
-            ("threads", ConfigValue::Int(self.threads)),
         ];
-        if self.data.dataset != DatasetSource::Mnist {
-            config.push(("dataset", ConfigValue::Str(self.data.dataset.to_string())));
-        }
+        config.extend(self.common.config());
+        config.extend(self.common.dataset_config());
         config
     }
 
@@ -158,9 +155,7 @@ impl Args {
             hidden_layer_size: self.hidden_layer_size,
             hidden_layers: 1,
             recodex: false,
-            seed: self.seed,
-            threads: self.threads,
-            data: self.data.clone(),
+            common: self.common.clone(),
         }
     }
 }
@@ -207,17 +202,36 @@ pub fn graph_txt(config: &MlpConfig) -> String {
     format!("# Sequential Module\n{}\n\n", sequential_repr(config))
 }
 
+/// What a run returns: the test set's logs. Its `Display` is their entries
+/// (`test:loss=0.2500 test:accuracy=0.9000`), already printed on the `Evaluation` line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Report(pub Logs);
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Logs { loss, accuracy } = self.0;
+        f.write_str(&format_metrics(&[
+            ("test:loss", f64::from(loss)),
+            ("test:accuracy", f64::from(accuracy)),
+        ]))
+    }
+}
+
 /// Runs `script` with `args` as the course's script does, printing to `out`.
 ///
 /// # Errors
-/// Loading the data (or an empty split), a forced kernel this CPU cannot run, writing stdout or
-/// the logs.
-pub fn run(script: Script, args: &Args, out: &mut Stdout) -> anyhow::Result<()> {
-    let kernel = kernel_from_env()?;
-    let progress = Progress::new(ProgressConfig::from_env()?);
+/// Bad `NPFL_PROGRESS*` values, a log directory that cannot be created, loading the data (or an
+/// empty split), a forced kernel this CPU cannot run, writing stdout or the logs.
+pub fn run(script: Script, args: &Args, out: &mut Stdout) -> anyhow::Result<Report> {
+    let config = args.config();
+    let logdir = (script == Script::TensorBoard).then_some(LogdirSpec {
+        name: script.name(),
+        config: &config,
+    });
+    let mut reporter = FitReporter::from_env(out, logdir)?;
     // Dataset(mnist.train), Dataset(mnist.dev), Dataset(mnist.test): TransformedDatasets, which
     // NPFL_DATASET_LIMIT caps.
-    let mnist = args.data.load_transformed()?;
+    let mnist = args.common.load_transformed()?;
     require_examples(&[
         ("train", &mnist.train),
         ("dev", &mnist.dev),
@@ -226,40 +240,26 @@ pub fn run(script: Script, args: &Args, out: &mut Stdout) -> anyhow::Result<()> 
     let train = examples(&mnist.train).context("the train split")?;
     let dev = examples(&mnist.dev).context("the dev split")?;
     let test = examples(&mnist.test).context("the test split")?;
-    let mut trainer = mla::trainer(&args.recipe(), train.dim(), kernel)?;
+    let mut trainer = mla::trainer(&args.recipe(), train.dim())?;
     let model = trainer.model().config();
-    writeln!(
-        out,
+    reporter.print(&format!(
         "The following model has been created: {}",
         sequential_repr(&model)
-    )?;
-    let logger = match script {
-        Script::Plain => None,
-        Script::TensorBoard => Some(TrainingLogger::new(
-            format_logdir(
-                "logs/{file-}{timestamp}{-config}",
-                Some(script.name()),
-                &args.config(),
-                &local_timestamp(),
-            )?
-            .into(),
-        )),
-    };
-    let graph = graph_txt(&model);
-    let mut reporter = FitReporter::new(out, progress, logger);
+    ))?;
     let epochs = args.epochs as usize;
-    if script == Script::TensorBoard {
-        reporter.log_config(&args.config(), trainer.epoch())?;
-    }
+    let graph = graph_txt(&model);
     let graph = (script == Script::TensorBoard).then_some(graph.as_str());
+    if script == Script::TensorBoard {
+        reporter.log_config(&config, trainer.epoch())?;
+    }
     reporter.fit(epochs, graph, |on_batch, on_epoch| {
         Ok(trainer.fit(&train, Some(&dev), epochs, on_batch, on_epoch)?)
     })?;
     let step = trainer.epoch();
-    reporter.evaluate("test", step, |on_batch| {
+    let logs = reporter.evaluate("test", step, |on_batch| {
         Ok(trainer.evaluate(&test, on_batch)?)
     })?;
-    Ok(())
+    Ok(Report(logs))
 }
 
 #[cfg(test)]
@@ -279,7 +279,7 @@ mod tests {
             ),
             (50, 10, 100, 42, 1)
         );
-        assert_eq!(args.data.dataset, DatasetSource::Mnist);
+        assert_eq!(args.dataset, datasets::DatasetSource::Mnist);
         assert!(Args::try_parse_from(["x", "--activation=relu"]).is_err());
         assert!(Args::try_parse_from(["x", "--recodex"]).is_err());
         let args = Args::try_parse_from(["x", "--hidden=20", "--batch_size=+7"]).unwrap();
@@ -298,7 +298,7 @@ mod tests {
             crate::logging::format_config_as_text(&args.config(), 0),
             "Config epoch=0 batch_size=50 epochs=10 hidden_layer_size=100 seed=42 threads=1"
         );
-        let dir = format_logdir(
+        let dir = crate::logging::format_logdir(
             "logs/{file-}{timestamp}{-config}",
             Some(Script::TensorBoard.name()),
             &args.config(),

@@ -3,7 +3,8 @@
 //! example scripts the `Config ...` line, `graph.txt` and the `Evaluation ...` line of
 //! `evaluate(test)`. The numbers come from `npfl_core::nn::Trainer`; this is only their console
 //! and log side, shared by `mnist_layers_activations`, `example_pytorch` and
-//! `example_pytorch_tensorboard`.
+//! `example_pytorch_tensorboard`: [`FitReporter::from_env`] sets it all up (the `NPFL_PROGRESS*`
+//! variables, the log directory's name, a check that it can be created).
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -13,18 +14,34 @@ use anyhow::Context;
 use npfl_core::nn::{BatchEvent, EpochLogs, Logs};
 
 use crate::cli::{self, Stdout};
-use crate::logging::{ConfigValue, EpochLine, EvaluationLine, Progress, TrainingLogger};
+use crate::logging::{
+    ConfigValue, EpochLine, EvaluationLine, Progress, ProgressConfig, TrainingLogger,
+    format_logdir, local_timestamp,
+};
+
+/// The course's log directory template (`TrainableModule.configure(logdir=...)` in the scripts).
+const LOGDIR_TEMPLATE: &str = "logs/{file-}{timestamp}{-config}";
+
+/// A run's log directory, `logs/{name}-{timestamp}-{config}` as the course's `format_logdir`
+/// names it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogdirSpec<'a> {
+    /// The script's name (`{file}`).
+    pub name: &'a str,
+    /// `vars(args)` (`{config}`).
+    pub config: &'a [(&'a str, ConfigValue)],
+}
 
 /// The batch callback a training run reports to.
-pub type OnBatch<'a> = dyn FnMut(&BatchEvent) + 'a;
+pub(crate) type OnBatch<'a> = dyn FnMut(&BatchEvent) + 'a;
 /// The epoch callback a training run reports to.
-pub type OnEpoch<'a> = dyn FnMut(&EpochLogs) + 'a;
+pub(crate) type OnEpoch<'a> = dyn FnMut(&EpochLogs) + 'a;
 
 /// The console (stdout and the stderr bar) and the optional log directory of one training run.
 ///
 /// A closed stdout (`| head -1`) ends the process quietly (exit code 0) after the line that
 /// found it closed has been logged, as training cannot be cut short from a callback.
-pub struct FitReporter<'o> {
+pub(crate) struct FitReporter<'o> {
     out: &'o mut Stdout,
     progress: Progress,
     logger: Option<TrainingLogger>,
@@ -65,19 +82,41 @@ fn logdir_context(logger: &TrainingLogger) -> String {
 }
 
 impl<'o> FitReporter<'o> {
-    /// Reports to `out` and `progress` (whose verbosity also decides whether lines are printed),
-    /// and logs to `logger` when there is one (the course's `configure(logdir=...)`).
-    pub fn new(out: &'o mut Stdout, progress: Progress, logger: Option<TrainingLogger>) -> Self {
-        FitReporter {
+    /// Reports to `out` and a progress bar on stderr configured by `NPFL_PROGRESS`,
+    /// `NPFL_PROGRESS_EACH` and `NPFL_PROGRESS_FIRST` (whose verbosity also decides whether lines
+    /// are printed), and logs to the log directory `logdir` names, if any (the course's
+    /// `configure(logdir=...)`, timestamped now). The directory is not created yet (the first log
+    /// call does that, as in the course), but its nearest existing ancestor is checked now, so
+    /// that a run that could not log fails before training, not after the first epoch.
+    ///
+    /// # Errors
+    /// A bad `NPFL_PROGRESS*` value; a log directory that cannot be created.
+    pub fn from_env(out: &'o mut Stdout, logdir: Option<LogdirSpec<'_>>) -> anyhow::Result<Self> {
+        let progress = Progress::new(ProgressConfig::from_env()?);
+        let logger = match logdir {
+            Some(LogdirSpec { name, config }) => {
+                let dir = format_logdir(LOGDIR_TEMPLATE, Some(name), config, &local_timestamp())?;
+                let logger = TrainingLogger::new(dir.into());
+                let context = logdir_context(&logger);
+                logger.check_creatable().context(context)?;
+                Some(logger)
+            }
+            None => None,
+        };
+        Ok(FitReporter {
             out,
             progress,
             logger,
-        }
+        })
     }
 
-    /// The log directory's logger, if any.
-    pub fn logger(&self) -> Option<&TrainingLogger> {
-        self.logger.as_ref()
+    /// Prints `text` and a newline to stdout, whatever the verbosity (the scripts' own `print`).
+    ///
+    /// # Errors
+    /// Writing stdout.
+    pub(crate) fn print(&mut self, text: &str) -> anyhow::Result<()> {
+        writeln!(self.out, "{text}")?;
+        Ok(())
     }
 
     /// `fit(..., log_config=config)` before the first epoch: `Config epoch={epoch} k=v ...` on
@@ -85,7 +124,7 @@ impl<'o> FitReporter<'o> {
     ///
     /// # Errors
     /// Writing stdout or the logs.
-    pub fn log_config(
+    pub(crate) fn log_config(
         &mut self,
         config: &[(&str, ConfigValue)],
         epoch: usize,
@@ -111,7 +150,7 @@ impl<'o> FitReporter<'o> {
     ///
     /// # Errors
     /// `run`'s errors, then the first error writing stdout or the logs.
-    pub fn fit<T>(
+    pub(crate) fn fit<T>(
         &mut self,
         epochs: usize,
         graph: Option<&str>,
@@ -179,7 +218,7 @@ impl<'o> FitReporter<'o> {
     ///
     /// # Errors
     /// `run`'s errors, writing stdout or the logs.
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &mut self,
         name: &str,
         step: usize,

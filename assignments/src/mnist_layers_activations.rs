@@ -6,19 +6,26 @@
 //! initial weights and batch orders of torch's own random streams ([`npfl_core::nn::CourseRng`]).
 //! [`train`] runs it and reports every epoch through a callback; the binary prints the lines.
 
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
 use anyhow::Context;
 use clap::Parser;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use datasets::{DatasetSource, Mnist, Split};
-use npfl_core::matmul::{Kernel, Matmul};
+use datasets::{Mnist, Split};
+use npfl_core::matmul::Kernel;
 use npfl_core::nn::{
     Activation, AdamConfig, BatchEvent, CourseRng, EpochLogs, Examples, Features, Mlp, MlpConfig,
     Trainer,
 };
 
-use crate::cli::{MAX_SEED, SEED_EXPECTED, int_flag};
-use crate::common::DatasetArgs;
-use crate::logging::ConfigValue;
+use crate::cli::{Stdout, int_flag};
+use crate::common::{CommonArgs, require_examples};
+use crate::fit::{FitReporter, LogdirSpec};
+use crate::logging::{ConfigValue, format_metrics};
+
+/// The binary's name, which also names its log directories.
+pub const NAME: &str = "mnist_layers_activations";
 
 /// The course's flags (same names, defaults and choices), plus `--dataset`.
 #[derive(Parser, Debug, Clone)]
@@ -67,25 +74,23 @@ pub struct Args {
     /// Evaluation in ReCodEx.
     #[arg(long)]
     pub recodex: bool,
-    /// Random seed (0 to 2^32 - 1, the seeds NumPy takes in the course's `startup`).
-    #[arg(
-        long,
-        default_value_t = 42,
-        allow_negative_numbers = true,
-        value_parser = int_flag(0, u64::from(MAX_SEED), SEED_EXPECTED),
-    )]
-    pub seed: u64,
-    /// Maximum number of threads to use (0 or negative: all cores).
-    #[arg(
-        long,
-        default_value_t = 1,
-        allow_negative_numbers = true,
-        value_parser = int_flag(i64::MIN, i64::MAX, "an integer")
-    )]
-    pub threads: i64,
-    /// The data.
+    /// `--seed`, `--threads`, `--dataset` and the kernel.
     #[command(flatten)]
-    pub data: DatasetArgs,
+    pub common: CommonArgs,
+}
+
+/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
+impl Deref for Args {
+    type Target = CommonArgs;
+    fn deref(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+impl DerefMut for Args {
+    fn deref_mut(&mut self) -> &mut CommonArgs {
+        &mut self.common
+    }
 }
 
 /// `none`, `relu`, `tanh` or `sigmoid`, listed in `--help` and in the error for anything else.
@@ -97,17 +102,9 @@ fn activation_parser() -> impl TypedValueParser<Value = Activation> {
 }
 
 impl Args {
-    /// The threads to use: `--threads`, or every core when it is 0 or negative.
-    pub fn threads(&self) -> usize {
-        match usize::try_from(self.threads) {
-            Ok(t) if t > 0 => t,
-            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
-    }
-
     /// `vars(args)` for `format_logdir`: the course's eight arguments, plus `dataset` when it is not
     /// the default `mnist` (so that runs on other data get other directories).
-    pub fn config(&self) -> Vec<(&'static str, ConfigValue)> {
+    pub(crate) fn config(&self) -> Vec<(&'static str, ConfigValue)> {
         let mut config = vec![
             ("activation", ConfigValue::Str(self.activation.to_string())),
             ("batch_size", ConfigValue::Int(self.batch_size as i64)),
@@ -118,12 +115,9 @@ impl Args {
             ),
             ("hidden_layers", ConfigValue::Int(self.hidden_layers as i64)),
             ("recodex", ConfigValue::Bool(self.recodex)),
-            ("seed", ConfigValue::Int(self.seed as i64)),
-            ("threads", ConfigValue::Int(self.threads)),
         ];
-        if self.data.dataset != DatasetSource::Mnist {
-            config.push(("dataset", ConfigValue::Str(self.data.dataset.to_string())));
-        }
+        config.extend(self.common.config());
+        config.extend(self.common.dataset_config());
         config
     }
 }
@@ -153,11 +147,11 @@ pub fn examples(split: &Split) -> anyhow::Result<Examples<'_>> {
 
 /// The course's model and optimiser for `inputs` features, after `startup(seed, recodex=recodex)`
 /// and Keras-style initialisation: the MLP drawn from torch's streams, Adam with torch's
-/// defaults, the matmul on `--threads` threads (`kernel` forces one, `None` picks the fastest).
+/// defaults, the matmul of [`CommonArgs::matmul`].
 ///
 /// # Errors
 /// A forced kernel this CPU cannot run, a bad shape.
-pub fn trainer(args: &Args, inputs: usize, kernel: Option<Kernel>) -> anyhow::Result<Trainer> {
+pub fn trainer(args: &Args, inputs: usize) -> anyhow::Result<Trainer> {
     let config = MlpConfig {
         inputs,
         hidden_layers: args.hidden_layers as usize,
@@ -165,16 +159,12 @@ pub fn trainer(args: &Args, inputs: usize, kernel: Option<Kernel>) -> anyhow::Re
         outputs: datasets::LABELS,
         activation: args.activation,
     };
-    let mut rng = CourseRng::new(args.seed, args.recodex);
+    let mut rng = CourseRng::new(u64::from(args.common.seed), args.recodex);
     let model = Mlp::new(config, &mut rng)?;
-    let matmul = match kernel {
-        Some(kernel) => Matmul::with_kernel(kernel, args.threads()),
-        None => Matmul::new(args.threads()),
-    };
     Ok(Trainer::new(
         model,
         AdamConfig::default(),
-        matmul,
+        args.common.matmul(),
         rng,
         args.batch_size as usize,
     )?)
@@ -182,7 +172,7 @@ pub fn trainer(args: &Args, inputs: usize, kernel: Option<Kernel>) -> anyhow::Re
 
 /// Trains as the course's script does and returns every epoch's logs; `on_batch` sees every train and
 /// dev batch (for a progress bar), `on_epoch` every finished epoch (for the epoch line).
-/// `kernel` forces a matmul kernel (`NPFL_KERNEL`), `None` picks the fastest.
+/// `kernel`, when given, replaces `args`' kernel.
 ///
 /// # Errors
 /// Wrong sizes or labels in the data, or a forced kernel this CPU cannot run.
@@ -195,7 +185,14 @@ pub fn train(
 ) -> anyhow::Result<Vec<EpochLogs>> {
     let train = examples(&mnist.train).context("the train split")?;
     let dev = examples(&mnist.dev).context("the dev split")?;
-    let mut trainer = trainer(args, train.dim(), kernel)?;
+    let mut trainer = match kernel {
+        Some(kernel) => {
+            let mut args = args.clone();
+            args.common.kernel = kernel;
+            self::trainer(&args, train.dim())?
+        }
+        None => self::trainer(args, train.dim())?,
+    };
     let mut all = Vec::with_capacity(args.epochs as usize);
     trainer.fit(
         &train,
@@ -218,6 +215,48 @@ pub fn dev_results(last: &EpochLogs) -> Vec<(&'static str, f64)> {
         .collect()
 }
 
+/// What a run returns: every epoch's logs. The epoch lines have been printed as training went;
+/// `Display` gives what the course's `main` returns, the last epoch's [`dev_results`]
+/// (`dev:loss=0.1453 dev:accuracy=0.9606`, empty after zero epochs), which the binary does not
+/// print (neither does the course's script).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report(pub Vec<EpochLogs>);
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.last() {
+            Some(last) => f.write_str(&format_metrics(&dev_results(last))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs the course's script: trains with the epoch lines on `out`, a progress bar on stderr
+/// (`NPFL_PROGRESS`, `NPFL_PROGRESS_EACH`, `NPFL_PROGRESS_FIRST`) and the log directory
+/// `logs/mnist_layers_activations-{timestamp}-{config}` (`logs.txt`, TensorBoard `train/` and
+/// `dev/`), as the course's `TrainableModule.fit` does. The log directory is checked before the
+/// data is loaded (and created only by the first epoch's logs, as the course's).
+///
+/// # Errors
+/// Bad `NPFL_PROGRESS*` values, a log directory that cannot be created, loading the data (or an
+/// empty train or dev split), writing stdout or the logs.
+pub fn run(args: &Args, out: &mut Stdout) -> anyhow::Result<Report> {
+    let mut reporter = FitReporter::from_env(
+        out,
+        Some(LogdirSpec {
+            name: NAME,
+            config: &args.config(),
+        }),
+    )?;
+    // The course wraps train and dev in TransformedDatasets, which NPFL_DATASET_LIMIT caps.
+    let mnist = args.common.load_transformed()?;
+    require_examples(&[("train", &mnist.train), ("dev", &mnist.dev)])?;
+    let epochs = reporter.fit(args.epochs as usize, None, |on_batch, on_epoch| {
+        train(args, &mnist, None, on_batch, on_epoch)
+    })?;
+    Ok(Report(epochs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +275,7 @@ mod tests {
             (50, 10, 100, 1)
         );
         assert_eq!((args.recodex, args.seed, args.threads), (false, 42, 1));
-        assert_eq!(args.data.dataset, DatasetSource::Mnist);
+        assert_eq!(args.dataset, datasets::DatasetSource::Mnist);
         let args = Args::try_parse_from([
             "x",
             "--activation=relu",

@@ -14,15 +14,15 @@
 //! `--examples 0`, `--iterations 0`, identical examples), [`run`] returns an error that says why.
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use anyhow::bail;
 use clap::Parser;
-use npfl_core::matmul::{Kernel, Matmul};
 use npfl_core::pca::first_component_of_images;
 use npfl_core::rng::numpy::{NumpyRngError, RandomState};
 
-use crate::cli::{MAX_SEED, SEED_EXPECTED, int_flag};
-use crate::common::DatasetArgs;
+use crate::cli::int_flag;
+use crate::common::CommonArgs;
 
 /// The course's flags for `pca_first.py`, plus the shared `--dataset`.
 #[derive(Parser, Debug, Clone)]
@@ -35,6 +35,11 @@ use crate::common::DatasetArgs;
 #[command(
     about = "PCA of MNIST examples: total variance and the variance explained by the first component"
 )]
+// The course's own words for this script's `--seed` and `--threads`.
+#[command(mut_arg("seed", |a| a.help("Random seed (NumPy's legacy `np.random.seed`, 0 to 2^32 - 1)")))]
+#[command(mut_arg("threads", |a| a.help(
+    "Maximum number of threads to use; 0 or negative means all cores. The result does not depend on it"
+)))]
 pub struct Args {
     /// MNIST examples to use.
     #[arg(
@@ -55,34 +60,23 @@ pub struct Args {
     /// Evaluation in ReCodEx (accepted for compatibility; the result does not depend on it).
     #[arg(long)]
     pub recodex: bool,
-    /// Random seed (NumPy's legacy `np.random.seed`, 0 to 2^32 - 1).
-    #[arg(
-        long,
-        default_value_t = 42,
-        allow_negative_numbers = true,
-        value_parser = int_flag(0, MAX_SEED, SEED_EXPECTED),
-    )]
-    pub seed: u32,
-    /// Maximum number of threads to use; 0 or negative means all cores. The result does not depend on it.
-    #[arg(
-        long,
-        default_value_t = 1,
-        allow_negative_numbers = true,
-        value_parser = int_flag(i64::MIN, i64::MAX, "an integer")
-    )]
-    pub threads: i64,
-    /// Matrix-multiplication kernel: scalar | avx2 | avx512 | auto.
-    #[arg(
-        long,
-        env = "NPFL_KERNEL",
-        value_name = "NPFL_KERNEL",
-        default_value = "auto",
-        hide = true
-    )]
-    pub kernel: Kernel,
-    /// Which data to use.
+    /// `--seed`, `--threads`, `--dataset` and the kernel.
     #[command(flatten)]
-    pub dataset: DatasetArgs,
+    pub common: CommonArgs,
+}
+
+/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
+impl Deref for Args {
+    type Target = CommonArgs;
+    fn deref(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
+impl DerefMut for Args {
+    fn deref_mut(&mut self) -> &mut CommonArgs {
+        &mut self.common
+    }
 }
 
 /// The two numbers the course prints.
@@ -117,7 +111,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
              (the course's script fails with NameError)"
         );
     }
-    let mnist = args.dataset.load(datasets::Sizes::default())?;
+    let mnist = args.common.load(datasets::Sizes::default())?;
     let train = &mnist.train;
     let indices = RandomState::new(args.seed)
         .choice_without_replacement(train.len(), args.examples)
@@ -128,12 +122,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
             ),
             e => anyhow::Error::new(e),
         })?;
-    let threads = if args.threads > 0 {
-        usize::try_from(args.threads).unwrap_or(usize::MAX)
-    } else {
-        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-    };
-    let mut matmul = Matmul::with_kernel(args.kernel, threads);
+    let mut matmul = args.common.matmul();
     let pc =
         first_component_of_images(train.images.view(), &indices, args.iterations, &mut matmul)?;
     Ok(Report {
@@ -162,7 +151,13 @@ mod tests {
     fn flags_and_defaults() {
         let a = Args::try_parse_from(["pca_first"]).unwrap();
         assert_eq!(
-            (a.examples, a.iterations, a.seed, a.threads, a.recodex),
+            (
+                a.examples,
+                a.iterations,
+                a.common.seed,
+                a.common.threads,
+                a.recodex
+            ),
             (256, 100, 42, 1, false)
         );
         let a = Args::try_parse_from([
@@ -175,7 +170,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (a.examples, a.iterations, a.threads, a.recodex),
+            (a.examples, a.iterations, a.common.threads, a.recodex),
             (1024, 64, -1, true)
         );
         assert!(Args::try_parse_from(["pca_first", "--examples=-3"]).is_err());

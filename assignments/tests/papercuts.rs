@@ -13,6 +13,7 @@ use std::process::{Command, Output, Stdio};
 const NUMPY_ENTROPY: &str = env!("CARGO_BIN_EXE_numpy_entropy");
 const PCA_FIRST: &str = env!("CARGO_BIN_EXE_pca_first");
 const MNIST_LAYERS_ACTIVATIONS: &str = env!("CARGO_BIN_EXE_mnist_layers_activations");
+const EXAMPLE_PYTORCH_TENSORBOARD: &str = env!("CARGO_BIN_EXE_example_pytorch_tensorboard");
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -129,6 +130,61 @@ fn errors_are_one_line_with_their_causes_even_with_rust_backtrace() {
             &[("NPFL_PROGRESS", "two")],
         ),
     );
+}
+
+#[test]
+fn a_log_directory_that_cannot_be_created_fails_before_training() {
+    // `logs` is a file, so no log directory can be made below it (whoever runs the test: root
+    // may write in a read-only directory, but not below a file).
+    for bin in [MNIST_LAYERS_ACTIVATIONS, EXAMPLE_PYTORCH_TENSORBOARD] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("logs"), b"").unwrap();
+        let stderr = assert_one_line_error(
+            bin,
+            run(bin, dir.path(), &[&dataset_flag(), "--epochs=1"], &[]),
+        );
+        let expected = format!("writing the logs in logs/{}-", name(bin));
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(
+            stderr.ends_with(": logs: Not a directory (os error 20)\n"),
+            "{stderr}"
+        );
+        // The check leaves nothing behind, and a run that can log creates only `logs/`.
+        std::fs::remove_file(dir.path().join("logs")).unwrap();
+        let (code, stdout, stderr) = run(bin, dir.path(), &[&dataset_flag(), "--epochs=1"], &[]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("Epoch 1/1 "), "{stdout}");
+        let entries: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(entries, ["logs"]);
+    }
+}
+
+#[test]
+fn a_bad_npfl_kernel_is_a_one_line_error_in_every_binary_that_multiplies() {
+    let dir = tempfile::tempdir().unwrap();
+    for bin in [
+        PCA_FIRST,
+        MNIST_LAYERS_ACTIVATIONS,
+        EXAMPLE_PYTORCH_TENSORBOARD,
+    ] {
+        let stderr = assert_one_line_error(
+            bin,
+            run(
+                bin,
+                dir.path(),
+                &[&dataset_flag()],
+                &[("NPFL_KERNEL", "bogus")],
+            ),
+        );
+        assert!(
+            stderr.contains("error: NPFL_KERNEL: unknown matmul kernel \"bogus\""),
+            "{stderr}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// Runs `bin` with its stdout on a pipe whose reader is already closed.

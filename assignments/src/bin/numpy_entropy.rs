@@ -1,14 +1,11 @@
-//! `numpy_entropy`: see `assignments::numpy_entropy`.
+//! `numpy_entropy`: the course's `labs/01/numpy_entropy.py` (see [`assignments::numpy_entropy`]).
 use std::io::Write;
-use std::process::ExitCode;
 
 use assignments::numpy_entropy::{Args, run};
 use clap::Parser;
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     assignments::cli::main("numpy_entropy", |out| {
-        let report = run(&Args::parse())?;
-        write!(out, "{report}")?;
-        Ok(())
+        Ok(write!(out, "{}", run(&Args::parse())?)?)
     })
 }

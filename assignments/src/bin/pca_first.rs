@@ -1,14 +1,11 @@
-//! `pca_first`: the course's `labs/01/pca_first.py` (`NPFL_KERNEL=scalar|avx2|avx512|auto` forces a matmul kernel).
+//! `pca_first`: the course's `labs/01/pca_first.py` (see [`assignments::pca_first`]).
 use std::io::Write;
-use std::process::ExitCode;
 
-use assignments::pca_first::{Args, run};
-use clap::Parser;
+use assignments::common::parse_args;
+use assignments::pca_first::run;
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     assignments::cli::main("pca_first", |out| {
-        let report = run(&Args::parse())?;
-        writeln!(out, "{report}")?;
-        Ok(())
+        Ok(writeln!(out, "{}", run(&parse_args()?)?)?)
     })
 }

@@ -222,6 +222,23 @@ impl TrainingLogger {
         &self.logdir
     }
 
+    /// Checks that the log directory can be created, creating nothing: an empty directory is
+    /// made and removed at once in its nearest existing ancestor (or in the log directory itself
+    /// when it exists). Errors name that ancestor.
+    pub(crate) fn check_creatable(&self) -> io::Result<()> {
+        let mut existing = self.logdir.as_path();
+        while !existing.exists() {
+            existing = match existing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ if existing != Path::new(".") => Path::new("."),
+                _ => break,
+            };
+        }
+        let probe = existing.join(format!(".npfl138-probe-{}", std::process::id()));
+        fs::create_dir(&probe).map_err(|e| with_path(existing, e))?;
+        fs::remove_dir(&probe).map_err(|e| with_path(&probe, e))
+    }
+
     /// Appends `line` to `logdir/logs.txt` and writes each `name=value` as a TensorBoard scalar
     /// at step `epoch` (see the type's documentation for the writer routing). Everything is
     /// flushed before this returns. Errors name the file.
