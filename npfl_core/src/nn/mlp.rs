@@ -514,25 +514,16 @@ mod tests {
         }
         // The first weights come from the first outputs of the stream.
         let model = Mlp::new(cfg, &mut CourseRng::new(42, true)).unwrap();
-        let mut expected = vec![0.0f32; 784 * 100];
-        xavier_uniform(
-            &mut TorchGenerator::new(42),
-            &mut expected,
-            784,
-            100,
-            CpuCapability::Default,
-        );
+        let first_draws = |fan_in: usize, fan_out: usize| {
+            let mut w = vec![0.0f32; fan_in * fan_out];
+            let mut g = TorchGenerator::new(42);
+            xavier_uniform(&mut g, &mut w, fan_in, fan_out, CpuCapability::Default);
+            w
+        };
+        let expected = first_draws(784, 100);
         assert_eq!(model.torch_weight(0), expected);
         assert_eq!(model.weight(0)[1], expected[784]);
-        let mut expected = vec![0.0f32; 100 * 10];
-        xavier_uniform(
-            &mut TorchGenerator::new(42),
-            &mut expected,
-            100,
-            10,
-            CpuCapability::Default,
-        );
-        assert_eq!(model.torch_weight(3), expected);
+        assert_eq!(model.torch_weight(3), first_draws(100, 10));
     }
 
     #[test]
