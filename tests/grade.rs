@@ -90,11 +90,13 @@ fn make_submissions(dir: &Path) {
     std::fs::write(dir.join("heidi.py"), &template).unwrap();
 }
 
+/// The time limit must let a 3 GB allocation pass the 1.5 GB limit first on a loaded machine
+/// (erin), and keeps dave's hangs short.
 const GRADE: [&str; 6] = [
     "--seed",
     "7",
     "--time-limit",
-    "3",
+    "6",
     "--course-data",
     "/nonexistent",
 ];
@@ -214,12 +216,12 @@ fn grade_a_folder_then_shards_merge_to_the_same_gradebook() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(merged, csv);
 
-    // A rerun reuses the results newer than the submissions (dave would take 2 x 3 s again).
+    // A rerun reuses the results newer than the submissions (dave would take 2 x 6 s again).
     let start = std::time::Instant::now();
     let (code, stdout, _) = npfl138(work.path(), &args_for_rerun());
     assert_eq!(code, 0, "{stdout}");
     assert!(
-        start.elapsed() < std::time::Duration::from_secs(5),
+        start.elapsed() < std::time::Duration::from_secs(10),
         "{:?}",
         start.elapsed()
     );
