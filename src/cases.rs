@@ -131,6 +131,43 @@ impl DataPaths {
     }
 }
 
+/// The course's `mnist.npz` for an installed checker: `$NPFL_CACHE/mnist.npz` (where the course's
+/// scripts keep it), else `~/.cache/npfl138/mnist.npz`, downloaded there from the course's dataset
+/// server (`NPFL_DATASETS_URL` overrides it) when missing, checked before it is renamed into place.
+///
+/// # Errors
+/// [`CheckError::Download`] when it is missing and cannot be downloaded.
+pub fn fetch_mnist(on_download: &mut dyn FnMut(&str, &str)) -> Result<PathBuf, CheckError> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = match var("NPFL_CACHE") {
+        Some(cache) => cache,
+        None => course_cache(None, var("XDG_CACHE_HOME"), var("HOME"))
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    std::fs::create_dir_all(&dir).map_err(CheckError::io(&dir))?;
+    let url = std::env::var("NPFL_DATASETS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| datasets::DEFAULT_BASE_URL.to_owned());
+    datasets::fetch(
+        &dir,
+        &url,
+        datasets::MNIST_FILE,
+        &datasets::DownloadOptions::default(),
+        &mut |event| {
+            if let datasets::DownloadEvent::Started { file, url } = event {
+                on_download(file, url);
+            }
+        },
+    )
+    .map_err(|e| CheckError::Download(e.to_string()))
+}
+
 /// Where downloaded course files are kept: `$NPFL_CACHE/npfl138-course`, else
 /// `$XDG_CACHE_HOME/npfl138/course`, else `~/.cache/npfl138/course`.
 fn course_cache(

