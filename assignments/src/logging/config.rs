@@ -15,13 +15,7 @@ fn sorted<'a>(config: &'a [(&'a str, ConfigValue)]) -> Vec<&'a (&'a str, ConfigV
 
 /// `BaseLogger.format_config_as_text(config, epoch)`: `Config epoch={epoch}` followed by
 /// `key=value` for every entry sorted by key, values in Python's `str()` form, joined by spaces.
-///
-/// ```
-/// use assignments::logging::{ConfigValue, format_config_as_text};
-/// let config = [("seed", ConfigValue::Int(42)), ("batch_size", ConfigValue::Int(50))];
-/// assert_eq!(format_config_as_text(&config, 0), "Config epoch=0 batch_size=50 seed=42");
-/// ```
-pub fn format_config_as_text(config: &[(&str, ConfigValue)], epoch: usize) -> String {
+pub(crate) fn format_config_as_text(config: &[(&str, ConfigValue)], epoch: usize) -> String {
     let mut out = format!("Config epoch={epoch}");
     for (key, value) in sorted(config) {
         write!(out, " {key}={value}").expect("writing to a String cannot fail");
@@ -31,13 +25,7 @@ pub fn format_config_as_text(config: &[(&str, ConfigValue)], epoch: usize) -> St
 
 /// `BaseLogger.format_config_as_json(config)`: Python's
 /// `json.dumps(config, sort_keys=True, ensure_ascii=False, indent=2)`.
-///
-/// ```
-/// use assignments::logging::{ConfigValue, format_config_as_json};
-/// let config = [("seed", ConfigValue::Int(42)), ("name", ConfigValue::from("x"))];
-/// assert_eq!(format_config_as_json(&config), "{\n  \"name\": \"x\",\n  \"seed\": 42\n}");
-/// ```
-pub fn format_config_as_json(config: &[(&str, ConfigValue)]) -> String {
+pub(crate) fn format_config_as_json(config: &[(&str, ConfigValue)]) -> String {
     let mut out = String::new();
     if config.is_empty() {
         out.push_str("{}");
@@ -46,24 +34,18 @@ pub fn format_config_as_json(config: &[(&str, ConfigValue)]) -> String {
     out.push('{');
     for (i, (key, value)) in sorted(config).into_iter().enumerate() {
         out.push_str(if i == 0 { "\n" } else { ",\n" });
-        indent(&mut out, 1);
+        out.push_str("  ");
         push_json_string(&mut out, key);
         out.push_str(": ");
-        push_json_value(&mut out, value, 1);
+        push_json_value(&mut out, value);
     }
     out.push('\n');
     out.push('}');
     out
 }
 
-fn indent(out: &mut String, level: usize) {
-    for _ in 0..level {
-        out.push_str("  ");
-    }
-}
-
-/// One value as `json.dumps` writes it at nesting `level` (`indent=2`).
-fn push_json_value(out: &mut String, value: &ConfigValue, level: usize) {
+/// One value as `json.dumps` writes it.
+fn push_json_value(out: &mut String, value: &ConfigValue) {
     match value {
         ConfigValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         ConfigValue::Int(i) => write!(out, "{i}").expect("writing to a String cannot fail"),
@@ -74,18 +56,6 @@ fn push_json_value(out: &mut String, value: &ConfigValue, level: usize) {
         ConfigValue::Float(x) => out.push_str(&python_float_repr(*x)),
         ConfigValue::Str(s) => push_json_string(out, s),
         ConfigValue::None => out.push_str("null"),
-        ConfigValue::List(items) if items.is_empty() => out.push_str("[]"),
-        ConfigValue::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                out.push_str(if i == 0 { "\n" } else { ",\n" });
-                indent(out, level + 1);
-                push_json_value(out, item, level + 1);
-            }
-            out.push('\n');
-            indent(out, level);
-            out.push(']');
-        }
     }
 }
 
@@ -136,11 +106,10 @@ mod tests {
             ("b", ConfigValue::Bool(true)),
             ("a", ConfigValue::None),
             ("Z", ConfigValue::Float(1e-5)),
-            ("l", ConfigValue::List(vec![300i64.into(), 300i64.into()])),
         ];
         assert_eq!(
             format_config_as_text(&odd, 0),
-            "Config epoch=0 Z=1e-05 a=None b=True l=[300, 300]"
+            "Config epoch=0 Z=1e-05 a=None b=True"
         );
     }
 
@@ -157,17 +126,12 @@ mod tests {
             ("i", ConfigValue::Float(f64::NEG_INFINITY)),
             ("n", ConfigValue::Float(f64::NAN)),
             ("s", ConfigValue::from("é\"\\\n\u{1}\u{7f}")),
-            ("e", ConfigValue::List(vec![])),
-            (
-                "l",
-                ConfigValue::List(vec![ConfigValue::Int(1), ConfigValue::from("a")]),
-            ),
             ("z", ConfigValue::None),
             ("b", ConfigValue::Bool(false)),
         ];
         assert_eq!(
             format_config_as_json(&odd),
-            "{\n  \"b\": false,\n  \"e\": [],\n  \"f\": 0.001,\n  \"i\": -Infinity,\n  \"l\": [\n    1,\n    \"a\"\n  ],\n  \"n\": NaN,\n  \"s\": \"é\\\"\\\\\\n\\u0001\u{7f}\",\n  \"z\": null\n}"
+            "{\n  \"b\": false,\n  \"f\": 0.001,\n  \"i\": -Infinity,\n  \"n\": NaN,\n  \"s\": \"é\\\"\\\\\\n\\u0001\u{7f}\",\n  \"z\": null\n}"
         );
     }
 }

@@ -1,20 +1,21 @@
 //! The log directory name: the course's `format_logdir` (spec §5.1) and the local timestamp.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use super::metrics::ConfigValue;
 
 /// The longest `{config}` placeholder the course allows, in characters.
-pub const CONFIG_MAX_CHARS: usize = 200;
+pub(crate) const CONFIG_MAX_CHARS: usize = 200;
 
 /// Why [`format_logdir`] refused a template or a configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogdirError {
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LogdirError {
     /// The config would exceed 200 characters even with every value cut to 5 characters
     /// (the course's `ValueError`).
+    #[error("Signature is too long to fit even with maximum truncation.")]
     SignatureTooLong,
     /// The template names a placeholder that does not exist (the course's `KeyError`).
+    #[error("unknown placeholder {{{name}}} in log directory template {template:?}")]
     UnknownPlaceholder {
         /// The placeholder name, without braces.
         name: String,
@@ -23,6 +24,7 @@ pub enum LogdirError {
     },
     /// The template is not a valid `str.format` template, or uses a feature (conversion,
     /// format spec, attribute or index) that log directory templates do not support.
+    #[error("invalid log directory template {template:?}: {reason}")]
     InvalidTemplate {
         /// The whole template.
         template: String,
@@ -30,37 +32,14 @@ pub enum LogdirError {
         reason: &'static str,
     },
     /// The same configuration key was given twice.
+    #[error("configuration key {0:?} given more than once")]
     DuplicateKey(String),
 }
-
-impl fmt::Display for LogdirError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LogdirError::SignatureTooLong => {
-                f.write_str("Signature is too long to fit even with maximum truncation.")
-            }
-            LogdirError::UnknownPlaceholder { name, template } => {
-                write!(
-                    f,
-                    "unknown placeholder {{{name}}} in log directory template {template:?}"
-                )
-            }
-            LogdirError::InvalidTemplate { template, reason } => {
-                write!(f, "invalid log directory template {template:?}: {reason}")
-            }
-            LogdirError::DuplicateKey(key) => {
-                write!(f, "configuration key {key:?} given more than once")
-            }
-        }
-    }
-}
-
-impl std::error::Error for LogdirError {}
 
 /// The course's key abbreviation, `re.sub("(.)[^-_]*[-_]?", r"\1", key)`: each segment
 /// (separated by `-` or `_`) contributes its first character and the separators are dropped,
 /// so `hidden_layer_size` gives `hls`, `__x` gives `_x` and `a--b` gives `a-`.
-pub fn abbreviate_key(key: &str) -> String {
+pub(crate) fn abbreviate_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     let is_sep = |c: char| c == '-' || c == '_';
     let mut out = String::new();
@@ -85,7 +64,7 @@ pub fn abbreviate_key(key: &str) -> String {
 
 /// Replaces each of `< > : " / \ | ? *` and the control characters U+0000 to U+001F with `_`
 /// (the course's `sanitize_path`).
-pub fn sanitize_path(value: &str) -> String {
+pub(crate) fn sanitize_path(value: &str) -> String {
     value
         .chars()
         .map(|c| match c {
@@ -98,7 +77,7 @@ pub fn sanitize_path(value: &str) -> String {
 /// The `{config}` placeholder: `key=value` pairs sorted by the original key names
 /// (case-sensitive), keys abbreviated, values as Python's `str()`, comma-joined, and at most
 /// [`CONFIG_MAX_CHARS`] characters long, the longest values shortened in the middle with `...`.
-pub fn format_config(config: &[(&str, ConfigValue)]) -> Result<String, LogdirError> {
+pub(crate) fn format_config(config: &[(&str, ConfigValue)]) -> Result<String, LogdirError> {
     let mut sorted: Vec<&(&str, ConfigValue)> = config.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -170,14 +149,7 @@ impl Placeholders {
 /// `{key-}`, `{key_}`, `{-key}` and `{_key}` (empty when the value is empty). All values are
 /// sanitised ([`sanitize_path`]), `{{` and `}}` are literal braces, and finally both `/` and `\`
 /// become the OS path separator.
-///
-/// ```
-/// use assignments::logging::{format_logdir, ConfigValue};
-/// let config = [("seed", ConfigValue::Int(42)), ("recodex", ConfigValue::Bool(false))];
-/// let dir = format_logdir("logs/{file-}{timestamp}{-config}", Some("x"), &config, "20261127_091632");
-/// assert_eq!(dir.unwrap(), format!("logs{}x-20261127_091632-r=False,s=42", std::path::MAIN_SEPARATOR));
-/// ```
-pub fn format_logdir(
+pub(crate) fn format_logdir(
     template: &str,
     file: Option<&str>,
     config: &[(&str, ConfigValue)],
@@ -273,7 +245,7 @@ fn fill_template(template: &str, values: &HashMap<String, String>) -> Result<Str
 /// The current local time as `YYYYMMDD_HHMMSS` (Python's
 /// `datetime.now().strftime("%Y%m%d_%H%M%S")`). The time zone comes from `TZ` or the system
 /// configuration (`/etc/localtime`); if it cannot be determined, UTC is used.
-pub fn local_timestamp() -> String {
+pub(crate) fn local_timestamp() -> String {
     timestamp_in(std::time::SystemTime::now(), jiff::tz::TimeZone::system())
 }
 
@@ -387,10 +359,8 @@ mod tests {
         let long = "x".repeat(300);
         let config = [
             ("dropout", ConfigValue::Float(0.5)),
-            (
-                "hidden_layers",
-                ConfigValue::List(vec![ConfigValue::Int(300), ConfigValue::Int(300)]),
-            ),
+            // str() of the list [300, 300]
+            ("hidden_layers", ConfigValue::Str("[300, 300]".into())),
             ("name", ConfigValue::Str(long)),
         ];
         let s = format_config(&config).unwrap();

@@ -17,7 +17,7 @@ pub fn format_metric(v: f64) -> String {
 }
 
 /// Appends [`format_metric`]`(v)` to `out` without an intermediate allocation.
-pub fn push_metric(out: &mut String, v: f64) {
+pub(crate) fn push_metric(out: &mut String, v: f64) {
     use fmt::Write;
     if v.is_nan() {
         out.push_str("nan");
@@ -49,14 +49,14 @@ pub fn push_metric(out: &mut String, v: f64) {
 
 /// Formats logs as the course does: `name=value` pairs separated by single spaces, in the given
 /// order, each value by [`format_metric`]. Empty logs give an empty string.
-pub fn format_metrics(logs: &[(&str, f64)]) -> String {
+pub(crate) fn format_metrics(logs: &[(&str, f64)]) -> String {
     let mut out = String::new();
     push_metrics(&mut out, logs);
     out
 }
 
 /// Appends [`format_metrics`]`(logs)` to `out`.
-pub fn push_metrics(out: &mut String, logs: &[(&str, f64)]) {
+pub(crate) fn push_metrics(out: &mut String, logs: &[(&str, f64)]) {
     for (i, (name, value)) in logs.iter().enumerate() {
         if i > 0 {
             out.push(' ');
@@ -100,7 +100,7 @@ impl fmt::Display for EpochLine<'_> {
 /// The `Evaluation {elapsed:.1f}s test:loss=...` line that `evaluate()` prints when it logs
 /// (spec §4.2), with the same formatting rules as [`EpochLine`].
 #[derive(Clone, Copy, Debug)]
-pub struct EvaluationLine<'a> {
+pub(crate) struct EvaluationLine<'a> {
     /// Wall-clock time of the evaluation.
     pub elapsed: Duration,
     /// The logs, already prefixed (`test:loss`, ...).
@@ -122,8 +122,9 @@ impl fmt::Display for EvaluationLine<'_> {
 ///
 /// `Display` gives Python's `str()`: `True`/`False`, `None`, integers, floats as Python's
 /// shortest round-trip `repr` (`0.001`, `1e-05`, `1.0`, `1e+16`, `inf`, `nan`) and strings as is.
+/// (No lists: no assignment so far has a `nargs="+"` flag.)
 #[derive(Clone, Debug, PartialEq)]
-pub enum ConfigValue {
+pub(crate) enum ConfigValue {
     /// A Python `bool`.
     Bool(bool),
     /// A Python `int`.
@@ -134,19 +135,6 @@ pub enum ConfigValue {
     Str(String),
     /// Python's `None`.
     None,
-    /// A Python `list` (e.g. from `nargs="+"`): `str()` gives `[300, 300]`, the elements in
-    /// their `repr()` form (strings quoted: `['a', 'b']`).
-    List(Vec<ConfigValue>),
-}
-
-impl ConfigValue {
-    /// Python's `repr()`: as `str()`, except that strings are quoted and escaped.
-    pub fn python_repr(&self) -> String {
-        match self {
-            ConfigValue::Str(s) => python_str_repr(s),
-            other => other.to_string(),
-        }
-    }
 }
 
 impl fmt::Display for ConfigValue {
@@ -158,16 +146,6 @@ impl fmt::Display for ConfigValue {
             ConfigValue::Float(x) => f.write_str(&python_float_repr(*x)),
             ConfigValue::Str(s) => f.write_str(s),
             ConfigValue::None => f.write_str("None"),
-            ConfigValue::List(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    f.write_str(&item.python_repr())?;
-                }
-                f.write_str("]")
-            }
         }
     }
 }
@@ -212,52 +190,6 @@ impl<T: Into<ConfigValue>> From<Option<T>> for ConfigValue {
     fn from(v: Option<T>) -> Self {
         v.map_or(ConfigValue::None, Into::into)
     }
-}
-
-/// Python's `repr(str)`: single quotes unless the string contains `'` and no `"`; backslash,
-/// the quote, `\t`, `\n`, `\r` escaped; other control characters as `\xHH`; non-printable
-/// non-ASCII characters as `\xHH`, `\uHHHH` or `\UHHHHHHHH`. Printability follows Python's
-/// `str.isprintable` for the control, format, separator (other than space), surrogate and
-/// private-use characters; unassigned code points count as printable.
-pub fn python_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_ascii() || python_printable(c) => out.push(c),
-            c if (c as u32) <= 0xff => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// `str.isprintable` for one non-ASCII character, without Unicode tables: false for the
-/// categories Cc, Zs, Zl, Zp, Co and the assigned Cf characters.
-fn python_printable(c: char) -> bool {
-    !matches!(c as u32,
-        0x80..=0xa0 | 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891 | 0x8e2 | 0x1680
-        | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064 | 0x2066..=0x206f | 0x3000
-        | 0xe000..=0xf8ff | 0xfeff | 0xfff9..=0xfffb | 0x110bd | 0x110cd | 0x13430..=0x1343f
-        | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f | 0xf0000..)
 }
 
 /// Python's `repr(float)` (which `str(float)` equals): the shortest digits that round-trip,
@@ -412,33 +344,6 @@ mod tests {
             line.to_string(),
             "Evaluation 0.4s test:loss=0.2500 test:accuracy=0.9000"
         );
-    }
-
-    #[test]
-    fn lists_and_string_reprs() {
-        // expected values from CPython 3
-        let list = ConfigValue::List(vec![ConfigValue::Int(300), ConfigValue::Int(300)]);
-        assert_eq!(list.to_string(), "[300, 300]");
-        let mixed = ConfigValue::List(vec![
-            ConfigValue::Str("a".into()),
-            ConfigValue::Float(1e-5),
-            ConfigValue::Bool(true),
-            ConfigValue::None,
-            ConfigValue::List(vec![]),
-        ]);
-        assert_eq!(mixed.to_string(), "['a', 1e-05, True, None, []]");
-        for (s, r) in [
-            ("it's", "\"it's\""),
-            ("say \"hi\"", "'say \"hi\"'"),
-            ("both ' and \"", "'both \\' and \"'"),
-            ("tab\tnl\ncr\rbs\\", "'tab\\tnl\\ncr\\rbs\\\\'"),
-            ("\x00\x1f\x7f", "'\\x00\\x1f\\x7f'"),
-            ("\u{85}\u{a0}é\u{ad}", "'\\x85\\xa0é\\xad'"),
-            ("\u{2028}€\u{feff}", "'\\u2028€\\ufeff'"),
-            ("\u{e000}😀\u{f0000}", "'\\ue000😀\\U000f0000'"),
-        ] {
-            assert_eq!(python_str_repr(s), r, "{s:?}");
-        }
     }
 
     #[test]

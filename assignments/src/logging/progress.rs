@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
@@ -17,7 +17,7 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Console verbosity and refresh pacing, as the course reads them from `NPFL_PROGRESS`,
 /// `NPFL_PROGRESS_EACH` and `NPFL_PROGRESS_FIRST` (spec §4.4, §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProgressConfig {
+pub(crate) struct ProgressConfig {
     /// 0 silent (no epoch lines), 1 epoch lines only, 2 also a bar when stderr is a terminal,
     /// 3 (or more) a bar always. Negative values behave as 0.
     pub verbosity: i64,
@@ -40,31 +40,20 @@ impl Default for ProgressConfig {
 }
 
 /// An environment variable that does not hold an integer (Python's `int()` would raise).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProgressConfigError {
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}={value:?}: expected an integer")]
+pub(crate) struct ProgressConfigError {
     /// The variable's name.
     pub variable: &'static str,
     /// Its value.
     pub value: String,
 }
 
-impl fmt::Display for ProgressConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}={:?}: expected an integer",
-            self.variable, self.value
-        )
-    }
-}
-
-impl std::error::Error for ProgressConfigError {}
-
 impl ProgressConfig {
     /// Builds the configuration from the three variables' values (`None` = unset), with the
     /// course's defaults: `NPFL_PROGRESS` wins; else either of the other two gives verbosity 3,
     /// or 1 when `NPFL_PROGRESS_FIRST` is 0; else 2.
-    pub fn from_values(
+    pub(crate) fn from_values(
         progress: Option<&str>,
         each: Option<&str>,
         first: Option<&str>,
@@ -102,7 +91,7 @@ impl ProgressConfig {
 
     /// Reads `NPFL_PROGRESS`, `NPFL_PROGRESS_EACH` and `NPFL_PROGRESS_FIRST` (for the binaries,
     /// which are the edge that reads the environment).
-    pub fn from_env() -> Result<Self, ProgressConfigError> {
+    pub(crate) fn from_env() -> Result<Self, ProgressConfigError> {
         let var = |name| std::env::var(name).ok();
         Self::from_values(
             var("NPFL_PROGRESS").as_deref(),
@@ -112,28 +101,26 @@ impl ProgressConfig {
     }
 
     /// Whether epoch lines go to stdout (verbosity at least 1).
-    pub fn print_epoch_lines(&self) -> bool {
+    pub(crate) fn print_epoch_lines(&self) -> bool {
         self.verbosity >= 1
     }
 
     /// Whether a bar is drawn, given whether stderr is a terminal: verbosity 3 or more always,
     /// 2 only on a terminal (tqdm's automatic disable), less never.
-    pub fn show_bar(&self, stderr_is_terminal: bool) -> bool {
+    pub(crate) fn show_bar(&self, stderr_is_terminal: bool) -> bool {
         self.verbosity >= 3 || (self.verbosity == 2 && stderr_is_terminal)
     }
 }
 
-/// The process-wide `NPFL_PROGRESS_FIRST` budget: fixed by the first [`Progress::new`], as the
-/// course reads the variable once at import time.
-static PROCESS_BUDGET: OnceLock<Arc<AtomicI64>> = OnceLock::new();
-
-/// A shared count of refreshes that may still be drawn; negative means unlimited.
+/// The `NPFL_PROGRESS_FIRST` budget: a count of refreshes that may still be drawn, shared by
+/// its clones; negative means unlimited. The course's limit is process-wide: a binary makes one
+/// [`Progress`] (which owns the budget) and draws every bar of the process with it.
 #[derive(Clone, Debug)]
-pub struct RefreshBudget(Arc<AtomicI64>);
+pub(crate) struct RefreshBudget(Arc<AtomicI64>);
 
 impl RefreshBudget {
     /// A budget of `first` refreshes (`None` or negative: unlimited).
-    pub fn new(first: Option<i64>) -> Self {
+    pub(crate) fn new(first: Option<i64>) -> Self {
         RefreshBudget(Arc::new(AtomicI64::new(first.unwrap_or(-1))))
     }
 
@@ -163,9 +150,10 @@ struct Bar {
 /// [`finish`](Self::finish), which erases the bar; print the epoch line after that. The bar is
 /// described as `Epoch e/total` or `Evaluation` followed by the running logs, refreshed at most
 /// every 0.1 s (or exactly every `NPFL_PROGRESS_EACH` batches), and only the first
-/// `NPFL_PROGRESS_FIRST` refreshes of the process are drawn. When no bar is shown every call
+/// `NPFL_PROGRESS_FIRST` refreshes of this display are drawn (its [`RefreshBudget`]; one display
+/// per process makes that the course's process-wide limit). When no bar is shown every call
 /// returns at once; when a refresh is not due nothing is formatted.
-pub struct Progress {
+pub(crate) struct Progress {
     config: ProgressConfig,
     visible: bool,
     budget: RefreshBudget,
@@ -187,11 +175,9 @@ impl fmt::Debug for Progress {
 
 impl Progress {
     /// A progress display on stderr; the bar is visible as [`ProgressConfig::show_bar`] says for
-    /// the real stderr. The `NPFL_PROGRESS_FIRST` budget is process-wide.
-    pub fn new(config: ProgressConfig) -> Self {
-        let budget = PROCESS_BUDGET
-            .get_or_init(|| RefreshBudget::new(config.first).0)
-            .clone();
+    /// the real stderr. It draws at most `config.first` refreshes over its lifetime: make one per
+    /// process, as the course's limit is process-wide.
+    pub(crate) fn new(config: ProgressConfig) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let visible = config.show_bar(terminal);
         // On a terminal indicatif draws with its cursor codes; a bar forced elsewhere (a pipe, a
@@ -207,7 +193,7 @@ impl Progress {
         Progress {
             config,
             visible,
-            budget: RefreshBudget(budget),
+            budget: RefreshBudget::new(config.first),
             target,
             wide: terminal,
             bar: None,
@@ -216,10 +202,11 @@ impl Progress {
     }
 
     /// A progress display drawing to `term` (always visible unless the verbosity is below 2)
-    /// with its own refresh budget: for tests and for embedding. `wide` makes the bar fill the
+    /// with the refresh budget `budget` (shared with other displays): for tests. `wide` makes the bar fill the
     /// terminal width (tqdm's `dynamic_ncols` on a terminal); otherwise it is 10 characters, as
     /// tqdm draws it when the width is unknown.
-    pub fn with_term<T: TermLike + Clone + 'static>(
+    #[cfg(test)]
+    pub(crate) fn with_term<T: TermLike + Clone + 'static>(
         config: ProgressConfig,
         budget: RefreshBudget,
         term: T,
@@ -237,43 +224,39 @@ impl Progress {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> ProgressConfig {
-        self.config
-    }
-
     /// Whether epoch lines should be printed to stdout (verbosity at least 1).
-    pub fn print_epoch_lines(&self) -> bool {
+    pub(crate) fn print_epoch_lines(&self) -> bool {
         self.config.print_epoch_lines()
     }
 
     /// Whether bars are drawn at all.
-    pub fn is_visible(&self) -> bool {
+    pub(crate) fn is_visible(&self) -> bool {
         self.visible
     }
 
     /// How many refreshes this display has drawn (initial renders included).
-    pub fn refreshes_drawn(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn refreshes_drawn(&self) -> u64 {
         self.drawn
     }
 
     /// Starts the bar of epoch `epoch` of `epochs` over `batches` batches, described
     /// `Epoch {epoch}/{epochs}`, and renders it at 0%.
-    pub fn start_epoch(&mut self, epoch: usize, epochs: usize, batches: usize) {
+    pub(crate) fn start_epoch(&mut self, epoch: usize, epochs: usize, batches: usize) {
         if self.visible {
             self.start(format!("Epoch {epoch}/{epochs}"), batches);
         }
     }
 
     /// Starts the bar of an evaluation over `batches` batches, described `Evaluation`.
-    pub fn start_evaluation(&mut self, batches: usize) {
+    pub(crate) fn start_evaluation(&mut self, batches: usize) {
         if self.visible {
             self.start("Evaluation".to_owned(), batches);
         }
     }
 
     /// Starts a bar with any description (erasing a bar still open) and renders it at 0%.
-    pub fn start(&mut self, description: String, batches: usize) {
+    pub(crate) fn start(&mut self, description: String, batches: usize) {
         if !self.visible {
             return;
         }
@@ -311,7 +294,7 @@ impl Progress {
     /// Records one finished batch; `logs` are the running logs shown after the description.
     /// Draws only when a refresh is due and the process-wide budget allows it.
     #[inline]
-    pub fn batch_done(&mut self, logs: &[(&str, f64)]) {
+    pub(crate) fn batch_done(&mut self, logs: &[(&str, f64)]) {
         let Some(bar) = self.bar.as_mut() else { return };
         bar.position += 1;
         let due = match self.config.each {
@@ -342,7 +325,7 @@ impl Progress {
     }
 
     /// Erases the bar (tqdm's `leave=False`), also when refreshes are no longer drawn.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.bar.finish_and_clear();
         }
@@ -359,7 +342,7 @@ impl Drop for Progress {
 /// and spaces over what is left of the previous line; erasing (`leave=False`) is `\r`, spaces
 /// over the whole line, `\r`. No cursor-movement or line-clearing escape codes, so a log file or
 /// a pipe gets plain text (tqdm's `status_printer`).
-pub struct CarriageReturnTerm<W> {
+pub(crate) struct CarriageReturnTerm<W> {
     state: Arc<Mutex<CarriageReturnState<W>>>,
 }
 
@@ -389,7 +372,7 @@ impl<W> fmt::Debug for CarriageReturnTerm<W> {
 
 impl<W: std::io::Write + Send> CarriageReturnTerm<W> {
     /// Draws on `out`.
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         CarriageReturnTerm {
             state: Arc::new(Mutex::new(CarriageReturnState {
                 out,

@@ -19,7 +19,7 @@ pub fn masked_crc32c(data: &[u8]) -> u32 {
 
 /// Frames `payload` as one TFRecord: `u64 LE length`, masked CRC of the length bytes,
 /// the payload, masked CRC of the payload.
-pub fn tfrecord(payload: &[u8]) -> Vec<u8> {
+pub(crate) fn tfrecord(payload: &[u8]) -> Vec<u8> {
     let len = (payload.len() as u64).to_le_bytes();
     let mut out = Vec::with_capacity(payload.len() + 16);
     out.extend_from_slice(&len);
@@ -58,7 +58,7 @@ fn event(wall_time: f64, step: i64, what: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> 
 }
 
 /// The encoded `Event` holding `file_version` (field 3), the first record of every event file.
-pub fn file_version_event(wall_time: f64, version: &str) -> Vec<u8> {
+pub(crate) fn file_version_event(wall_time: f64, version: &str) -> Vec<u8> {
     event(wall_time, 0, |out| {
         put_bytes_field(out, 3, version.as_bytes())
     })
@@ -66,7 +66,7 @@ pub fn file_version_event(wall_time: f64, version: &str) -> Vec<u8> {
 
 /// The encoded `Event` holding `summary` (field 5) with one
 /// `Summary.Value { tag = 1; simple_value = 2 (float) }`: TensorBoard's old-style scalar.
-pub fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8> {
+pub(crate) fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8> {
     let mut value_msg = Vec::with_capacity(tag.len() + 8);
     put_bytes_field(&mut value_msg, 1, tag.as_bytes());
     value_msg.push(2 << 3 | 5);
@@ -82,7 +82,7 @@ pub fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8>
 /// `Summary.Value { tag = 1; tensor = 8; metadata = 9 }`,
 /// `TensorProto { dtype = 1; tensor_shape = 2 { dim = 2 { size = 1 } }; string_val = 8 }`,
 /// `SummaryMetadata { plugin_data = 1 { plugin_name = 1 } }`.
-pub fn text_event(wall_time: f64, step: i64, tag: &str, text: &str) -> Vec<u8> {
+pub(crate) fn text_event(wall_time: f64, step: i64, tag: &str, text: &str) -> Vec<u8> {
     const DT_STRING: u64 = 7;
     let mut dim = Vec::with_capacity(2);
     dim.push(1 << 3);
@@ -115,7 +115,7 @@ fn wall_time_now() -> f64 {
 
 /// The host name as Python's `socket.gethostname()` sees it: `/proc/sys/kernel/hostname`, else
 /// the `HOSTNAME` environment variable, else `localhost`.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let from_proc = fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned());
@@ -135,7 +135,7 @@ static EVENT_FILE_UID: AtomicU64 = AtomicU64::new(0);
 
 /// One TensorBoard event file, `events.out.tfevents.{unix_secs:010}.{hostname}.{pid}.{n}`.
 #[derive(Debug)]
-pub struct EventWriter {
+pub(crate) struct EventWriter {
     file: File,
     path: PathBuf,
 }
@@ -143,7 +143,7 @@ pub struct EventWriter {
 impl EventWriter {
     /// Creates `dir` (and its parents) and a new event file in it whose first record is
     /// `file_version = "brain.Event:2"`, written and flushed at once.
-    pub fn create(dir: &Path) -> io::Result<Self> {
+    pub(crate) fn create(dir: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir).map_err(|e| with_path(dir, e))?;
         let wall_time = wall_time_now();
         let name = format!(
@@ -165,18 +165,18 @@ impl EventWriter {
     }
 
     /// The path of the event file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Appends one scalar (`tag`, `value` as float32) at `step`, with the current wall time.
-    pub fn add_scalar(&mut self, tag: &str, value: f32, step: i64) -> io::Result<()> {
+    pub(crate) fn add_scalar(&mut self, tag: &str, value: f32, step: i64) -> io::Result<()> {
         self.write_record(&scalar_event(wall_time_now(), step, tag, value))
     }
 
     /// Appends one text summary (`add_text`: tag `{tag}/text_summary`) at `step`, with the current
     /// wall time.
-    pub fn add_text(&mut self, tag: &str, text: &str, step: i64) -> io::Result<()> {
+    pub(crate) fn add_text(&mut self, tag: &str, text: &str, step: i64) -> io::Result<()> {
         self.write_record(&text_event(wall_time_now(), step, tag, text))
     }
 
@@ -189,7 +189,7 @@ impl EventWriter {
     }
 
     /// Flushes the file.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.file.flush().map_err(|e| with_path(&self.path, e))
     }
 }
@@ -272,14 +272,18 @@ impl TrainingLogger {
     /// `fit(..., log_config=config)` at `epoch` (spec §4.5), as the course's loggers do it in their
     /// order: the line `Config epoch=... k=v ...` appended to `logs.txt`, then the text summary
     /// `config` (the JSON of [`format_config_as_json`]) in the `train` writer at step `epoch`.
-    pub fn log_config(&mut self, config: &[(&str, ConfigValue)], epoch: usize) -> io::Result<()> {
+    pub(crate) fn log_config(
+        &mut self,
+        config: &[(&str, ConfigValue)],
+        epoch: usize,
+    ) -> io::Result<()> {
         self.log_line(&format_config_as_text(config, epoch))?;
         self.log_text("config", &format_config_as_json(config), epoch as i64)
     }
 
     /// `log_text(label, text, step)`: a TensorBoard text summary in the writer the label names
     /// (`writer:tag`, else `train`), flushed.
-    pub fn log_text(&mut self, label: &str, text: &str, step: i64) -> io::Result<()> {
+    pub(crate) fn log_text(&mut self, label: &str, text: &str, step: i64) -> io::Result<()> {
         let (writer, tag) = label.split_once(':').unwrap_or(("train", label));
         let writer = self.writer(writer)?;
         writer.add_text(tag, text, step)?;
@@ -288,7 +292,7 @@ impl TrainingLogger {
 
     /// The file part of `log_graph` (FileSystemLogger): writes `contents` to `graph.txt` in the
     /// log directory (`graph.{epoch}.txt` for a non-zero epoch), creating the directory.
-    pub fn write_graph_txt(&mut self, contents: &str, epoch: usize) -> io::Result<()> {
+    pub(crate) fn write_graph_txt(&mut self, contents: &str, epoch: usize) -> io::Result<()> {
         fs::create_dir_all(&self.logdir).map_err(|e| with_path(&self.logdir, e))?;
         let name = match epoch {
             0 => "graph.txt".to_owned(),
