@@ -243,26 +243,6 @@ impl MnistSource {
     }
 }
 
-/// The body of an insta snapshot (what follows its metadata) and its `expression:` header.
-///
-/// # Errors
-/// A message naming `name` when the text is not a snapshot.
-pub fn parse_snapshot(name: &str, text: &str) -> Result<(String, String), String> {
-    let mut parts = text.splitn(3, "---\n");
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(""), Some(meta), Some(body)) => {
-            let expression = meta
-                .lines()
-                .find_map(|l| l.strip_prefix("expression: "))
-                .unwrap_or("")
-                .trim_matches('"')
-                .to_owned();
-            Ok((body.to_owned(), expression))
-        }
-        _ => Err(format!("{name}: not an insta snapshot")),
-    }
-}
-
 /// An MNIST case from a published test: the course's data and output when the course's
 /// `mnist.npz` is there, else the stand-in with our reference output, given by `stand_in`
 /// (from the case with its stand-in arguments; an `Err` is the reason to skip).

@@ -7,9 +7,7 @@
 //! as the only file of its shared folder) with our reference's outputs. Missing data skips a test,
 //! unless `NPFL138_REQUIRE_DATA=1`.
 
-mod support;
-
-use support::{binary, check, check_with, course_mnist, stand_in_only, verdicts};
+use crate::support::{binary, check, check_with, course_mnist, stand_in_only, verdicts};
 
 #[test]
 fn our_binary_passes_the_course_s_tests_on_the_course_s_mnist() {

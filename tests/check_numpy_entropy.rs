@@ -5,13 +5,10 @@
 //! The course's files come from `NPFL138_COURSE_DATA` (default `../shared/data/course`); without
 //! them the course's cases are expected to be SKIPPED, unless `NPFL138_REQUIRE_DATA=1`.
 
-mod support;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{FIXTURES, binary, python_with_numpy, require_data, verdicts};
+use crate::support::{FIXTURES, binary, python_with_numpy, require_data, verdicts};
 
 /// The course's folder as the checker finds it (`NPFL138_COURSE_DATA`, else
 /// `$NPFL138_SHARED_DATA/course`, else `../shared/data/course`).
@@ -32,7 +29,7 @@ fn course_data_present(test: &str) -> bool {
 
 /// Runs `npfl138 check numpy_entropy [extra] -- solution` in `cwd`; returns (exit code, stdout).
 fn check(cwd: &Path, extra: &[&str], solution: &[&str]) -> (i32, String) {
-    support::check("numpy_entropy", cwd, extra, solution)
+    crate::support::check("numpy_entropy", cwd, extra, solution)
 }
 
 fn expected_verdicts(ran: &str) -> Vec<(String, String)> {
@@ -185,7 +182,7 @@ fn missing_course_data_is_skipped_not_failed() {
 fn nothing_ran_is_not_a_pass() {
     // No MNIST anywhere: every pca_first case is skipped, and the check does not pass.
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
+    let out = crate::support::npfl138()
         .current_dir(dir.path())
         .args(["check", "pca_first", "--", "true"])
         .env("NPFL138_SHARED_DATA", dir.path())
@@ -206,10 +203,7 @@ fn nothing_ran_is_not_a_pass() {
 
 #[test]
 fn list_and_bad_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
-        .arg("list")
-        .output()
-        .unwrap();
+    let out = crate::support::npfl138().arg("list").output().unwrap();
     assert!(out.status.success());
     let list = String::from_utf8(out.stdout).unwrap();
     for a in [
@@ -223,12 +217,12 @@ fn list_and_bad_flags() {
         list.contains("--recodex --examples=1024 --iterations=64"),
         "{list}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
+    let out = crate::support::npfl138()
         .args(["check", "numpy_entropyy", "--", "true"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
+    let out = crate::support::npfl138()
         .args(["check", "numpy_entropy", "--", "/nonexistent/solution"])
         .output()
         .unwrap();

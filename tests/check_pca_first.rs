@@ -6,11 +6,9 @@
 //! `mnist_npm10k.npz`, so that it uses the stand-in with our reference's outputs. Missing data skips
 //! a test, unless `NPFL138_REQUIRE_DATA=1`.
 
-mod support;
-
 use std::path::Path;
 
-use support::{
+use crate::support::{
     FIXTURES, binary, check, check_with, course_mnist, python_with_numpy, stand_in_only, verdicts,
 };
 
@@ -48,7 +46,7 @@ fn a_numpy_submission_passes_the_course_s_tests_in_recodex_mode() {
     };
     let dir = tempfile::tempdir().unwrap();
     let fixture = Path::new(FIXTURES).join("pca_first.py");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_npfl138"))
+    let out = crate::support::npfl138()
         .current_dir(dir.path())
         .args([
             "check",
@@ -71,13 +69,13 @@ fn a_pytorch_submission_passes_the_course_s_tests_in_recodex_mode() {
     if course_mnist(test).is_none() {
         return;
     }
-    let Some(python) = support::python_with_torch(test) else {
+    let Some(python) = crate::support::python_with_torch(test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let fixture = Path::new(FIXTURES).join("pca_first_torch.py");
     // A generous time limit: importing torch on a loaded two-core machine takes seconds.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_npfl138"))
+    let out = crate::support::npfl138()
         .current_dir(dir.path())
         .args([
             "check",
@@ -168,7 +166,7 @@ fn a_numpy_solution_passes_and_a_wrong_divisor_fails() {
 /// the stand-in poses as it, so our binary's numbers differ, and 8,192 or 55,000 examples do not exist).
 #[test]
 fn the_course_s_mnist_gets_the_course_s_outputs() {
-    if !support::have_stand_in("the_course_s_mnist_gets_the_course_s_outputs") {
+    if !crate::support::have_stand_in("the_course_s_mnist_gets_the_course_s_outputs") {
         return;
     }
     let npz = npfl138::cases::DataPaths::from_env()

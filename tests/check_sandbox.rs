@@ -7,13 +7,11 @@
 //! report's `limits:` header says so, and the test checks that the header says so instead of the
 //! refusal.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{FIXTURES, python_with_numpy, verdicts};
+use crate::support::{FIXTURES, python_with_numpy, verdicts};
 
 /// A checker run: its own scratch `TMPDIR` (checked empty afterwards) and the command line.
 struct Checker {
@@ -30,7 +28,7 @@ impl Checker {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_npfl138"));
+        let mut cmd = crate::support::npfl138();
         cmd.current_dir(self.cwd.path())
             .args(args)
             .env("TMPDIR", self.tmp.path())
@@ -464,7 +462,7 @@ fn a_numpy_pca_first_submission_passes_in_recodex_mode() {
     let Some(_) = python_with_numpy("a_numpy_pca_first_submission_passes_in_recodex_mode") else {
         return;
     };
-    if !support::have_stand_in("a_numpy_pca_first_submission_passes_in_recodex_mode") {
+    if !crate::support::have_stand_in("a_numpy_pca_first_submission_passes_in_recodex_mode") {
         return;
     }
     let c = Checker::new();
@@ -648,7 +646,10 @@ fn an_unprivileged_checker_still_kills_escapees() {
     // As a normal user there is no PID namespace: the checker adopts orphans (a child subreaper)
     // and tracks the tree from /proc. Run it as `nobody` through setpriv (only root can).
     if !nix_is_root() || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipping: needs root and setpriv to run the checker as another user");
+        crate::support::missing(
+            "an_unprivileged_checker_still_kills_escapees",
+            "running the checker as another user needs root and setpriv",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -690,6 +691,8 @@ fn an_unprivileged_checker_still_kills_escapees() {
             .current_dir(tmp.path())
             .env("TMPDIR", tmp.path())
             .env_remove("NPFL_CACHE")
+            .env("NPFL_DATASETS_URL", crate::support::NO_DOWNLOADS)
+            .env("NPFL138_COURSE_URL", crate::support::NO_DOWNLOADS)
             .output()
             .unwrap();
         let report = text(&out.stdout) + &text(&out.stderr);

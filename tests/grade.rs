@@ -3,15 +3,12 @@
 //! halves merged by `npfl138 gradebook`, which must equal the unsharded gradebook, and the rerun
 //! rule (a result newer than the submission is reused).
 
-mod support;
-
 use std::path::Path;
-use std::process::Command;
 
-use support::{FIXTURES, python_with_numpy};
+use crate::support::{FIXTURES, python_with_numpy};
 
 fn npfl138(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_npfl138"))
+    let out = crate::support::npfl138()
         .current_dir(cwd)
         .args(args)
         .env_remove("NPFL_CACHE")

@@ -47,12 +47,7 @@ fn have(name: &str, path: &Path) -> bool {
     if path.exists() {
         return true;
     }
-    let msg = format!("skipping {name}: {} not found", path.display());
-    assert!(
-        std::env::var("NPFL138_REQUIRE_DATA").as_deref() != Ok("1"),
-        "{msg} (NPFL138_REQUIRE_DATA=1)"
-    );
-    eprintln!("{msg}");
+    crate::support::missing(name, format!("{} not found", path.display()));
     false
 }
 
@@ -220,18 +215,12 @@ fn npm10k_case(case: usize) {
         examples,
         iterations,
     );
-    let clamped = if examples < COURSE_CASES[case - 1].0 {
-        format!(
-            " (course case {case} has --examples={}: clamped to the 8,000-image train split)",
-            COURSE_CASES[case - 1].0
-        )
-    } else {
-        String::new()
-    };
-    let command = format!(
-        "pca_first --recodex --examples={examples} --iterations={iterations} --dataset=mnist_npm10k.npz{clamped}"
+    // The checker runs its stand-in case with these arguments and expects this file.
+    assert_eq!(
+        npfl138::cases::pca_first::stand_in_args(case),
+        format!("--recodex --examples={examples} --iterations={iterations}")
     );
-    insta::assert_snapshot!(format!("npm10k_{case}"), out, &command);
+    crate::support::expected_file(&format!("pca_first_stand_in_{case}.txt"), &out);
 }
 
 #[test]
@@ -338,25 +327,6 @@ fn error_missing_file_names_it() {
 
 // ---- The binary: exit codes and one-line errors ------------------------------------------------
 
-/// `target/<profile>/pca_first`, next to this test's `deps/` directory. The root package's tests do
-/// not build the assignments' binaries: `cargo build -p assignments --bin pca_first` first.
-fn binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe
-        .parent()?
-        .parent()?
-        .join(format!("pca_first{}", std::env::consts::EXE_SUFFIX));
-    if bin.exists() {
-        Some(bin)
-    } else {
-        eprintln!(
-            "skipping pca_first binary tests: {} not built (cargo build -p assignments --bin pca_first)",
-            bin.display()
-        );
-        None
-    }
-}
-
 fn run_binary(bin: &Path, flags: &[&str]) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(bin)
         .args(flags)
@@ -368,7 +338,7 @@ fn run_binary(bin: &Path, flags: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn binary_errors_are_one_line_with_exit_code_1() {
-    let Some(bin) = binary() else { return };
+    let bin = crate::support::binary("pca_first");
     for (flags, message) in [
         (
             &["--examples=0"][..],
@@ -396,7 +366,7 @@ fn binary_errors_are_one_line_with_exit_code_1() {
 
 #[test]
 fn binary_prints_the_two_lines() {
-    let Some(bin) = binary() else { return };
+    let bin = crate::support::binary("pca_first");
     let Some(npz) = npm10k_or_skip("pca_first binary_prints_the_two_lines") else {
         return;
     };

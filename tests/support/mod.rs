@@ -1,6 +1,6 @@
-//! Helpers shared by the `check_*` tests: running `npfl138 check`, building our binaries, finding
-//! Python with NumPy and the shared data.
-#![allow(dead_code)]
+//! Helpers shared by the grader suite's modules: the one rule for data that is missing (skip with a
+//! message, or fail under `NPFL138_REQUIRE_DATA=1`), running `npfl138 check`, building our
+//! binaries, finding Python with NumPy or PyTorch and the shared data.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +8,51 @@ use std::process::Command;
 /// `NPFL138_REQUIRE_DATA=1`: missing data or tools fail instead of skipping.
 pub fn require_data() -> bool {
     std::env::var("NPFL138_REQUIRE_DATA").is_ok_and(|v| v == "1")
+}
+
+/// Where a test's checker would download from: nothing listens there, so that no test can reach
+/// the internet (a test that serves files sets its own loopback URL over it).
+pub const NO_DOWNLOADS: &str = "http://127.0.0.1:9";
+
+/// The `npfl138` binary as a command that cannot download anything from the internet.
+pub fn npfl138() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_npfl138"));
+    cmd.env("NPFL_DATASETS_URL", NO_DOWNLOADS)
+        .env("NPFL138_COURSE_URL", NO_DOWNLOADS);
+    cmd
+}
+
+/// Compares `actual` with the reference output `tests/expected/NAME` (which the checker compiles
+/// in), trailing white space aside; `NPFL138_REGENERATE=1` (`npfl138 regenerate`) rewrites the file
+/// instead.
+pub fn expected_file(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    let actual = format!("{}\n", actual.trim_end());
+    if std::env::var("NPFL138_REGENERATE").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &actual).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return;
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        format!("{}\n", expected.trim_end()),
+        actual,
+        "{} differs from our reference's output (`npfl138 regenerate` rewrites it)",
+        path.display()
+    );
+}
+
+/// The one rule for anything a test needs from outside the repository and does not find: under
+/// `NPFL138_REQUIRE_DATA=1` (CI) a failure, else `skipping TEST: WHAT` on stderr, after which the
+/// caller returns.
+pub fn missing(test: &str, what: impl std::fmt::Display) {
+    assert!(
+        !require_data(),
+        "{test}: {what}, and NPFL138_REQUIRE_DATA=1"
+    );
+    eprintln!("skipping {test}: {what}");
 }
 
 /// The folder of the NumPy fixtures.
@@ -27,7 +72,7 @@ pub fn check_with(
     solution: &[&str],
     env: &[(&str, &Path)],
 ) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_npfl138"));
+    let mut cmd = npfl138();
     cmd.current_dir(cwd)
         .args(["check", assignment])
         .args(extra)
@@ -120,11 +165,7 @@ pub fn python_with_numpy(test: &str) -> Option<String> {
     if ok {
         return Some(python);
     }
-    assert!(
-        !require_data(),
-        "{test}: {python} with numpy is missing and NPFL138_REQUIRE_DATA=1"
-    );
-    eprintln!("skipping {test}: {python} with numpy is not available");
+    missing(test, format!("{python} with numpy is not available"));
     None
 }
 
@@ -156,12 +197,7 @@ pub fn course_mnist(test: &str) -> Option<PathBuf> {
     if path.is_file() {
         return Some(path);
     }
-    assert!(
-        !require_data(),
-        "{test}: {} is missing and NPFL138_REQUIRE_DATA=1",
-        path.display()
-    );
-    eprintln!("skipping {test}: {} is missing", path.display());
+    missing(test, format!("{} is missing", path.display()));
     None
 }
 
@@ -180,6 +216,7 @@ pub fn python_with_torch(test: &str) -> Option<String> {
         !std::env::var("NPFL138_REQUIRE_TORCH").is_ok_and(|v| v == "1"),
         "{test}: {python} with torch is missing and NPFL138_REQUIRE_TORCH=1"
     );
+    // PyTorch is not data: without NPFL138_REQUIRE_TORCH its absence only skips.
     eprintln!("skipping {test}: {python} with torch is not available");
     None
 }
@@ -193,11 +230,6 @@ pub fn have_stand_in(test: &str) -> bool {
     if path.is_file() {
         return true;
     }
-    assert!(
-        !require_data(),
-        "{test}: {} is missing and NPFL138_REQUIRE_DATA=1",
-        path.display()
-    );
-    eprintln!("skipping {test}: {} is missing", path.display());
+    missing(test, format!("{} is missing", path.display()));
     false
 }
