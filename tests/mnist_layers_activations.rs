@@ -88,8 +88,13 @@ fn args(hidden_layers: u64, activation: &str, extra: &[&str]) -> Args {
     Args::try_parse_from(argv).unwrap()
 }
 
+/// Trains on `mnist`; `kernel` replaces the args' (the fastest, or `NPFL_KERNEL`'s).
 fn run(args: &Args, mnist: &Mnist, kernel: Option<Kernel>) -> Vec<EpochLogs> {
-    train(args, mnist, kernel, &mut |_| {}, &mut |_| {}).unwrap()
+    let mut args = args.clone();
+    if let Some(kernel) = kernel {
+        args.common.kernel = kernel;
+    }
+    train(&args, mnist, &mut |_| {}, &mut |_| {}).unwrap()
 }
 
 fn line(logs: &EpochLogs, epochs: usize) -> String {

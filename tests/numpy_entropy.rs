@@ -172,10 +172,9 @@ fn the_checker_s_hidden_cases_with_our_seed_are_the_committed_ones() {
             case.name,
             spec.name
         );
-        let snapshot = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(format!("tests/snapshots/grader__numpy_entropy__{}.snap", spec.name)),
-        )
+        let snapshot = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            format!("tests/snapshots/grader__numpy_entropy__{}.snap", spec.name),
+        ))
         .unwrap();
         let body = snapshot.splitn(3, "---\n").nth(2).unwrap();
         assert_eq!(case.expected, body, "{}", case.name);

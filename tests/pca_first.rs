@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use assignments::pca_first::{Args, Report, run};
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
-use npfl_core::numpy_rng::RandomState;
+use npfl_core::rng::numpy::RandomState;
 
 /// PyTorch's output for the course's three tests, recorded by `tests/fixtures/record_pca_first.py`.
 const TORCH: &str = include_str!("fixtures/torch_pca_first_recodex.txt");
@@ -400,7 +400,7 @@ fn threads_do_not_change_the_result() {
     let mut a = args(&npz, 8000, 128);
     let one = run(&a).expect("pca_first runs");
     for threads in [2, 3, 0] {
-        a.threads = threads;
+        a.common.threads = threads;
         // Bitwise: the matmul's results do not depend on the thread count.
         assert_eq!(run(&a).expect("pca_first runs"), one, "--threads={threads}");
     }
@@ -414,7 +414,7 @@ fn every_kernel_prints_the_same() {
     let mut a = args(&npz, 1024, 64);
     let mut outputs = Vec::new();
     for kernel in npfl_core::matmul::Kernel::available() {
-        a.kernel = kernel;
+        a.common.kernel = kernel;
         outputs.push((kernel, run(&a).expect("pca_first runs").to_string()));
     }
     for (kernel, out) in &outputs {

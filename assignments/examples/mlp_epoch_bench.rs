@@ -16,11 +16,11 @@ fn main() -> anyhow::Result<()> {
     };
     let mut args = Args::parse_from(argv);
     args.epochs = 1;
-    args.apply_env()?;
-    let mnist = args.load(Sizes::default())?;
+    args.common.apply_env()?;
+    let mnist = args.common.load(Sizes::default())?;
     let mut times = Vec::new();
     for _ in 0..runs {
-        let logs = train(&args, &mnist, None, &mut |_| {}, &mut |_| {})?;
+        let logs = train(&args, &mnist, &mut |_| {}, &mut |_| {})?;
         let ms = logs[0].elapsed.as_secs_f64() * 1e3;
         println!(
             "{ms:.1} ms  dev:accuracy={:.4}",
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     times.sort_by(f64::total_cmp);
     println!(
         "kernel={} runs={runs} min={:.1} ms median={:.1} ms",
-        args.kernel,
+        args.common.kernel,
         times[0],
         times[times.len() / 2]
     );

@@ -16,7 +16,6 @@
 //!   ([`CommonArgs::load_transformed`]).
 
 use std::io::Write;
-use std::ops::DerefMut;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -39,9 +38,9 @@ pub(crate) const SEED_EXPECTED: &str = "an integer from 0 to 4294967295 = 2**32 
 ///
 /// # Errors
 /// A bad `NPFL_KERNEL`.
-pub fn parse_args<A: clap::Parser + DerefMut<Target = CommonArgs>>() -> anyhow::Result<A> {
+pub fn parse_args<A: clap::Parser + AsMut<CommonArgs>>() -> anyhow::Result<A> {
     let mut args = A::parse();
-    args.apply_env()?;
+    args.as_mut().apply_env()?;
     Ok(args)
 }
 

@@ -16,7 +16,6 @@
 //! ([`crate::mnist_layers_activations::trainer`]).
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -96,20 +95,13 @@ pub struct Args {
     pub common: CommonArgs,
 }
 
-/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
-impl Deref for Args {
-    type Target = CommonArgs;
-    fn deref(&self) -> &CommonArgs {
-        &self.common
-    }
-}
-
-impl DerefMut for Args {
-    fn deref_mut(&mut self) -> &mut CommonArgs {
+impl AsMut<CommonArgs> for Args {
+    fn as_mut(&mut self) -> &mut CommonArgs {
         &mut self.common
     }
 }
 
+/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
 impl Args {
     /// Parses the process's arguments for `script` (its name in `--help` and in usage errors;
     /// a bad flag is clap's usage error, exit code 2) and applies the environment
@@ -274,12 +266,12 @@ mod tests {
                 args.batch_size,
                 args.epochs,
                 args.hidden_layer_size,
-                args.seed,
-                args.threads
+                args.common.seed,
+                args.common.threads
             ),
             (50, 10, 100, 42, 1)
         );
-        assert_eq!(args.dataset, datasets::DatasetSource::Mnist);
+        assert_eq!(args.common.dataset, datasets::DatasetSource::Mnist);
         assert!(Args::try_parse_from(["x", "--activation=relu"]).is_err());
         assert!(Args::try_parse_from(["x", "--recodex"]).is_err());
         let args = Args::try_parse_from(["x", "--hidden=20", "--batch_size=+7"]).unwrap();

@@ -7,13 +7,11 @@
 //! [`train`] runs it and reports every epoch through a callback; the binary prints the lines.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use anyhow::Context;
 use clap::Parser;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use datasets::{Mnist, Split};
-use npfl_core::matmul::Kernel;
 use npfl_core::nn::{
     Activation, AdamConfig, BatchEvent, CourseRng, EpochLogs, Examples, Features, Mlp, MlpConfig,
     Trainer,
@@ -79,20 +77,13 @@ pub struct Args {
     pub common: CommonArgs,
 }
 
-/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
-impl Deref for Args {
-    type Target = CommonArgs;
-    fn deref(&self) -> &CommonArgs {
-        &self.common
-    }
-}
-
-impl DerefMut for Args {
-    fn deref_mut(&mut self) -> &mut CommonArgs {
+impl AsMut<CommonArgs> for Args {
+    fn as_mut(&mut self) -> &mut CommonArgs {
         &mut self.common
     }
 }
 
+/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
 /// `none`, `relu`, `tanh` or `sigmoid`, listed in `--help` and in the error for anything else.
 fn activation_parser() -> impl TypedValueParser<Value = Activation> {
     PossibleValuesParser::new(Activation::ALL.map(Activation::name)).map(|name| {
@@ -179,20 +170,12 @@ pub fn trainer(args: &Args, inputs: usize) -> anyhow::Result<Trainer> {
 pub fn train(
     args: &Args,
     mnist: &Mnist,
-    kernel: Option<Kernel>,
     on_batch: &mut dyn FnMut(&BatchEvent),
     on_epoch: &mut dyn FnMut(&EpochLogs),
 ) -> anyhow::Result<Vec<EpochLogs>> {
     let train = examples(&mnist.train).context("the train split")?;
     let dev = examples(&mnist.dev).context("the dev split")?;
-    let mut trainer = match kernel {
-        Some(kernel) => {
-            let mut args = args.clone();
-            args.common.kernel = kernel;
-            self::trainer(&args, train.dim())?
-        }
-        None => self::trainer(args, train.dim())?,
-    };
+    let mut trainer = self::trainer(args, train.dim())?;
     let mut all = Vec::with_capacity(args.epochs as usize);
     trainer.fit(
         &train,
@@ -252,7 +235,7 @@ pub fn run(args: &Args, out: &mut Stdout) -> anyhow::Result<Report> {
     let mnist = args.common.load_transformed()?;
     require_examples(&[("train", &mnist.train), ("dev", &mnist.dev)])?;
     let epochs = reporter.fit(args.epochs as usize, None, |on_batch, on_epoch| {
-        train(args, &mnist, None, on_batch, on_epoch)
+        train(args, &mnist, on_batch, on_epoch)
     })?;
     Ok(Report(epochs))
 }
@@ -274,8 +257,11 @@ mod tests {
             ),
             (50, 10, 100, 1)
         );
-        assert_eq!((args.recodex, args.seed, args.threads), (false, 42, 1));
-        assert_eq!(args.dataset, datasets::DatasetSource::Mnist);
+        assert_eq!(
+            (args.recodex, args.common.seed, args.common.threads),
+            (false, 42, 1)
+        );
+        assert_eq!(args.common.dataset, datasets::DatasetSource::Mnist);
         let args = Args::try_parse_from([
             "x",
             "--activation=relu",
@@ -290,7 +276,7 @@ mod tests {
         assert_eq!(args.activation, Activation::Relu);
         assert_eq!(args.hidden_layers, 3);
         assert!(args.recodex);
-        assert!(args.threads() >= 1);
+        assert!(args.common.threads() >= 1);
         assert!(Args::try_parse_from(["x", "--activation", "gelu"]).is_err());
         assert!(Args::try_parse_from(["x", "--batch_size", "0"]).is_err());
         assert!(Args::try_parse_from(["x", "--hidden-layers", "2"]).is_err());

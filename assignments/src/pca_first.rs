@@ -14,7 +14,6 @@
 //! `--examples 0`, `--iterations 0`, identical examples), [`run`] returns an error that says why.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 
 use anyhow::bail;
 use clap::Parser;
@@ -65,20 +64,13 @@ pub struct Args {
     pub common: CommonArgs,
 }
 
-/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
-impl Deref for Args {
-    type Target = CommonArgs;
-    fn deref(&self) -> &CommonArgs {
-        &self.common
-    }
-}
-
-impl DerefMut for Args {
-    fn deref_mut(&mut self) -> &mut CommonArgs {
+impl AsMut<CommonArgs> for Args {
+    fn as_mut(&mut self) -> &mut CommonArgs {
         &mut self.common
     }
 }
 
+/// `args.seed`, `args.threads`, ... as in the course's flat `argparse` namespace.
 /// The two numbers the course prints.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Report {
@@ -113,7 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
     }
     let mnist = args.common.load(datasets::Sizes::default())?;
     let train = &mnist.train;
-    let indices = RandomState::new(args.seed)
+    let indices = RandomState::new(args.common.seed)
         .choice_without_replacement(train.len(), args.examples)
         .map_err(|e| match e {
             NumpyRngError::SampleLargerThanPopulation { sample, population } => anyhow::anyhow!(

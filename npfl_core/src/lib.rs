@@ -19,10 +19,6 @@ pub mod pca;
 pub mod rng;
 pub mod rows;
 
-/// The old path of [`rng::numpy`], kept until the root package's tests use the new one.
-#[doc(hidden)]
-pub use rng::numpy as numpy_rng;
-
 /// The course's image transform for one pixel: `float32(pixel) / 255`, a true division (not a
 /// multiplication by `1 / 255`, which rounds differently for some pixels). Everything that feeds
 /// pixels to a computation uses this one function.
