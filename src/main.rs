@@ -753,7 +753,9 @@ fn regenerate(assignment: Option<&str>) -> anyhow::Result<()> {
         if !status.success() {
             let mut removed = Vec::new();
             remove_snap_new(&root, &mut removed).context("removing stray .snap.new files")?;
-            bail!("the grader suite failed while {what} the reference outputs ({status}); see its output above");
+            bail!(
+                "the grader suite failed while {what} the reference outputs ({status}); see its output above"
+            );
         }
     }
     let outputs = [
