@@ -1,5 +1,5 @@
 //! Every assignment's test cases, in one place: the course's published commands and outputs
-//! (`tasks/*.md`, spec §1.5, §2.4, §3.3), the comparison rule, and ReCodEx-style hidden cases.
+//! (`tasks/*.md`, course: `tasks/numpy_entropy.md`, `tasks/pca_first.md`, `tasks/mnist_layers_activations.md`), the comparison rule, and ReCodEx-style hidden cases.
 //! The `npfl138` binary runs them against any solution; the grader suite in `tests/` reads the
 //! same definitions.
 //!

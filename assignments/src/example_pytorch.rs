@@ -1,5 +1,5 @@
 //! The lecture's two example scripts, `labs/01/example_pytorch.py` and
-//! `labs/01/example_pytorch_tensorboard.py` (spec §12): the course's MLP
+//! `labs/01/example_pytorch_tensorboard.py`: the course's MLP
 //! `Sequential(Flatten(), Linear(784, hidden), ReLU(), Linear(hidden, 10))` trained on MNIST with
 //! Adam, then evaluated on the test set.
 //!

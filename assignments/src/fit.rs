@@ -1,4 +1,4 @@
-//! What the course's `TrainableModule` shows and logs around a training run (spec §4, §5.2, §12):
+//! What the course's `TrainableModule` shows and logs around a training run (course: `labs/npfl138/trainable_module.py`, `labs/npfl138/loggers/`, `labs/01/example_pytorch_tensorboard.py`):
 //! the progress bars on stderr, the epoch lines on stdout and in the log directory, and in the
 //! example scripts the `Config ...` line, `graph.txt` and the `Evaluation ...` line of
 //! `evaluate(test)`. The numbers come from `npfl_core::nn::Trainer`; this is only their console

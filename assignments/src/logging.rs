@@ -2,12 +2,12 @@
 //! event files, the epoch lines and the progress bar.
 //!
 //! - `metrics`: the epoch line of `TrainableModule.fit` ([`EpochLine`], [`format_metric`]) and
-//!   Python's `str()`/`repr()` of configuration values ([`python_float_repr`]) (spec §4.2);
-//! - `logdir`: the log directory name, `format_logdir` and the local timestamp (spec §5.1);
-//! - `config`: the `Config ...` line and the JSON that `fit(..., log_config=...)` logs (spec §4.5);
+//!   Python's `str()`/`repr()` of configuration values ([`python_float_repr`]) (course: `labs/npfl138/trainable_module.py`);
+//! - `logdir`: the log directory name, `format_logdir` and the local timestamp (course: `labs/npfl138/format_logdir_impl.py`);
+//! - `config`: the `Config ...` line and the JSON that `fit(..., log_config=...)` logs (course: `labs/npfl138/trainable_module.py`);
 //! - `tensorboard`: [`TrainingLogger`], `logs.txt` and the TensorBoard event files of a log
-//!   directory (spec §5.2);
-//! - `progress`: the progress bar on stderr and the console verbosity (spec §4.4).
+//!   directory (course: `labs/npfl138/loggers/`);
+//! - `progress`: the progress bar on stderr and the console verbosity (course: `labs/npfl138/progress_logger.py`).
 //!
 //! [`crate::fit`] puts them together around a training run. What is public here is what the
 //! tests and the grader use; the rest is the crate's.

@@ -1,5 +1,5 @@
 //! Cross-checks the Python-compatible number formatting against CPython itself on many values:
-//! `format_metric` against `f"{v:.2e}"` / `f"{v:.4f}"` (spec §4.2), `python_float_repr`
+//! `format_metric` against `f"{v:.2e}"` / `f"{v:.4f}"` (course: `labs/npfl138/trainable_module.py`), `python_float_repr`
 //! against `str(v)`, and `{:.1}` (the epoch time) against `f"{v:.1f}"`.
 //! Skipped with a message when python3 is missing.
 

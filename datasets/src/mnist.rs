@@ -86,7 +86,7 @@ pub struct Sizes {
     pub test: Option<usize>,
 }
 
-/// The environment variable with which the course caps every `TransformedDataset` (spec §6.3, §13).
+/// The environment variable with which the course caps every `TransformedDataset` (course: `labs/npfl138/transformed_dataset.py`).
 pub const DATASET_LIMIT_VAR: &str = "NPFL_DATASET_LIMIT";
 
 impl Sizes {

@@ -1,4 +1,4 @@
-//! `NPFL_DATASET_LIMIT` as the course's `TransformedDataset` reads it (spec §6.3, §13): a value of
+//! `NPFL_DATASET_LIMIT` as the course's `TransformedDataset` reads it (course: `labs/npfl138/transformed_dataset.py`): a value of
 //! decimal digits keeps the first `limit` examples of every split ("0" empties them); any other
 //! value is ignored. The library takes the value as a parameter; the binaries read the variable.
 

@@ -1,5 +1,5 @@
 //! `mnist_layers_activations` (`tasks/mnist_layers_activations.md`): the course's six ReCodEx
-//! tests (`--recodex`, one epoch), verbatim (spec §3.3), compared as epoch lines: the time is
+//! tests (`--recodex`, one epoch), verbatim (course: `tasks/mnist_layers_activations.md`), compared as epoch lines: the time is
 //! ignored and each metric may differ by [`TOLERANCE`].
 //!
 //! MNIST is provided as for `pca_first` ([`super::pca_first`]): the course's `mnist.npz`, or

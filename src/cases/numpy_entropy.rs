@@ -23,7 +23,7 @@ pub struct Published {
     pub expected: &'static str,
 }
 
-/// The course's published outputs (spec §1.5).
+/// The course's published outputs (course: `tasks/numpy_entropy.md`).
 pub const PUBLISHED: [Published; 4] = [
     Published {
         set: 1,

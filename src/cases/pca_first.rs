@@ -1,4 +1,4 @@
-//! `pca_first` (`tasks/pca_first.md`): the course's three ReCodEx tests, verbatim (spec §2.4).
+//! `pca_first` (`tasks/pca_first.md`): the course's three ReCodEx tests, verbatim (course: `tasks/pca_first.md`).
 //!
 //! They need MNIST, provided as the course does: `mnist.npz` in the working directory. With the
 //! course's `mnist.npz` (found in `$NPFL_CACHE` or the current directory) the course's outputs

@@ -1,4 +1,4 @@
-//! The configuration as `fit(..., log_config=vars(args))` logs it (spec §4.5): the
+//! The configuration as `fit(..., log_config=vars(args))` logs it (course: `labs/npfl138/trainable_module.py`): the
 //! `Config epoch=0 k=v ...` line (stdout and `logs.txt`) and the pretty-printed JSON of the
 //! TensorBoard text summary `config`.
 

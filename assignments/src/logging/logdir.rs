@@ -1,4 +1,4 @@
-//! The log directory name: the course's `format_logdir` (spec §5.1) and the local timestamp.
+//! The log directory name: the course's `format_logdir` (course: `labs/npfl138/format_logdir_impl.py`) and the local timestamp.
 
 use std::collections::HashMap;
 
@@ -141,7 +141,7 @@ impl Placeholders {
     }
 }
 
-/// The course's `format_logdir(template, **config)` (spec §5.1).
+/// The course's `format_logdir(template, **config)` (course: `labs/npfl138/format_logdir_impl.py`).
 ///
 /// `file` is the calling script's base name without extension (`None` behaves like Jupyter: an
 /// empty `{file}`), `timestamp` usually [`local_timestamp`]. The placeholders are `{config}`,
@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn truncation_spec_example() {
-        // spec §5.1 [V]: a 300-character value next to dropout=0.5 and hidden_layers=[300, 300]
+        // course: `labs/npfl138/format_logdir_impl.py`: a 300-character value next to dropout=0.5 and hidden_layers=[300, 300]
         // is cut to 178 characters.
         let long = "x".repeat(300);
         let config = [

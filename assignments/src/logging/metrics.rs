@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Formats one metric value as the course prints it (spec §4.2).
+/// Formats one metric value as the course prints it (course: `labs/npfl138/trainable_module.py`).
 ///
 /// Values with `0 < |v| < 2e-4` use Python's `.2e` (`1.00e-05`, at least two exponent digits and
 /// an explicit sign), everything else Python's `.4f` (`0.5340`, `123456.7890`); NaN and the
@@ -67,7 +67,7 @@ pub(crate) fn push_metrics(out: &mut String, logs: &[(&str, f64)]) {
     }
 }
 
-/// One epoch line of `TrainableModule.fit` (spec §4.2):
+/// One epoch line of `TrainableModule.fit` (course: `labs/npfl138/trainable_module.py`):
 /// `Epoch {epoch}/{epochs} {elapsed:.1f}s name=value ...`.
 ///
 /// There is no padding; with empty logs the line ends with a space, as the course's does
@@ -98,7 +98,7 @@ impl fmt::Display for EpochLine<'_> {
 }
 
 /// The `Evaluation {elapsed:.1f}s test:loss=...` line that `evaluate()` prints when it logs
-/// (spec §4.2), with the same formatting rules as [`EpochLine`].
+/// (course: `labs/npfl138/trainable_module.py`), with the same formatting rules as [`EpochLine`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EvaluationLine<'a> {
     /// Wall-clock time of the evaluation.
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn spec_table() {
-        // spec §4.2, every [V] example
+        // course: `labs/npfl138/trainable_module.py`, every example it documents
         assert_eq!(format_metric(0.53401), "0.5340");
         assert_eq!(format_metric(0.0), "0.0000");
         assert_eq!(format_metric(2e-4), "0.0002");

@@ -1,4 +1,4 @@
-//! The course's progress bar (`ProgressLogger`, a tqdm subclass; spec §4.4), drawn with
+//! The course's progress bar (`ProgressLogger`, a tqdm subclass; course: `labs/npfl138/progress_logger.py`), drawn with
 //! indicatif on stderr.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use super::metrics::push_metrics;
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Console verbosity and refresh pacing, as the course reads them from `NPFL_PROGRESS`,
-/// `NPFL_PROGRESS_EACH` and `NPFL_PROGRESS_FIRST` (spec §4.4, §9).
+/// `NPFL_PROGRESS_EACH` and `NPFL_PROGRESS_FIRST` (course: `labs/npfl138/progress_logger.py`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ProgressConfig {
     /// 0 silent (no epoch lines), 1 epoch lines only, 2 also a bar when stderr is a terminal,
@@ -143,7 +143,7 @@ struct Bar {
     last_refresh: Instant,
 }
 
-/// The course's progress bar on stderr (spec §4.4).
+/// The course's progress bar on stderr (course: `labs/npfl138/progress_logger.py`).
 ///
 /// Per loop: [`start_epoch`](Self::start_epoch) (or [`start_evaluation`](Self::start_evaluation)),
 /// then [`batch_done`](Self::batch_done) after every batch with the running logs, then
@@ -723,7 +723,7 @@ mod tests {
 
     #[test]
     fn narrow_bar_when_the_width_is_unknown() {
-        // spec §4.4 [V]: `Epoch 1/10 loss=1.0000 accuracy=0.5000:  20%|██        | 1/5 [...]`
+        // course: `labs/npfl138/progress_logger.py`: `Epoch 1/10 loss=1.0000 accuracy=0.5000:  20%|██        | 1/5 [...]`
         let term = Recorder::default();
         let mut p = Progress::with_term(
             config(3, Some(1), None),

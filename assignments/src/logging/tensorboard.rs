@@ -194,7 +194,7 @@ impl EventWriter {
     }
 }
 
-/// The course's logger pair for a log directory (spec §5.2): `logs.txt` (FileSystemLogger) and
+/// The course's logger pair for a log directory (course: `labs/npfl138/loggers/`): `logs.txt` (FileSystemLogger) and
 /// TensorBoard event files, one writer per subdirectory (TensorBoardLogger).
 ///
 /// Nothing is created until the first log call. A label `writer:tag` goes to the subdirectory
@@ -269,7 +269,7 @@ impl TrainingLogger {
             .map_err(|e| with_path(&path, e))
     }
 
-    /// `fit(..., log_config=config)` at `epoch` (spec §4.5), as the course's loggers do it in their
+    /// `fit(..., log_config=config)` at `epoch` (course: `labs/npfl138/trainable_module.py`), as the course's loggers do it in their
     /// order: the line `Config epoch=... k=v ...` appended to `logs.txt`, then the text summary
     /// `config` (the JSON of [`format_config_as_json`]) in the `train` writer at step `epoch`.
     pub(crate) fn log_config(

@@ -28,7 +28,7 @@ pub fn xavier_uniform(
 }
 
 /// The random streams of the course's `mnist_layers_activations.py` after `npfl138.startup(seed, recodex)`
-/// (spec §4.7 and §7).
+/// (course: `labs/npfl138/startup_impl.py`).
 ///
 /// - Without `recodex`, everything draws from one global generator seeded with `seed`: each initialiser
 ///   in layer order; then every epoch the train `DataLoader` iterator draws a 64-bit base seed, the

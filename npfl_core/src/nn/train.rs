@@ -1,4 +1,4 @@
-//! The training loop of the course's `TrainableModule.fit` (spec §4.1, §4.3): shuffled train batches
+//! The training loop of the course's `TrainableModule.fit` (course: `labs/npfl138/trainable_module.py`): shuffled train batches
 //! (the last one may be short), running train loss = mean of per-batch mean losses and running train
 //! accuracy over examples from the pre-update logits, both divided in `float32`; after every epoch the
 //! dev loss and accuracy over the whole dev set in batches of the same size. Nothing allocates inside

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn golden_seed_42_over_55000() {
-        // The course's default draw (spec §2.2): seed 42, 55,000 training images.
+        // The course's default draw (course: `labs/01/pca_first.py`): seed 42, 55,000 training images.
         let mut rng = RandomState::new(42);
         let idx = rng.choice_without_replacement(55_000, 10).unwrap();
         assert_eq!(
