@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Our matmul against the tuned BLAS libraries this machine has, side by side in one run.
 
-    cargo build --release -p npfl_core --example matmul_bench
+    cargo build --release -p npfl_core --features bench --example matmul_bench
     python3 bench/matmul_blas.py [--rounds 5] [--only M]
 
 For each of the issue's shapes, each round runs our benchmark binary on that shape
@@ -29,6 +29,11 @@ import time
 # One thread everywhere, before NumPy and PyTorch load their BLAS.
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
+# Some machines here set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for old OpenBLAS builds; they pin
+# a current OpenBLAS to an older kernel (e.g. Haswell's AVX2 on an AVX-512 CPU). Benchmark the
+# kernel OpenBLAS picks itself; the kernel is printed (threadpoolctl) when available.
+CORETYPE = os.environ.pop("OPENBLAS_CORETYPE", None)
+os.environ.pop("OPENBLAS_L2_SIZE", None)
 
 import numpy as np  # noqa: E402
 
@@ -95,12 +100,19 @@ def main():
     ap.add_argument("--only", type=int, help="keep the shapes whose M is this")
     args = ap.parse_args()
     if not os.path.exists(BENCH):
-        sys.exit(f"error: {BENCH} not found: cargo build --release -p npfl_core --example matmul_bench")
+        sys.exit(f"error: {BENCH} not found: cargo build --release -p npfl_core --features bench --example matmul_bench")
     cfg = np.show_config(mode="dicts") if hasattr(np, "show_config") else {}
     blas = cfg.get("Build Dependencies", {}).get("blas", {})
+    try:
+        from threadpoolctl import threadpool_info
+
+        kernels = ", ".join(f"{i['internal_api']} {i.get('architecture', '?')}" for i in threadpool_info())
+    except ImportError:
+        kernels = "kernels unknown: pip install threadpoolctl"
     print(f"# NumPy {np.__version__} ({blas.get('name', '?')} {blas.get('version', '')}); "
           f"PyTorch {torch.__version__ if torch else 'not installed'}"
-          f"{' (MKL)' if torch and torch.backends.mkl.is_available() else ''}; single thread")
+          f"{' (MKL)' if torch and torch.backends.mkl.is_available() else ''}; single thread; "
+          f"{kernels}; OPENBLAS_CORETYPE={CORETYPE or 'unset'} unset for this run")
     for m, k, n, ops in SHAPES:
         if args.only is not None and m != args.only:
             continue

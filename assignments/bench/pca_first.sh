@@ -4,6 +4,7 @@
 #   rust         the release binary with the detected SIMD kernel
 #   rust-avx2    the same binary forced onto the AVX2+FMA kernel (NPFL_KERNEL=avx2), if the CPU has it
 #   rust-scalar  the same binary forced onto the scalar matmul kernel (NPFL_KERNEL=scalar)
+#   numpy        the NumPy float32 recipe (tests/fixtures/pca_first.py) on the same images as an npz
 #   torch        the course's PyTorch recipe (assignments/bench/pca_first_torch.py), if torch imports
 # Usage (from the workspace root): assignments/bench/pca_first.sh [RUNS]   (needs hyperfine)
 # Prints wall-clock min and median and the mean CPU time (user + sys) per command; the CPU time is the
@@ -20,6 +21,14 @@ if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
     cmds+=(-n rust-avx2 "env NPFL_KERNEL=avx2 $bin $flags")
 fi
 cmds+=(-n rust-scalar "env NPFL_KERNEL=scalar $bin $flags")
+# The NumPy float32 recipe (tests/fixtures/pca_first.py) reads mnist.npz from its working directory:
+# the same Fashion-MNIST written in the course's npz layout.
+if python3 -c "import numpy" 2>/dev/null; then
+    npzdir=$(mktemp -d)
+    trap 'rm -rf "$npzdir"' EXIT
+    python3 datasets/examples/fashion_npz.py write "$npzdir/mnist.npz" "$fashion" >/dev/null
+    cmds+=(-n numpy "sh -c 'cd $npzdir && OPENBLAS_NUM_THREADS=1 exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 $PWD/tests/fixtures/pca_first.py --examples=55000 --iterations=1024'")
+fi
 if python3 -c "import torch" 2>/dev/null; then
     cmds+=(-n torch "python3 assignments/bench/pca_first_torch.py --dataset=$fashion --examples=55000 --iterations=1024 --threads=1")
 else
