@@ -439,14 +439,16 @@ mod tests {
     }
 
     #[test]
-    fn running_logs_follow_the_course_aggregation() {
+    fn running_logs_are_reported_after_every_batch() {
         let (x, y) = clusters(10);
         let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
         let mut t = trainer(Activation::Relu, 1, 1, 4);
         let mut events = Vec::new();
         let logs = t.train_epoch(&data, &mut |e| events.push(*e)).unwrap();
-        // Batches of 4, 4 and 2: the loss is the unweighted mean of the three batch means.
+        // Batches of 4, 4 and 2: an event after each, the last one holding the epoch's logs (how
+        // the loss is averaged: the_epoch_loss_is_the_unweighted_mean_of_the_batch_means).
         assert_eq!(events.len(), 3);
+        assert_eq!(events[2].logs.loss, logs.loss);
         assert_eq!(events.last().unwrap().logs, logs);
         assert_eq!(events[2].batches, 3);
         assert!(events.iter().all(|e| e.epoch == Some(1)));
@@ -454,6 +456,58 @@ mod tests {
         assert!(ev.accuracy >= 0.0 && ev.accuracy <= 1.0);
         let correct = (ev.accuracy * 10.0).round();
         assert_eq!(ev.accuracy, correct / 10.0);
+    }
+
+    #[test]
+    fn the_epoch_loss_is_the_unweighted_mean_of_the_batch_means() {
+        // With a zero learning rate every example keeps its loss, so each batch's mean is a mean
+        // of a subset of the examples' losses. Batches of 4, 4 and 2: unweighted, the running
+        // means r1, r2, r3 give the batch means r1, 2 r2 - r1 and 3 r3 - 2 r2; weighted by batch
+        // size, the last batch's mean would be (10 r3 - 8 r2) / 2 instead.
+        let (x, y) = clusters(10);
+        let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
+        let cfg = MlpConfig {
+            inputs: 2,
+            hidden_layers: 1,
+            hidden_layer_size: 16,
+            outputs: 4,
+            activation: Activation::Relu,
+        };
+        let mut rng = CourseRng::new(42, false);
+        let model = Mlp::new(cfg, &mut rng).unwrap();
+        let frozen = AdamConfig {
+            lr: 0.0,
+            ..AdamConfig::default()
+        };
+        let mut t = Trainer::new(model, frozen, Matmul::new(1), rng, 4).unwrap();
+        let each: Vec<f64> = (0..10)
+            .map(|i| {
+                let one = Examples::new(Features::F32(&x[2 * i..2 * i + 2]), &y[i..=i], 2).unwrap();
+                f64::from(t.evaluate(&one, &mut |_| {}).unwrap().loss)
+            })
+            .collect();
+        let mut events = Vec::new();
+        let logs = t.train_epoch(&data, &mut |e| events.push(*e)).unwrap();
+        let r: Vec<f64> = events.iter().map(|e| f64::from(e.logs.loss)).collect();
+        assert_eq!(r.len(), 3);
+        // Whether `mean` is the mean of `size` of the examples' losses.
+        let is_mean_of = |mean: f64, size: usize| {
+            (0u32..1 << 10)
+                .filter(|m| m.count_ones() as usize == size)
+                .any(|m| {
+                    let sum: f64 = (0..10).filter(|i| m >> i & 1 == 1).map(|i| each[i]).sum();
+                    (sum / size as f64 - mean).abs() < 1e-5
+                })
+        };
+        assert!(is_mean_of(r[0], 4), "first batch {r:?} {each:?}");
+        assert!(is_mean_of(2.0 * r[1] - r[0], 4), "second batch {r:?}");
+        assert!(is_mean_of(3.0 * r[2] - 2.0 * r[1], 2), "last batch {r:?}");
+        // ... and not the mean over examples (which weights the batches by their sizes).
+        let weighted = each.iter().sum::<f64>() / 10.0;
+        assert!(
+            (f64::from(logs.loss) - weighted).abs() > 1e-4,
+            "{logs:?} {weighted}"
+        );
     }
 
     #[test]
