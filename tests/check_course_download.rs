@@ -82,22 +82,28 @@ fn course_files() -> Option<Vec<(String, Vec<u8>)>> {
     )
 }
 
+/// `npfl138` as an installed checker runs: no project data beside it (`NPFL138_SHARED_DATA`
+/// points nowhere), `NPFL_CACHE` as given, loopback servers reached directly whatever proxy the
+/// machine names.
+fn installed(cache: &Path) -> std::process::Command {
+    let mut cmd = crate::support::npfl138();
+    cmd.env("NPFL138_SHARED_DATA", "/nonexistent/shared")
+        .env_remove("NPFL138_COURSE_DATA")
+        .env("NPFL_CACHE", cache);
+    for proxy in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"] {
+        cmd.env_remove(proxy);
+    }
+    cmd
+}
+
 /// `npfl138 check numpy_entropy --seed 7 -- OUR_BINARY` as an installed checker would run it:
 /// no project data beside it (`NPFL138_SHARED_DATA` points nowhere), `NPFL_CACHE` as given.
 fn check(cache: &Path, url: &str) -> (i32, String, String) {
     let bin: PathBuf = binary("numpy_entropy");
-    let out = crate::support::npfl138()
+    let out = installed(cache)
         .args(["check", "numpy_entropy", "--seed", "7", "--"])
         .arg(&bin)
-        .env("NPFL138_SHARED_DATA", "/nonexistent/shared")
-        .env_remove("NPFL138_COURSE_DATA")
-        .env("NPFL_CACHE", cache)
         .env("NPFL138_COURSE_URL", url)
-        // The loopback server is reached directly, whatever proxy the machine names.
-        .env_remove("http_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("ALL_PROXY")
         .output()
         .unwrap();
     (
@@ -179,17 +185,10 @@ fn the_course_s_mnist_is_downloaded_for_an_installed_checker() {
     let cache = tempfile::tempdir().unwrap();
     let (url, seen) = serve(vec![("mnist.npz".to_owned(), body.clone())], 1);
     let run = |url: &str| {
-        let out = crate::support::npfl138()
+        let out = installed(cache.path())
             .args(["check", "pca_first", "--case", "test_1", "--"])
             .arg(binary("pca_first"))
-            .env("NPFL138_SHARED_DATA", "/nonexistent/shared")
-            .env_remove("NPFL138_COURSE_DATA")
-            .env("NPFL_CACHE", cache.path())
             .env("NPFL_DATASETS_URL", url)
-            .env_remove("http_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("all_proxy")
-            .env_remove("ALL_PROXY")
             .output()
             .unwrap();
         (

@@ -154,19 +154,22 @@ pub fn binary(name: &str) -> PathBuf {
     bin
 }
 
+/// `python3` (or `$NPFL138_PYTHON`) if it imports `modules` (e.g. `"numpy"`), else `None`.
+fn python_importing(modules: &str) -> Result<String, String> {
+    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok { Ok(python) } else { Err(python) }
+}
+
 /// `python3` (or `$NPFL138_PYTHON`) with NumPy, or `None` after saying so (a failure under
 /// `NPFL138_REQUIRE_DATA=1`).
 pub fn python_with_numpy(test: &str) -> Option<String> {
-    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    missing(test, format!("{python} with numpy is not available"));
-    None
+    python_importing("numpy")
+        .map_err(|python| missing(test, format!("{python} with numpy is not available")))
+        .ok()
 }
 
 /// A shared-data folder holding only the stand-in (a link to `mnist_npm10k.npz`), so that the
@@ -202,23 +205,18 @@ pub fn course_mnist(test: &str) -> Option<PathBuf> {
 }
 
 /// `python3` (or `$NPFL138_PYTHON`) with PyTorch, or `None` after saying so (a failure under
-/// `NPFL138_REQUIRE_TORCH=1`, which CI sets after installing torch).
+/// `NPFL138_REQUIRE_TORCH=1`, which CI sets after installing torch; PyTorch is not data, so
+/// `NPFL138_REQUIRE_DATA` alone does not require it).
 pub fn python_with_torch(test: &str) -> Option<String> {
-    let python = std::env::var("NPFL138_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy, torch"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        !std::env::var("NPFL138_REQUIRE_TORCH").is_ok_and(|v| v == "1"),
-        "{test}: {python} with torch is missing and NPFL138_REQUIRE_TORCH=1"
-    );
-    // PyTorch is not data: without NPFL138_REQUIRE_TORCH its absence only skips.
-    eprintln!("skipping {test}: {python} with torch is not available");
-    None
+    python_importing("numpy, torch")
+        .map_err(|python| {
+            assert!(
+                !std::env::var("NPFL138_REQUIRE_TORCH").is_ok_and(|v| v == "1"),
+                "{test}: {python} with torch is missing and NPFL138_REQUIRE_TORCH=1"
+            );
+            eprintln!("skipping {test}: {python} with torch is not available");
+        })
+        .ok()
 }
 
 /// Whether `mnist_npm10k.npz` (the MNIST stand-in) is there; says so or panics under
