@@ -43,12 +43,8 @@ pub struct Adam {
     step: u64,
     exp_avg: Vec<f32>,
     exp_avg_sq: Vec<f32>,
-    /// Per parameter: 1 if its `exp_avg` was tiny after the last step (see [`Adam::step`]).
-    tiny: Vec<u8>,
-    /// Whether any was.
-    any_tiny: bool,
-    /// Indices and `(p, m, v)` of the tiny ones, set aside during the vectorised pass.
-    set_aside: Vec<(usize, f32, f32, f32)>,
+    /// The parameters with a tiny `exp_avg` (see [`SetAside`]).
+    set_aside: SetAside,
     /// The instruction set the vectorised pass is compiled for (same bits for every one).
     isa: Isa,
 }
@@ -61,9 +57,7 @@ impl Adam {
             step: 0,
             exp_avg: vec![0.0; params],
             exp_avg_sq: vec![0.0; params],
-            tiny: vec![0; params],
-            any_tiny: false,
-            set_aside: Vec::with_capacity(params),
+            set_aside: SetAside::default(),
             isa: Isa::detect(),
         }
     }
@@ -143,86 +137,180 @@ impl Adam {
             neg_step,
             small_weight: w1.abs() < 0.5,
         };
-        // Subnormal operands or results cost a microcode assist of ~100 cycles per operation on x86.
-        // They arise when a gradient stays exactly zero (dead relu units): `exp_avg` then decays by
-        // 0.9 per step through the tiny normals (whose products with the step size are subnormal)
-        // into the subnormals. Such parameters are set aside (their `exp_avg` zeroed for the
-        // vectorised pass, which then meets no subnormal) and updated afterwards in normal-range
-        // float64 arithmetic; the results are bitwise the plain float32 formula's (tested below).
-        // The flags come from the previous step; a stale flag (after `exp_avg` was changed from
-        // outside) costs only speed: both paths compute the same bits.
-        self.set_aside.clear();
-        if self.any_tiny {
-            let mut words = self.tiny.chunks_exact(8);
-            for (w, flags) in (&mut words).enumerate() {
-                if <[u8; 8]>::try_from(flags).map_or(1, u64::from_ne_bytes) == 0 {
-                    continue;
-                }
-                for (j, &f) in flags.iter().enumerate() {
-                    if f != 0 {
-                        let i = w * 8 + j;
-                        self.set_aside
-                            .push((i, params[i], self.exp_avg[i], self.exp_avg_sq[i]));
-                        self.exp_avg[i] = 0.0;
-                    }
-                }
-            }
-            let base = self.tiny.len() - words.remainder().len();
-            for (j, &f) in words.remainder().iter().enumerate() {
-                if f != 0 {
-                    let i = base + j;
-                    self.set_aside
-                        .push((i, params[i], self.exp_avg[i], self.exp_avg_sq[i]));
-                    self.exp_avg[i] = 0.0;
-                }
-            }
-        }
-        let (m, v, tiny) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.tiny);
-        let mut any_tiny = vectorized(
+        let (m, v, aside) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.set_aside);
+        aside.take(params, m, v);
+        vectorized(
             self.isa,
             #[inline(always)]
-            || vector_pass(&s, params, grads, m, v, tiny),
+            || pass(&s, params, grads, m, v, &mut aside.tiny),
         );
-        for &(i, p, m, v) in &self.set_aside {
-            let (mut p, mut m, mut v) = (p, m, v);
-            update_set_aside(&s, &mut p, grads[i], &mut m, &mut v);
-            params[i] = p;
-            self.exp_avg[i] = m;
-            self.exp_avg_sq[i] = v;
-            let tiny = is_tiny(m);
-            self.tiny[i] = u8::from(tiny);
-            any_tiny |= tiny;
+        if !aside.index.is_empty() {
+            vectorized(
+                self.isa,
+                #[inline(always)]
+                || finish_set_aside(&s, params, grads, m, v, aside),
+            );
         }
-        self.any_tiny = any_tiny;
     }
 }
 
-/// The vectorised pass over every parameter; returns whether any `exp_avg` became tiny.
+/// Parameters updated together: one 512-bit vector of `f32`.
+const LANES: usize = 16;
+
+/// The parameters with a tiny `exp_avg` ([`is_tiny`]): found by one step, set aside by the next.
+///
+/// Subnormal operands or results cost a microcode assist of ~100 cycles per operation on x86.
+/// They arise when a gradient stays exactly zero (dead relu units, pixels that are zero in every
+/// image): `exp_avg` then decays by 0.9 per step through the tiny normals (whose products with the
+/// step size are subnormal) into the subnormals, and stays at the smallest one. Before the
+/// vectorised [`pass`], such a parameter's `(p, m, v)` is saved and its `exp_avg` zeroed, so the
+/// pass meets no subnormal; [`finish_set_aside`] then computes its update from the saved values.
+/// The weights of a dead unit are a column of the `[in, out]` matrix, so the tiny values are
+/// scattered: they are found from one bit mask per group of [`LANES`] parameters, which the pass
+/// writes without a branch.
+#[derive(Clone, Debug, Default)]
+struct SetAside {
+    /// Per group of [`LANES`] parameters (the last may be partial): bit `k` is set when the
+    /// `exp_avg` of parameter `k` of the group was tiny after the last step.
+    tiny: Vec<u32>,
+    /// The set-aside parameters' indices and `(p, m, v)` before the step.
+    index: Vec<usize>,
+    p: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl SetAside {
+    /// Sets aside the parameters marked tiny (saving them and zeroing their `exp_avg`).
+    fn take(&mut self, params: &[f32], exp_avg: &mut [f32], exp_avg_sq: &[f32]) {
+        self.tiny.resize(params.len().div_ceil(LANES), 0);
+        self.index.clear();
+        self.p.clear();
+        self.m.clear();
+        self.v.clear();
+        for (group, &mask) in self.tiny.iter().enumerate() {
+            let mut mask = mask;
+            while mask != 0 {
+                let i = group * LANES + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                self.index.push(i);
+                self.p.push(params[i]);
+                self.m.push(exp_avg[i]);
+                self.v.push(exp_avg_sq[i]);
+                exp_avg[i] = 0.0;
+            }
+        }
+    }
+}
+
+/// The plain float32 update of every parameter, [`LANES`] at a time (the set-aside ones with a
+/// zero `exp_avg`), noting which `exp_avg` came out tiny in `tiny` (one mask per group).
 /// `#[inline(always)]` so that [`vectorized`] compiles it for the CPU's vector width.
 #[inline(always)]
-fn vector_pass(
+fn pass(
     s: &Scalars,
     params: &mut [f32],
     grads: &[f32],
     exp_avg: &mut [f32],
     exp_avg_sq: &mut [f32],
-    tiny: &mut [u8],
-) -> bool {
-    let mut any_tiny = false;
-    for ((((p, &g), m), v), t) in params
-        .iter_mut()
-        .zip(grads)
-        .zip(exp_avg.iter_mut())
-        .zip(exp_avg_sq.iter_mut())
-        .zip(tiny.iter_mut())
-    {
-        update(s, p, g, m, v);
-        let small = is_tiny(*m);
-        *t = u8::from(small);
-        any_tiny |= small;
+    tiny: &mut [u32],
+) {
+    // A copy the compiler keeps in registers (otherwise it may reload the fields lane by lane).
+    let s = &{ *s };
+    let full = params.len() / LANES;
+    let p = params.chunks_exact_mut(LANES);
+    let g = grads.chunks_exact(LANES);
+    let m = exp_avg.chunks_exact_mut(LANES);
+    let v = exp_avg_sq.chunks_exact_mut(LANES);
+    for ((((p, g), m), v), tiny) in p.zip(g).zip(m).zip(v).zip(tiny.iter_mut()) {
+        let (p, g, m, v) = (
+            <&mut [f32; LANES]>::try_from(p).expect("a full group"),
+            <&[f32; LANES]>::try_from(g).expect("a full group"),
+            <&mut [f32; LANES]>::try_from(m).expect("a full group"),
+            <&mut [f32; LANES]>::try_from(v).expect("a full group"),
+        );
+        let mut mask = 0;
+        for k in 0..LANES {
+            let (mut pk, mut mk, mut vk) = (p[k], m[k], v[k]);
+            update(s, &mut pk, g[k], &mut mk, &mut vk);
+            (p[k], m[k], v[k]) = (pk, mk, vk);
+            mask |= u32::from(is_tiny(mk)) << k;
+        }
+        *tiny = mask;
     }
-    any_tiny
+    let mut mask = 0;
+    for (k, i) in (full * LANES..params.len()).enumerate() {
+        update(
+            s,
+            &mut params[i],
+            grads[i],
+            &mut exp_avg[i],
+            &mut exp_avg_sq[i],
+        );
+        mask |= u32::from(is_tiny(exp_avg[i])) << k;
+    }
+    if let Some(last) = tiny.get_mut(full) {
+        *last = mask;
+    }
 }
+
+/// The update of the set-aside parameters from their saved values: [`short_case`] [`LANES`] at a
+/// time (where it applies, the pass, run with a zero `exp_avg` and a zero gradient, already left
+/// `p` as it was and gave `exp_avg_sq` its new value, so only `exp_avg` is written),
+/// [`update_set_aside`] one by one elsewhere; their tiny bits are renewed.
+#[inline(always)]
+fn finish_set_aside(
+    s: &Scalars,
+    params: &mut [f32],
+    grads: &[f32],
+    exp_avg: &mut [f32],
+    exp_avg_sq: &mut [f32],
+    aside: &mut SetAside,
+) {
+    let s = &{ *s };
+    for start in (0..aside.index.len()).step_by(LANES) {
+        let len = LANES.min(aside.index.len() - start);
+        let index = &aside.index[start..start + len];
+        // Lanes past the end compute on stand-ins and are not used.
+        let (mut p, mut g, mut m, mut v) = (
+            [1.0f32; LANES],
+            [0.0f32; LANES],
+            [TINY_STANDIN; LANES],
+            [0.0f32; LANES],
+        );
+        p[..len].copy_from_slice(&aside.p[start..start + len]);
+        m[..len].copy_from_slice(&aside.m[start..start + len]);
+        v[..len].copy_from_slice(&aside.v[start..start + len]);
+        for (g, &i) in g.iter_mut().zip(index) {
+            *g = grads[i];
+        }
+        let (mut ok, mut m_new) = ([false; LANES], [0.0f32; LANES]);
+        for k in 0..LANES {
+            (ok[k], m_new[k]) = short_case(s, p[k], g[k], m[k], v[k]);
+        }
+        for (k, &i) in index.iter().enumerate() {
+            let m_i = if ok[k] {
+                exp_avg[i] = m_new[k];
+                m_new[k]
+            } else {
+                let (mut p, mut m, mut v) = (p[k], m[k], v[k]);
+                update_set_aside(s, &mut p, g[k], &mut m, &mut v);
+                (params[i], exp_avg[i], exp_avg_sq[i]) = (p, m, v);
+                m
+            };
+            let bit = 1 << (i % LANES);
+            let mask = &mut aside.tiny[i / LANES];
+            *mask = if is_tiny(m_i) {
+                *mask | bit
+            } else {
+                *mask & !bit
+            };
+        }
+    }
+}
+
+/// A tiny `exp_avg` (2^-110) for the unused lanes of [`finish_set_aside`].
+const TINY_STANDIN: f32 = f32::from_bits(0x0880_0000);
 
 /// `x / c` rounded to `float32`, given `inv_c = 1 / (c as f64)` (see [`Adam::step`]).
 #[inline(always)]
@@ -231,6 +319,7 @@ fn div_by_constant(x: f32, inv_c: f64) -> f32 {
 }
 
 /// The per-step constants of the update, rounded as torch rounds them.
+#[derive(Clone, Copy)]
 struct Scalars {
     w1: f32,
     b2: f32,
@@ -319,6 +408,73 @@ fn update_set_aside(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) 
     } else {
         update_f64(s, p, g, m, v);
     }
+}
+
+/// The short case of [`update_set_aside`] for a tiny `m` (non-zero, below 2^-100), without
+/// branches and without a subnormal float32 as an operand or result of a floating-point
+/// instruction: returns whether it applies (zero gradient, [`Scalars::small_weight`], `v` zero or
+/// not tiny, `p` ordinary and unchanged by the step) and the new `exp_avg`; the parameter stays as
+/// it is and `exp_avg_sq` becomes `v * beta2 + 0`, as in [`update`] with a zero gradient. Equal to
+/// [`update_set_aside`] where it applies (tested).
+#[inline(always)]
+fn short_case(s: &Scalars, p: f32, g: f32, m: f32, v: f32) -> (bool, f32) {
+    let p_exponent = (p.to_bits() >> 23) & 0xff;
+    let v_ok = v == 0.0 || ((v.to_bits() >> 23) & 0xff) >= 27;
+    let ok = g == 0.0 && s.small_weight && v_ok && (64..255).contains(&p_exponent);
+    let m64 = decode_tiny(m);
+    let (u, _) = encode_tiny(f64::from(s.w1) * -m64);
+    let (m_new, m_bits) = encode_tiny(m64 + u);
+    let v_in = if v_ok { v } else { 1.0 };
+    let v_new = v_in * s.b2 + s.w2 * 0.0 * 0.0;
+    let denom = div_by_constant(v_new.sqrt(), s.inv_bc2) + s.eps;
+    let bound = f64::from(s.neg_step).abs() * m_new.abs() * 1.001;
+    let quarter_ulp = f64::from_bits(u64::from(p_exponent.max(64) + 1023 - 152) << 52);
+    let ok = ok && bound < quarter_ulp * f64::from(denom);
+    (ok, f32::from_bits(m_bits))
+}
+
+/// 2^-97: its `f64` ulp is 2^-149, the spacing of the float32 subnormals, so `2^-97 + k 2^-149` has
+/// the bits of 2^-97 plus `k`, and adding a value below 2^-126 to it rounds that value to the
+/// subnormal grid (ties to even).
+const SUBNORMAL_GRID: f64 = f64::from_bits(0x39e0_0000_0000_0000);
+
+/// The value of a float32 below 2^-100 in magnitude (normal or subnormal) as `f64`, converting
+/// only normal floats.
+#[inline(always)]
+fn decode_tiny(x: f32) -> f64 {
+    let bits = x.to_bits();
+    let magnitude = bits & 0x7fff_ffff;
+    let subnormal = magnitude < 0x0080_0000;
+    // k 2^-149 for a subnormal x = k 2^-149.
+    let from_grid =
+        f64::from_bits(SUBNORMAL_GRID.to_bits() + u64::from(magnitude)) - SUBNORMAL_GRID;
+    let normal = f64::from(f32::from_bits(if subnormal {
+        0x3f80_0000
+    } else {
+        magnitude
+    }));
+    let value = if subnormal { from_grid } else { normal };
+    if bits >> 31 == 1 { -value } else { value }
+}
+
+/// `x` (below 2^-99 in magnitude) rounded to float32 (ties to even, subnormals included): the
+/// rounded value as `f64` and its float32 bits, without a subnormal float32 in floating point.
+#[inline(always)]
+fn encode_tiny(x: f64) -> (f64, u32) {
+    const MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38; // 2^-126
+    let a = x.abs();
+    let subnormal = a < MIN_NORMAL;
+    let on_grid = if subnormal { a } else { 0.0 } + SUBNORMAL_GRID;
+    let k = (on_grid.to_bits() - SUBNORMAL_GRID.to_bits()) as u32;
+    let r = on_grid - SUBNORMAL_GRID;
+    let normal = (if subnormal { 1.0 } else { a }) as f32;
+    let value = if subnormal { r } else { f64::from(normal) };
+    let bits = if subnormal { k } else { normal.to_bits() };
+    let negative = x.is_sign_negative();
+    (
+        if negative { -value } else { value },
+        bits | (u32::from(negative) << 31),
+    )
 }
 
 /// [`update`] with every float32 operation done in float64 and rounded by [`narrow`]: operands are
@@ -507,6 +663,25 @@ mod tests {
                 update(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
             }
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            // The first difference, readably (the whole vectors would be thousands of numbers).
+            let same = |a: f32, b: f32| a.to_bits() == b.to_bits();
+            if let Some(i) = (0..n).find(|&i| {
+                !same(p[i], p_ref[i])
+                    || !same(adam.exp_avg[i], m_ref[i])
+                    || !same(adam.exp_avg_sq[i], v_ref[i])
+            }) {
+                panic!(
+                    "step {step}, parameter {i} (gradient {:e}): (p, m, v) = ({:e}, {:e}, {:e}), \
+                     the plain formula gives ({:e}, {:e}, {:e})",
+                    grads[i],
+                    p[i],
+                    adam.exp_avg[i],
+                    adam.exp_avg_sq[i],
+                    p_ref[i],
+                    m_ref[i],
+                    v_ref[i]
+                );
+            }
             assert_eq!(bits(&p), bits(&p_ref), "params after step {step}");
             assert_eq!(
                 bits(&adam.exp_avg),
@@ -518,6 +693,71 @@ mod tests {
                 bits(&v_ref),
                 "exp_avg_sq after step {step}"
             );
+        }
+    }
+
+    /// The vectorised short case agrees with [`update_set_aside`] wherever it says it applies, and
+    /// applies in the common case (zero gradient, ordinary `p` and `v`).
+    #[test]
+    fn short_case_equals_the_set_aside_update() {
+        let mut g = TorchGenerator::new(13);
+        let mut applied = 0;
+        for step in [1u32, 3, 100, 1100, 20_000] {
+            for small_weight in [true, false] {
+                let s = scalars(step, small_weight);
+                for i in 0..200_000u32 {
+                    // Tiny exp_avg: subnormal or a normal below 2^-100.
+                    let r = g.random();
+                    let m = f32::from_bits((r & 0x8000_0000) | (1 + r % ((27 << 23) - 1)));
+                    assert!(is_tiny(m));
+                    let grad = if i % 4 == 0 {
+                        any_f32(&mut g, i / 4)
+                    } else {
+                        0.0
+                    };
+                    let v = any_f32(&mut g, i / 7).abs();
+                    let p = any_f32(&mut g, i / 3 + 5);
+                    let (ok, m_new) = short_case(&s, p, grad, m, v);
+                    let (mut p1, mut m1, mut v1) = (p, m, v);
+                    update_set_aside(&s, &mut p1, grad, &mut m1, &mut v1);
+                    if ok {
+                        applied += 1;
+                        let (mut p2, mut m2, mut v2) = (p, 0.0, v);
+                        // What the pass computes for a set-aside lane: p unchanged, v updated.
+                        update(&s, &mut p2, 0.0, &mut m2, &mut v2);
+                        assert_eq!(
+                            (p1.to_bits(), m1.to_bits(), v1.to_bits()),
+                            (p2.to_bits(), m_new.to_bits(), v2.to_bits()),
+                            "step {step}: p {p:e} g {grad:e} m {m:e} v {v:e}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(applied > 100_000, "the short case applied {applied} times");
+    }
+
+    /// The tiny-range conversions equal `widen` and `narrow` (and so the plain casts).
+    #[test]
+    fn tiny_conversions_are_exact() {
+        let mut g = TorchGenerator::new(17);
+        for bits in (1..27u32 << 23)
+            .step_by(211)
+            .chain([1, 0x007f_ffff, 0x0080_0000])
+        {
+            for sign in [0, 0x8000_0000] {
+                let x = f32::from_bits(bits | sign);
+                assert_eq!(decode_tiny(x).to_bits(), widen(x).to_bits(), "{x:e}");
+            }
+        }
+        for _ in 0..1_000_000 {
+            // Doubles below 2^-99: random bits with a small exponent.
+            let r = u64::from(g.random()) << 32 | u64::from(g.random());
+            let x = f64::from_bits(r & 0x800f_ffff_ffff_ffff | (u64::from(g.random() % 924) << 52));
+            let (value, bits) = encode_tiny(x);
+            let want = narrow(x);
+            assert_eq!(bits, want.to_bits(), "{x:e}");
+            assert_eq!(value.to_bits(), widen(want).to_bits(), "{x:e}");
         }
     }
 
