@@ -20,7 +20,7 @@ pub use adam::{Adam, AdamConfig};
 pub use course_rng::{CourseRng, xavier_bound, xavier_uniform};
 pub use loss::{BatchLoss, softmax_cross_entropy};
 pub use mlp::{BatchBuffers, Mlp, MlpConfig};
-pub use train::{BatchEvent, EpochLogs, Examples, Logs, Trainer};
+pub use train::{BatchEvent, EpochLogs, Examples, Logs, PhaseTimes, Trainer};
 
 use crate::matmul::MatmulError;
 

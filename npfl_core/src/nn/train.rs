@@ -126,6 +126,24 @@ pub struct EpochLogs {
     pub dev: Option<Logs>,
     /// Wall time of the epoch including the dev evaluation.
     pub elapsed: Duration,
+    /// Where the training part of that time went.
+    pub phases: PhaseTimes,
+}
+
+/// Wall time of one training epoch's phases, summed over its batches (a profile of the epoch; the
+/// clock is read six times per batch, which costs well under a microsecond).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Gathering the batch's rows (pixels converted to `f32`) and labels.
+    pub load: Duration,
+    /// The forward pass: products, biases, activations.
+    pub forward: Duration,
+    /// Softmax, cross-entropy and its gradient.
+    pub loss: Duration,
+    /// The backward pass: products, bias sums, activation derivatives.
+    pub backward: Duration,
+    /// Adam's update of every parameter.
+    pub adam: Duration,
 }
 
 impl EpochLogs {
@@ -156,6 +174,7 @@ pub struct Trainer {
     order: Vec<u32>,
     labels: Vec<u8>,
     epoch: usize,
+    phases: PhaseTimes,
 }
 
 impl Trainer {
@@ -183,6 +202,7 @@ impl Trainer {
             order: Vec::new(),
             labels: vec![0; batch_size],
             epoch: 0,
+            phases: PhaseTimes::default(),
         })
     }
 
@@ -234,6 +254,7 @@ impl Trainer {
             return Err(NnError::Shape("no training examples".into()));
         }
         self.epoch += 1;
+        self.phases = PhaseTimes::default();
         self.rng.train_epoch_order(train.len(), &mut self.order);
         let dim = train.dim();
         let classes = self.model.config().outputs;
@@ -249,6 +270,7 @@ impl Trainer {
             for &i in &self.order[next..(next + self.batch_size).min(train.len())] {
                 train.prefetch(i as usize);
             }
+            let t0 = Instant::now();
             crate::isa::vectorized(
                 self.matmul.kernel().isa(),
                 // Inlined into the target-feature function, so the pixel conversion runs at the
@@ -261,11 +283,21 @@ impl Trainer {
                     }
                 },
             );
+            let t1 = Instant::now();
             self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
+            let t2 = Instant::now();
             let (logits, grad) = self.ws.logits_and_grad_mut(rows);
             let out = softmax_cross_entropy(logits, classes, &self.labels[..rows], Some(grad))?;
+            let t3 = Instant::now();
             self.model.backward(&mut self.matmul, &mut self.ws, rows)?;
+            let t4 = Instant::now();
             self.adam.step(self.model.params_mut(), self.ws.grads());
+            let t5 = Instant::now();
+            self.phases.load += t1 - t0;
+            self.phases.forward += t2 - t1;
+            self.phases.loss += t3 - t2;
+            self.phases.backward += t4 - t3;
+            self.phases.adam += t5 - t4;
             tracker.update(out.mean_loss, out.correct, rows);
             on_batch(&BatchEvent {
                 epoch: Some(self.epoch),
@@ -355,6 +387,7 @@ impl Trainer {
                 train: train_logs,
                 dev: dev_logs,
                 elapsed: start.elapsed(),
+                phases: self.phases,
             };
             on_epoch(&logs);
             last = Some(logs);
