@@ -1,7 +1,7 @@
 //! Single-thread GFLOP/s of `npfl_core::matmul` against the `matrixmultiply` and `gemm` crates,
 //! side by side in one run, on the shapes MLP training and PCA use, plus the FMA peak.
 //!
-//! `cargo run --release -p npfl_core --features bench --example matmul_bench [-- --quick] [--only M] [--shape M K N [NN|NT|TN|TT]] [--ceiling]`
+//! `cargo run --release -p npfl_core --features bench --example matmul_bench [-- --quick] [--only M] [--shape M K N [NN|NT|TN|TT]] [--blocking MC,NC] [--ceiling]`
 //!
 //! Prints one line per shape, `M K N ours=<median> matrixmultiply=<median> gemm=<median> peak=<median>`
 //! (GFLOP/s, `2 M N K` flops per call), followed by a `#` line with the min and median of each.
@@ -15,7 +15,7 @@ use ndarray::Array1;
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
 use ndarray_rand::rand_distr::Uniform;
-use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op, peak};
+use npfl_core::matmul::{Blocking, CacheSizes, Kernel, MatMut, MatRef, Matmul, Op, peak};
 
 /// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so that
 /// time slices the scheduler gives to other processes on a loaded machine do not count.
@@ -109,9 +109,22 @@ fn main() {
         }),
         Err(_) => Kernel::detect(),
     };
-    let mut mm = Matmul::with_kernel(kernel, 1);
-    // `--shape M K N` benchmarks one extra NN shape instead of the list.
     let args: Vec<String> = std::env::args().collect();
+    let mut mm = Matmul::with_kernel(kernel, 1);
+    // `--blocking MC,NC` replaces the cache blocks detected from this machine's caches.
+    if let Some(i) = args.iter().position(|a| a == "--blocking") {
+        let v: Vec<usize> = args[i + 1]
+            .split(',')
+            .map(|s| s.parse().expect("--blocking MC,NC"))
+            .collect();
+        mm = mm.with_blocking(Blocking { mc: v[0], nc: v[1] });
+    }
+    eprintln!(
+        "# kernel {kernel}, {:?} (caches {:?})",
+        mm.blocking(),
+        CacheSizes::detect()
+    );
+    // `--shape M K N` benchmarks one extra NN shape instead of the list.
     let custom: Option<Vec<usize>> = args.iter().position(|a| a == "--shape").map(|i| {
         args[i + 1..i + 4]
             .iter()

@@ -9,7 +9,7 @@ use ndarray::Array1;
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
 use ndarray_rand::rand_distr::Uniform;
-use npfl_core::matmul::{Kernel, MatMut, MatRef, Matmul, Op};
+use npfl_core::matmul::{Blocking, CacheSizes, Kernel, MatMut, MatRef, Matmul, Op};
 use npfl_core::nn::{
     Activation, AdamConfig, CourseRng, Examples, Features, Mlp, MlpConfig, Trainer,
 };
@@ -187,6 +187,107 @@ fn every_kernel_gives_the_scalar_bits_for_gram() {
                         first_difference(&got, &want)
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The cache blocks follow the machine's caches, so they differ between CPUs: they must not
+/// change a bit. Every kernel, products and gram, with blocks of one tile, a few tiles, the
+/// blocking of a 256 KiB, 1 MiB and 2 MiB L2, and a huge one, against the scalar kernel with the
+/// default blocking.
+#[test]
+fn cache_blocking_does_not_change_the_bits() {
+    let blockings = |kernel: Kernel| {
+        let tiles = [(1, 1), (3, 2), (200, 200)].map(|(m, n)| {
+            // Whole tiles of any kernel (the driver rounds down to its own).
+            Blocking {
+                mc: m * 14,
+                nc: n * 32,
+            }
+        });
+        let mut all = tiles.to_vec();
+        for l2 in [256 << 10, 1 << 20, 2 << 20] {
+            all.push(Blocking::for_caches(
+                kernel,
+                CacheSizes { l1d: 32 << 10, l2 },
+            ));
+        }
+        all
+    };
+    let mut kernels = simd_kernels();
+    kernels.push(Kernel::Scalar);
+    for (s, &(m, k, n)) in [
+        (300, 260, 290),
+        (270, 37, 290),
+        (50, 784, 100),
+        (61, 530, 47),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (o, &ops) in OPS.iter().enumerate() {
+            let seed = (s * 10 + o) as u64;
+            let want = product(Kernel::Scalar, 1, (m, k, n), ops, (0.75, -1.5), 1, seed);
+            let (ar, ac) = if ops.0 == Op::N { (m, k) } else { (k, m) };
+            let (br, bc) = if ops.1 == Op::N { (k, n) } else { (n, k) };
+            let a = values(ar * (ac + 1), seed);
+            let b = values(br * (bc + 1), seed + 1);
+            let c0 = values(m * (n + 1), seed + 2);
+            for &kernel in &kernels {
+                for blocking in blockings(kernel) {
+                    for threads in [1, 2] {
+                        let mut c = c0.clone();
+                        Matmul::with_kernel(kernel, threads)
+                            .with_blocking(blocking)
+                            .gemm(
+                                0.75,
+                                MatRef::strided(&a, ar, ac, ac + 1).unwrap(),
+                                ops.0,
+                                MatRef::strided(&b, br, bc, bc + 1).unwrap(),
+                                ops.1,
+                                -1.5,
+                                MatMut::strided(&mut c, m, n, n + 1).unwrap(),
+                            )
+                            .unwrap();
+                        assert!(
+                            bits(&c) == bits(&want),
+                            "{kernel}, {blocking:?}, {threads} threads: {m}x{k}x{n} {ops:?}: \
+                             first difference {:?}",
+                            first_difference(&c, &want)
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let (k, n) = (600, 333);
+    let a = values(k * n, 3);
+    let gram = |kernel: Kernel, blocking: Option<Blocking>, threads: usize| {
+        let mut c = vec![0.0f32; n * n];
+        let mut mm = Matmul::with_kernel(kernel, threads);
+        if let Some(blocking) = blocking {
+            mm = mm.with_blocking(blocking);
+        }
+        mm.gram(
+            1.0,
+            MatRef::new(&a, k, n).unwrap(),
+            0.0,
+            MatMut::new(&mut c, n, n).unwrap(),
+        )
+        .unwrap();
+        c
+    };
+    let want = gram(Kernel::Scalar, None, 1);
+    for &kernel in &kernels {
+        for blocking in blockings(kernel) {
+            for threads in [1, 2] {
+                let got = gram(kernel, Some(blocking), threads);
+                assert!(
+                    bits(&got) == bits(&want),
+                    "{kernel}, {blocking:?}, {threads} threads: gram {k}x{n}: first difference {:?}",
+                    first_difference(&got, &want)
+                );
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The BLIS loops around the micro-kernel, and the split of `C` into per-thread stripes.
 
+use super::Blocking;
 use super::kernel::{Geometry, Kernel, Tile, run_tile};
 use super::pack::{pack_a, pack_b, panel_width};
 
@@ -70,12 +71,25 @@ fn block_depth(k: usize, max: usize) -> usize {
     k.div_ceil(blocks)
 }
 
-/// Runs `p` with `kernel` over as many stripes as there are pack_buffers (threads) and work.
+/// The cache blocks of one call: `mc` rows and `nc` columns, whole tiles.
+#[derive(Clone, Copy, Debug)]
+struct Blocks {
+    mc: usize,
+    nc: usize,
+}
+
+/// Runs `p` with `kernel` and `blocking` over as many stripes as there are pack_buffers (threads)
+/// and work.
 ///
 /// # Safety
 /// Every element of op(A) (m x k), op(B) (k x n) and C (m x n) addressed through `p` is valid
 /// (C exclusively) for the call, and the CPU supports `kernel`.
-pub(crate) unsafe fn run(kernel: Kernel, pack_buffers: &mut [PackBuffers], p: &Problem) {
+pub(crate) unsafe fn run(
+    kernel: Kernel,
+    blocking: Blocking,
+    pack_buffers: &mut [PackBuffers],
+    p: &Problem,
+) {
     if p.m == 0 || p.n == 0 {
         return;
     }
@@ -86,6 +100,11 @@ pub(crate) unsafe fn run(kernel: Kernel, pack_buffers: &mut [PackBuffers], p: &P
     }
     let g = kernel.geometry_for(p.m);
     let kc = block_depth(p.k, g.kc);
+    // `blocking.mc` counts rows of the kernel's tallest tile; a shorter tile keeps the tile count.
+    let blocks = Blocks {
+        mc: (blocking.mc / kernel.geometry().mr).max(1) * g.mr,
+        nc: (blocking.nc / g.nr).max(1) * g.nr,
+    };
     let flops =
         p.m.saturating_mul(p.n)
             .saturating_mul(p.k)
@@ -98,7 +117,16 @@ pub(crate) unsafe fn run(kernel: Kernel, pack_buffers: &mut [PackBuffers], p: &P
     let plan = Plan::new(p, &g, threads);
     if plan.count == 1 {
         // SAFETY: forwarded contract; the single stripe is the whole problem.
-        unsafe { run_stripe(kernel, &mut pack_buffers[0], &g, kc, &plan.stripe(p, 0)) };
+        unsafe {
+            run_stripe(
+                kernel,
+                &mut pack_buffers[0],
+                &g,
+                blocks,
+                kc,
+                &plan.stripe(p, 0),
+            )
+        };
         return;
     }
     let (first, rest) = pack_buffers
@@ -110,11 +138,11 @@ pub(crate) unsafe fn run(kernel: Kernel, pack_buffers: &mut [PackBuffers], p: &P
             s.spawn(move || {
                 // SAFETY: forwarded contract; this stripe's part of C is disjoint from every
                 // other stripe's, and the scope outlives no borrow of the caller.
-                unsafe { run_stripe(kernel, ws, &g, kc, &stripe) }
+                unsafe { run_stripe(kernel, ws, &g, blocks, kc, &stripe) }
             });
         }
         // SAFETY: as above, for stripe 0 on the calling thread.
-        unsafe { run_stripe(kernel, first, &g, kc, &plan.stripe(p, 0)) };
+        unsafe { run_stripe(kernel, first, &g, blocks, kc, &plan.stripe(p, 0)) };
     });
 }
 
@@ -203,7 +231,14 @@ unsafe fn scale_c(p: &Problem) {
 ///
 /// # Safety
 /// As [`run`], for the stripe's (sub)problem.
-unsafe fn run_stripe(kernel: Kernel, ws: &mut PackBuffers, g: &Geometry, kc: usize, s: &Stripe) {
+unsafe fn run_stripe(
+    kernel: Kernel,
+    ws: &mut PackBuffers,
+    g: &Geometry,
+    blocks: Blocks,
+    kc: usize,
+    s: &Stripe,
+) {
     let p = &s.p;
     if p.m == 0 || p.n == 0 {
         return;
@@ -216,8 +251,8 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut PackBuffers, g: &Geometry, kc: usi
     // Tile (i0, j0..j0 + cols) lies entirely below the diagonal (global i > j).
     let below = |i0: usize, j_last: usize| p.upper && i0 as isize > j_last as isize + s.diag;
     // LOOP 5: split n into nc-column blocks.
-    for jc in (0..p.n).step_by(g.nc) {
-        let ncb = g.nc.min(p.n - jc);
+    for jc in (0..p.n).step_by(blocks.nc) {
+        let ncb = blocks.nc.min(p.n - jc);
         // LOOP 4: split k into kc-deep blocks; the first applies beta, the rest accumulate.
         for pc in (0..p.k).step_by(kc) {
             let kcb = kc.min(p.k - pc);
@@ -253,11 +288,11 @@ unsafe fn run_stripe(kernel: Kernel, ws: &mut PackBuffers, g: &Geometry, kc: usi
                 std::ptr::null()
             };
             // LOOP 3: split m into mc-row blocks.
-            for ic in (0..p.m).step_by(g.mc) {
+            for ic in (0..p.m).step_by(blocks.mc) {
                 if below(ic, jc + ncb - 1) {
                     break;
                 }
-                let mcb = g.mc.min(p.m - ic);
+                let mcb = blocks.mc.min(p.m - ic);
                 let a_blk = p.a.wrapping_add(ic * p.a_rs + pc * p.a_cs);
                 let last_i0 = (mcb - 1) / mr * mr;
                 let a_packed: *const f32 = if !direct_a {

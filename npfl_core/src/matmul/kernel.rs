@@ -66,9 +66,10 @@ impl Kernel {
         }
     }
 
-    /// Tile geometry and blocking of the kernel. `kc` is [`KC`] for every kernel: the `k`
+    /// Tile geometry and `k` blocking of the kernel. `kc` is [`KC`] for every kernel: the `k`
     /// blocking decides where the partial sums are rounded into `C`, so it must not depend on the
-    /// kernel (nor on anything but `k`) for the results to be the same on every CPU.
+    /// kernel (nor on anything but `k`) for the results to be the same on every CPU. The other
+    /// two block sizes come from the machine's caches ([`super::Blocking`]).
     pub(crate) fn geometry(self) -> Geometry {
         match self {
             Kernel::Scalar => Geometry {
@@ -76,8 +77,6 @@ impl Kernel {
                 nr: 8,
                 nr_narrow: 8,
                 kc: KC,
-                mc: 64,
-                nc: 2048,
                 masked_b: false,
             },
             Kernel::Avx2Fma => Geometry {
@@ -85,8 +84,6 @@ impl Kernel {
                 nr: 16,
                 nr_narrow: 8,
                 kc: KC,
-                mc: 120,
-                nc: 2048,
                 masked_b: true,
             },
             Kernel::Avx512 => Geometry {
@@ -94,8 +91,6 @@ impl Kernel {
                 nr: 32,
                 nr_narrow: 16,
                 kc: KC,
-                mc: 196,
-                nc: 2048,
                 masked_b: true,
             },
             Kernel::Neon => Geometry {
@@ -103,8 +98,6 @@ impl Kernel {
                 nr: 8,
                 nr_narrow: 8,
                 kc: KC,
-                mc: 128,
-                nc: 2048,
                 masked_b: false,
             },
         }
@@ -122,11 +115,7 @@ impl Kernel {
             let pad = |mr: usize| m.div_ceil(mr) * mr;
             // The short tile does a little less work per broadcast: only for a 5% saving.
             if pad(MR_SHORT) * 20 < pad(MR) * 19 {
-                return Geometry {
-                    mr: MR_SHORT,
-                    mc: g.mc / MR * MR_SHORT,
-                    ..g
-                };
+                return Geometry { mr: MR_SHORT, ..g };
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -160,16 +149,14 @@ impl FromStr for Kernel {
 /// The largest `kc` (depth of one block of `k`), shared by every kernel.
 const KC: usize = 256;
 
-/// Micro-tile and cache-block sizes of a kernel (see BLIS): `mr x nr` tiles (`nr_narrow` for a
-/// last panel that fits), `kc`-deep, `mc`-row and `nc`-column blocks.
+/// Micro-tile sizes and `k` blocking of a kernel (see BLIS): `mr x nr` tiles (`nr_narrow` for a
+/// last panel that fits), `kc`-deep blocks.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geometry {
     pub mr: usize,
     pub nr: usize,
     pub nr_narrow: usize,
     pub kc: usize,
-    pub mc: usize,
-    pub nc: usize,
     /// The kernel can load B under a mask of `Tile::b_cols` columns, so a partial last panel of
     /// row-major op(B) can be read in place instead of packed.
     pub masked_b: bool,

@@ -1,7 +1,8 @@
 //! `C = alpha * op(A) * op(B) + beta * C` on row-major `f32` matrices, BLIS-style with SIMD micro-kernels.
 //!
 //! The structure follows BLIS (and the `matrixmultiply` crate): the driver in `driver.rs` splits
-//! the product into `NC`-column, `KC`-deep and `MC`-row blocks, packs panels of `op(A)` (`MR` rows)
+//! the product into `NC`-column, `KC`-deep and `MC`-row blocks (`MC` and `NC` from the machine's
+//! cache sizes at run time, [`Blocking`]; `KC` fixed), packs panels of `op(A)` (`MR` rows)
 //! and `op(B)` (`NR` columns) into buffers owned by [`Matmul`], and hands each `MR x NR` tile of `C`
 //! to a register micro-kernel:
 //!
@@ -49,6 +50,7 @@
 //! # Ok::<(), npfl_core::matmul::MatmulError>(())
 //! ```
 
+mod blocking;
 mod driver;
 pub(crate) mod isa;
 mod kernel;
@@ -67,6 +69,7 @@ mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 
+pub use blocking::{Blocking, CacheSizes};
 pub use kernel::Kernel;
 pub use view::{MatMut, MatRef};
 
@@ -147,6 +150,7 @@ pub enum MatmulError {
 #[derive(Debug)]
 pub struct Matmul {
     kernel: Kernel,
+    blocking: Blocking,
     threads: usize,
     pack_buffers: Vec<PackBuffers>,
 }
@@ -165,14 +169,27 @@ impl Matmul {
         let threads = threads.max(1);
         Matmul {
             kernel,
+            blocking: Blocking::detect(kernel),
             threads,
             pack_buffers: (0..threads).map(|_| PackBuffers::default()).collect(),
         }
     }
 
+    /// The same multiplier with other cache blocks (for benchmarks and tests: the default,
+    /// [`Blocking::detect`], follows this machine's caches). The results do not change.
+    pub fn with_blocking(mut self, blocking: Blocking) -> Self {
+        self.blocking = blocking;
+        self
+    }
+
     /// The micro-kernel this multiplier uses.
     pub fn kernel(&self) -> Kernel {
         self.kernel
+    }
+
+    /// The cache blocks this multiplier uses.
+    pub fn blocking(&self) -> Blocking {
+        self.blocking
     }
 
     /// The number of threads (at least 1).
@@ -232,7 +249,7 @@ impl Matmul {
         // j < cols lies inside its slice), the shapes were checked above so that op(A), op(B)
         // and C are m x k, k x n and m x n with the strides given, C is exclusively borrowed
         // for the call, and `check_kernel` confirmed that the CPU supports the kernel.
-        unsafe { driver::run(self.kernel, &mut self.pack_buffers, &problem) };
+        unsafe { driver::run(self.kernel, self.blocking, &mut self.pack_buffers, &problem) };
         Ok(())
     }
 
@@ -281,7 +298,7 @@ impl Matmul {
         };
         // SAFETY: as in `gemm`: validated views, op(A) = A^T is n x k and op(B) = A is k x n,
         // C is an exclusively borrowed n x n view, and the kernel is supported.
-        unsafe { driver::run(self.kernel, &mut self.pack_buffers, &problem) };
+        unsafe { driver::run(self.kernel, self.blocking, &mut self.pack_buffers, &problem) };
         c.mirror_upper();
         Ok(())
     }
