@@ -103,7 +103,13 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
              (the course's script fails with NameError)"
         );
     }
-    let mnist = args.common.load(datasets::Sizes::default())?;
+    // Only the training images are used: the dev and test splits are not read.
+    let sizes = datasets::Sizes {
+        train: None,
+        dev: Some(0),
+        test: Some(0),
+    };
+    let mnist = args.common.load(sizes)?;
     let train = &mnist.train;
     let indices = RandomState::new(args.common.seed)
         .choice_without_replacement(train.len(), args.examples)

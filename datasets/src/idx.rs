@@ -81,10 +81,15 @@ pub(crate) fn read_mnist_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, Data
         &find(dir, "train-images-idx3-ubyte"),
         &find(dir, "train-labels-idx1-ubyte"),
     )?;
-    let test = read_pair(
-        &find(dir, "t10k-images-idx3-ubyte"),
-        &find(dir, "t10k-labels-idx1-ubyte"),
-    )?;
+    // A split limited to nothing is not read (dev lives in the training files, which are).
+    let test = if sizes.test == Some(0) {
+        Split::empty()
+    } else {
+        read_pair(
+            &find(dir, "t10k-images-idx3-ubyte"),
+            &find(dir, "t10k-labels-idx1-ubyte"),
+        )?
+    };
     let n = train_all.len();
     if n < DEV_SIZE {
         return Err(DatasetError::BadIdx {

@@ -50,6 +50,14 @@ impl Split {
             .expect("Split::images must be N x 784 in standard layout")
     }
 
+    /// A split without examples.
+    pub(crate) fn empty() -> Split {
+        Split {
+            images: Array2::zeros((0, H * W * C)),
+            labels: Array1::zeros(0),
+        }
+    }
+
     /// Keeps the first `n` examples (all of them when `n` is `None` or at least `len()`), as the
     /// course's `sizes={split: n}` does.
     pub(crate) fn truncated(self, n: Option<usize>) -> Split {
@@ -75,7 +83,8 @@ pub struct Mnist {
 }
 
 /// Optional per-split size limits, like the course's `MNIST(sizes={"train": 5000})`: a split keeps
-/// its first n examples. `None` keeps the whole split.
+/// its first n examples. `None` keeps the whole split; a split limited to 0 is not even read (its
+/// npz arrays are not inflated, the t10k files not opened), so its data cannot fail the load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sizes {
     /// Limit of the train split.

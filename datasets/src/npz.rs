@@ -82,6 +82,10 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
     }
 
     fn split(&mut self, name: &str, limit: Option<usize>) -> Result<Split, DatasetError> {
+        if limit == Some(0) {
+            // Not wanted: not inflated (its keys were checked when the file was opened).
+            return Ok(Split::empty());
+        }
         let images_key = format!("{name}_images");
         let labels_key = format!("{name}_labels");
         let images = self.images(&images_key)?;

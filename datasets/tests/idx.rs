@@ -234,3 +234,23 @@ fn counts_of_images_and_labels_must_agree() {
         "{message}"
     );
 }
+
+/// A test split limited to 0 is not read: the t10k files may be missing or corrupt.
+#[test]
+fn a_test_split_limited_to_nothing_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_idx_dir(dir.path(), DEV_SIZE + 3, 2);
+    std::fs::write(dir.path().join("t10k-images-idx3-ubyte.gz"), b"not gzip").unwrap();
+    std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let sizes = Sizes {
+        train: None,
+        dev: Some(0),
+        test: Some(0),
+    };
+    let mnist = Mnist::from_idx_dir(dir.path(), sizes).unwrap();
+    assert_eq!(
+        (mnist.train.len(), mnist.dev.len(), mnist.test.len()),
+        (3, 0, 0)
+    );
+    assert!(Mnist::from_idx_dir(dir.path(), Sizes::default()).is_err());
+}

@@ -308,3 +308,28 @@ fn dataset_source_parses_and_prints() {
         assert_eq!(s.parse::<DatasetSource>().unwrap().to_string(), s);
     }
 }
+
+/// A split limited to 0 is not read: a bad test array does not fail a load that leaves it out
+/// (pca_first uses only the training images), and still fails one that wants it.
+#[test]
+fn splits_limited_to_nothing_are_not_read() {
+    let bad = replace(
+        "test_images",
+        Array2::<u8>::zeros((4, 7)).into_dyn(), // not (N, 28, 28, 1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad_test.npz", &support::npz_bytes(&bad));
+    let only_train = Sizes {
+        train: None,
+        dev: Some(0),
+        test: Some(0),
+    };
+    let mnist = Mnist::from_npz(&path, only_train).unwrap();
+    assert_eq!(mnist.train.len(), 5);
+    assert!(mnist.dev.is_empty() && mnist.test.is_empty());
+    assert_eq!(mnist.test.images.dim(), (0, 784));
+    let message = Mnist::from_npz(&path, Sizes::default())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("test_images"), "{message}");
+}
