@@ -177,8 +177,14 @@ mod tests {
             let g = kernel.geometry();
             for l2 in [0, 1 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 1 << 30] {
                 let b = Blocking::for_caches(kernel, CacheSizes { l1d: 32 << 10, l2 });
-                assert!(b.mc >= g.mr && b.mc.is_multiple_of(g.mr), "{kernel} {l2}: {b:?}");
-                assert!(b.nc >= g.nr && b.nc.is_multiple_of(g.nr), "{kernel} {l2}: {b:?}");
+                assert!(
+                    b.mc >= g.mr && b.mc.is_multiple_of(g.mr),
+                    "{kernel} {l2}: {b:?}"
+                );
+                assert!(
+                    b.nc >= g.nr && b.nc.is_multiple_of(g.nr),
+                    "{kernel} {l2}: {b:?}"
+                );
             }
         }
     }
