@@ -1,0 +1,67 @@
+//! Adam's update alone, on the MLP's parameter count: `cargo run --release -p npfl_core --example
+//! adam_bench [-- STEPS]`.
+//!
+//! 79,510 parameters (784-100-10), 10 steps with every gradient non-zero, then 1,510 warm-up steps
+//! in which every 67th (then every 7th) gradient is exactly zero, so that those parameters' `exp_avg`
+//! decays into the tiny range and the subnormals, scattered as a dead unit's weights are; then
+//! `STEPS` (1,100, one epoch's batches) timed steps. Prints the time per configuration (min and
+//! median of 5 rounds) and how many `exp_avg` values were tiny.
+
+use std::time::Instant;
+
+use npfl_core::nn::{Adam, AdamConfig};
+
+fn main() {
+    let steps: usize = std::env::args()
+        .nth(1)
+        .map_or(1100, |s| s.parse().expect("STEPS: a number of steps"));
+    let n = 79_510usize;
+    for stride in [0usize, 67, 7] {
+        let gradient = |i: usize| ((i * 104_729) % 1000) as f32 * 1e-4 - 0.05;
+        let g0: Vec<f32> = (0..n).map(gradient).collect();
+        let g: Vec<f32> = (0..n)
+            .map(|i| {
+                if stride > 0 && i % stride == 0 {
+                    0.0
+                } else {
+                    gradient(i)
+                }
+            })
+            .collect();
+        let mut times = Vec::new();
+        let mut tiny = 0;
+        for _ in 0..5 {
+            let mut p: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+                .collect();
+            let mut adam = Adam::new(AdamConfig::default(), n);
+            for _ in 0..10 {
+                adam.step(&mut p, &g0);
+            }
+            for _ in 0..1510 {
+                adam.step(&mut p, &g);
+            }
+            tiny = adam
+                .exp_avg()
+                .iter()
+                .filter(|m| m.abs() < 7.9e-31 && **m != 0.0)
+                .count();
+            let start = Instant::now();
+            for _ in 0..steps {
+                adam.step(&mut p, &g);
+            }
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+            std::hint::black_box(&p);
+        }
+        times.sort_by(f64::total_cmp);
+        let zero = if stride == 0 {
+            "no zero gradients".to_string()
+        } else {
+            format!("every {stride}th gradient zero")
+        };
+        println!(
+            "{n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
+            times[0], times[2]
+        );
+    }
+}
