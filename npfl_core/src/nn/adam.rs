@@ -448,11 +448,10 @@ fn decode_tiny(x: f32) -> f64 {
     // k 2^-149 for a subnormal x = k 2^-149.
     let from_grid =
         f64::from_bits(SUBNORMAL_GRID.to_bits() + u64::from(magnitude)) - SUBNORMAL_GRID;
-    let normal = f64::from(f32::from_bits(if subnormal {
-        0x3f80_0000
-    } else {
-        magnitude
-    }));
+    // Converted from at least the smallest normal: a `max`, not a choice between two values,
+    // which the compiler may turn into converting both (a subnormal operand of a conversion costs
+    // a microcode assist on x86 CPUs that have them).
+    let normal = f64::from(f32::from_bits(magnitude.max(0x0080_0000)));
     let value = if subnormal { from_grid } else { normal };
     if bits >> 31 == 1 { -value } else { value }
 }
@@ -464,10 +463,12 @@ fn encode_tiny(x: f64) -> (f64, u32) {
     const MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38; // 2^-126
     let a = x.abs();
     let subnormal = a < MIN_NORMAL;
-    let on_grid = if subnormal { a } else { 0.0 } + SUBNORMAL_GRID;
+    let on_grid = a.min(MIN_NORMAL) + SUBNORMAL_GRID;
     let k = (on_grid.to_bits() - SUBNORMAL_GRID.to_bits()) as u32;
     let r = on_grid - SUBNORMAL_GRID;
-    let normal = (if subnormal { 1.0 } else { a }) as f32;
+    // Rounded from at least 2^-126, so the conversion never produces a subnormal (see
+    // `decode_tiny` on why a `max` and not a choice).
+    let normal = a.max(MIN_NORMAL) as f32;
     let value = if subnormal { r } else { f64::from(normal) };
     let bits = if subnormal { k } else { normal.to_bits() };
     let negative = x.is_sign_negative();
