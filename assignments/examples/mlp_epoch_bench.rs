@@ -67,6 +67,15 @@ fn main() -> anyhow::Result<()> {
         ms(p.adam),
         ms(rest),
     );
+    // The products' share of the training phases (the dev evaluation's forward products are in
+    // the rest).
+    let dev_flops = 2.0 * dev_n * all;
+    println!(
+        "the median run's training products {:.1} ms at {:.1} GFLOP/s; element-wise work in forward, loss and backward {:.1} ms",
+        ms(p.products),
+        (flops - dev_flops) / p.products.as_secs_f64() / 1e9,
+        ms(p.forward + p.loss + p.backward - p.products),
+    );
     println!(
         "products {:.2} GFLOP per epoch; FMA peak {peak:.1} GFLOP/s ({} kernel, one core); FLOP floor {floor_ms:.1} ms; median epoch = {:.2}x the floor",
         flops / 1e9,

@@ -69,6 +69,8 @@ mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 
+use std::time::{Duration, Instant};
+
 pub use blocking::{Blocking, CacheSizes};
 pub use kernel::Kernel;
 pub use view::{MatMut, MatRef};
@@ -153,6 +155,8 @@ pub struct Matmul {
     blocking: Blocking,
     threads: usize,
     pack_buffers: Vec<PackBuffers>,
+    /// Wall time spent in `gemm` and `gram` so far (a profile: two clock reads per call).
+    busy: Duration,
 }
 
 impl Matmul {
@@ -172,6 +176,7 @@ impl Matmul {
             blocking: Blocking::detect(kernel),
             threads,
             pack_buffers: (0..threads).map(|_| PackBuffers::default()).collect(),
+            busy: Duration::ZERO,
         }
     }
 
@@ -195,6 +200,12 @@ impl Matmul {
     /// The number of threads (at least 1).
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Wall time this multiplier has spent in [`Matmul::gemm`] and [`Matmul::gram`] (for profiles:
+    /// subtract two readings to time a stretch of work).
+    pub fn busy(&self) -> Duration {
+        self.busy
     }
 
     /// C = alpha * op(A) * op(B) + beta * C  (beta == 0 overwrites C, NaNs in C ignored, as BLAS does)
@@ -245,11 +256,13 @@ impl Matmul {
             c_rs: c.row_stride(),
             upper: false,
         };
+        let start = Instant::now();
         // SAFETY: the views were validated at construction (every element (i, j) with i < rows,
         // j < cols lies inside its slice), the shapes were checked above so that op(A), op(B)
         // and C are m x k, k x n and m x n with the strides given, C is exclusively borrowed
         // for the call, and `check_kernel` confirmed that the CPU supports the kernel.
         unsafe { driver::run(self.kernel, self.blocking, &mut self.pack_buffers, &problem) };
+        self.busy += start.elapsed();
         Ok(())
     }
 
@@ -296,10 +309,12 @@ impl Matmul {
             c_rs: c.row_stride(),
             upper: true,
         };
+        let start = Instant::now();
         // SAFETY: as in `gemm`: validated views, op(A) = A^T is n x k and op(B) = A is k x n,
         // C is an exclusively borrowed n x n view, and the kernel is supported.
         unsafe { driver::run(self.kernel, self.blocking, &mut self.pack_buffers, &problem) };
         c.mirror_upper();
+        self.busy += start.elapsed();
         Ok(())
     }
 

@@ -138,6 +138,8 @@ pub struct PhaseTimes {
     pub load: Duration,
     /// The forward pass: products, biases, activations.
     pub forward: Duration,
+    /// The part of `forward` and `backward` spent in matrix products ([`Matmul::busy`]).
+    pub products: Duration,
     /// Softmax, cross-entropy and its gradient.
     pub loss: Duration,
     /// The backward pass: products, bias sums, activation derivatives.
@@ -284,6 +286,7 @@ impl Trainer {
                 },
             );
             let t1 = Instant::now();
+            let busy = self.matmul.busy();
             self.model.forward(&mut self.matmul, &mut self.ws, rows)?;
             let t2 = Instant::now();
             let (logits, grad) = self.ws.logits_and_grad_mut(rows);
@@ -298,6 +301,7 @@ impl Trainer {
             self.phases.loss += t3 - t2;
             self.phases.backward += t4 - t3;
             self.phases.adam += t5 - t4;
+            self.phases.products += self.matmul.busy() - busy;
             tracker.update(out.mean_loss, out.correct, rows);
             on_batch(&BatchEvent {
                 epoch: Some(self.epoch),
