@@ -65,20 +65,26 @@ pub fn softmax_cross_entropy(
         }
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f32;
-        for &z in row {
-            sum += (z - max).exp();
+        if let Some(g) = grad.as_deref_mut() {
+            // Each exponential once: kept in the gradient row, then scaled there.
+            let g = &mut g[i * classes..(i + 1) * classes];
+            for (gj, &z) in g.iter_mut().zip(row) {
+                *gj = (z - max).exp();
+                sum += *gj;
+            }
+            let inv = 1.0 / sum;
+            for gj in g.iter_mut() {
+                *gj = *gj * inv * scale;
+            }
+            g[label] -= scale;
+        } else {
+            for &z in row {
+                sum += (z - max).exp();
+            }
         }
         total += sum.ln() - (row[label] - max);
         if argmax(row) == label {
             correct += 1;
-        }
-        if let Some(g) = grad.as_deref_mut() {
-            let g = &mut g[i * classes..(i + 1) * classes];
-            let inv = 1.0 / sum;
-            for (gj, &z) in g.iter_mut().zip(row) {
-                *gj = (z - max).exp() * inv * scale;
-            }
-            g[label] -= scale;
         }
     }
     Ok(BatchLoss {
