@@ -9,13 +9,13 @@ bin=target/release/examples/mlp_epoch_bench
 lscpu | grep 'Model name'
 uptime
 echo "== headline: --hidden_layers=1 --activation=relu, auto kernel vs NPFL_KERNEL=scalar"
-$bin "$runs" --dataset=fashion_mnist --hidden_layers=1 --activation=relu | tail -2
-NPFL_KERNEL=scalar $bin 3 --dataset=fashion_mnist --hidden_layers=1 --activation=relu | tail -2 | head -1
+$bin "$runs" --dataset=fashion_mnist --hidden_layers=1 --activation=relu | tail -3
+NPFL_KERNEL=scalar $bin 3 --dataset=fashion_mnist --hidden_layers=1 --activation=relu | tail -3 | head -1
 echo "== the six configurations of the quality table (auto kernel)"
 for cfg in "0 none" "1 none" "1 relu" "1 tanh" "1 sigmoid" "3 relu"; do
     set -- $cfg
     printf '%s %s: ' "$1" "$2"
-    $bin "$runs" --dataset=fashion_mnist --hidden_layers="$1" --activation="$2" | tail -2 | tr '\n' ' '
+    $bin "$runs" --dataset=fashion_mnist --hidden_layers="$1" --activation="$2" | tail -3 | tr '\n' ' '
     echo
 done
 if python3 -c 'import torch' 2>/dev/null; then
