@@ -475,6 +475,38 @@ mod tests {
         }
     }
 
+    /// The epoch's phase times are measured and lie within the epoch's wall time (so a new epoch
+    /// starts them from zero), the products within forward and backward.
+    #[test]
+    fn phase_times_add_up_within_the_epoch() {
+        let (x, y) = clusters(2003);
+        let data = Examples::new(Features::F32(&x), &y, 2).unwrap();
+        let dev = Examples::new(Features::F32(&x[..80]), &y[..40], 2).unwrap();
+        let mut t = trainer(Activation::Relu, 2, 1, 8);
+        let mut epochs = Vec::new();
+        t.fit(&data, Some(&dev), 2, &mut |_| {}, &mut |e| epochs.push(*e))
+            .unwrap();
+        for e in &epochs {
+            let p = e.phases;
+            for (name, d) in [
+                ("load", p.load),
+                ("forward", p.forward),
+                ("loss", p.loss),
+                ("backward", p.backward),
+                ("adam", p.adam),
+                ("products", p.products),
+            ] {
+                assert!(d > Duration::ZERO, "{name}: {p:?}");
+            }
+            assert!(
+                p.load + p.forward + p.loss + p.backward + p.adam <= e.elapsed,
+                "{e:?}"
+            );
+            assert!(p.products <= p.forward + p.backward, "{p:?}");
+        }
+        // (Summed over both epochs, the second epoch's phases would exceed its wall time.)
+    }
+
     #[test]
     fn running_logs_are_reported_after_every_batch() {
         let (x, y) = clusters(10);
