@@ -5,10 +5,12 @@
 //! in which every 67th (then every 7th) gradient is exactly zero, so that those parameters' `exp_avg`
 //! decays into the tiny range and the subnormals, scattered as a dead unit's weights are; then
 //! `STEPS` (1,100, one epoch's batches) timed steps. Prints the time per configuration (min and
-//! median of 5 rounds) and how many `exp_avg` values were tiny.
+//! median of 5 rounds) and how many `exp_avg` values were tiny, for every instruction set this CPU
+//! has (the vector width the update loop is compiled for).
 
 use std::time::Instant;
 
+use npfl_core::isa::Isa;
 use npfl_core::nn::{Adam, AdamConfig};
 
 fn main() {
@@ -16,6 +18,12 @@ fn main() {
         .nth(1)
         .map_or(1100, |s| s.parse().expect("STEPS: a number of steps"));
     let n = 79_510usize;
+    for isa in Isa::available().into_iter().rev() {
+        bench(isa, n, steps);
+    }
+}
+
+fn bench(isa: Isa, n: usize, steps: usize) {
     for stride in [0usize, 67, 7] {
         let gradient = |i: usize| ((i * 104_729) % 1000) as f32 * 1e-4 - 0.05;
         let g0: Vec<f32> = (0..n).map(gradient).collect();
@@ -34,7 +42,7 @@ fn main() {
             let mut p: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
                 .collect();
-            let mut adam = Adam::new(AdamConfig::default(), n);
+            let mut adam = Adam::new(AdamConfig::default(), n).with_isa(isa);
             for _ in 0..10 {
                 adam.step(&mut p, &g0);
             }
@@ -60,7 +68,7 @@ fn main() {
             format!("every {stride}th gradient zero")
         };
         println!(
-            "{n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
+            "{isa}: {n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
             times[0], times[2]
         );
     }
