@@ -14,7 +14,7 @@
 //! 5. as root, every capability dropped (bounding set included), so a solution cannot undo the
 //!    above, mount, load modules or change the machine.
 //!
-//! What applies depends on the kernel and on the user: [`probe`] reports it once (the report's
+//! What applies depends on the kernel and on the user: `runner::Sandbox::probe` reports it once (the report's
 //! `limits:` header), and a case requests only what the probe found, so a request that fails
 //! afterwards is an error of the checker, printed with [`SETUP_ERROR`] and exit code
 //! [`SETUP_EXIT`].

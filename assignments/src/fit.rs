@@ -3,7 +3,7 @@
 //! example scripts the `Config ...` line, `graph.txt` and the `Evaluation ...` line of
 //! `evaluate(test)`. The numbers come from `npfl_core::nn::Trainer`; this is only their console
 //! and log side, shared by `mnist_layers_activations`, `example_pytorch` and
-//! `example_pytorch_tensorboard`: [`FitReporter::from_env`] sets it all up (the `NPFL_PROGRESS*`
+//! `example_pytorch_tensorboard`: `FitReporter::from_env` sets it all up (the `NPFL_PROGRESS*`
 //! variables, the log directory's name, a check that it can be created).
 
 use std::cell::RefCell;

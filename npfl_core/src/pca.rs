@@ -200,10 +200,10 @@ pub fn power_iteration(
 
 /// `w = C v` for a row-major `C` of `w.len()` rows and `v.len()` columns.
 ///
-/// Each element is [`dot`]'s sum (16 partial sums in order, then reduced): rows go through it
-/// [`ROWS`] at a time, so the CPU works on independent chains of additions instead of waiting on
-/// one (a row alone is a chain of `v.len() / 16` dependent vector additions), compiled for the
-/// CPU's vector width; the bits are [`dot`]'s (tested).
+/// Each element is a dot product in `f32` with 16 partial sums in order, reduced at the end; rows go
+/// through it 8 at a time, so the CPU works on independent chains of additions instead of waiting
+/// on one (a row alone is a chain of `v.len() / 16` dependent vector additions), compiled for the
+/// CPU's vector width; the bits are those of one row at a time (tested).
 ///
 /// # Panics
 /// If `c.len() != w.len() * v.len()`.
