@@ -6,12 +6,13 @@
 //! decays into the tiny range and the subnormals, scattered as a dead unit's weights are; then
 //! `STEPS` (1,100, one epoch's batches) timed steps. Prints the time per configuration (min and
 //! median of 5 rounds) and how many `exp_avg` values were tiny, for every instruction set this CPU
-//! has (the vector width the update loop is compiled for).
+//! has (the vector width the update loop is compiled for) and both forms of the division by the
+//! bias correction (`*` marks the one `Division::fastest` picks here).
 
 use std::time::Instant;
 
 use npfl_core::isa::Isa;
-use npfl_core::nn::{Adam, AdamConfig};
+use npfl_core::nn::{Adam, AdamConfig, Division};
 
 fn main() {
     let steps: usize = std::env::args()
@@ -19,11 +20,13 @@ fn main() {
         .map_or(1100, |s| s.parse().expect("STEPS: a number of steps"));
     let n = 79_510usize;
     for isa in Isa::available().into_iter().rev() {
-        bench(isa, n, steps);
+        for division in [Division::Float32, Division::Reciprocal] {
+            bench(isa, division, n, steps);
+        }
     }
 }
 
-fn bench(isa: Isa, n: usize, steps: usize) {
+fn bench(isa: Isa, division: Division, n: usize, steps: usize) {
     for stride in [0usize, 67, 7] {
         let gradient = |i: usize| ((i * 104_729) % 1000) as f32 * 1e-4 - 0.05;
         let g0: Vec<f32> = (0..n).map(gradient).collect();
@@ -42,7 +45,9 @@ fn bench(isa: Isa, n: usize, steps: usize) {
             let mut p: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
                 .collect();
-            let mut adam = Adam::new(AdamConfig::default(), n).with_isa(isa);
+            let mut adam = Adam::new(AdamConfig::default(), n)
+                .with_isa(isa)
+                .with_division(division);
             for _ in 0..10 {
                 adam.step(&mut p, &g0);
             }
@@ -67,8 +72,13 @@ fn bench(isa: Isa, n: usize, steps: usize) {
         } else {
             format!("every {stride}th gradient zero")
         };
+        let picked = if Division::fastest(isa) == division {
+            "*"
+        } else {
+            " "
+        };
         println!(
-            "{isa}: {n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
+            "{isa} {division:?}{picked}: {n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
             times[0], times[2]
         );
     }
