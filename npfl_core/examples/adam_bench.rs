@@ -23,7 +23,38 @@ fn main() {
         for division in [Division::Float32, Division::Reciprocal] {
             bench(isa, division, n, steps);
         }
+        divider_bound(isa, n, steps);
     }
+}
+
+/// The square root and the division every parameter needs for torch's bits, alone: `y / sqrt(x)`
+/// over the same number of values, compiled for `isa`, as a bound on the update loop.
+fn divider_bound(isa: Isa, n: usize, steps: usize) {
+    let mut x: Vec<f32> = (0..n).map(|i| 1.0 + (i % 100) as f32).collect();
+    let y: Vec<f32> = (0..n).map(|i| 2.0 + (i % 7) as f32).collect();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        for _ in 0..steps {
+            npfl_core::isa::vectorized(
+                isa,
+                #[inline(always)]
+                || {
+                    for (x, &y) in x.iter_mut().zip(&y) {
+                        // Back to about its old value, so the next step divides alike.
+                        *x += (y / x.sqrt()) * 0.0;
+                    }
+                },
+            );
+        }
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(&x);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{isa}: a square root and a division alone, {n} values x {steps}: min {:.1} ms median {:.1} ms",
+        times[0], times[2]
+    );
 }
 
 fn bench(isa: Isa, division: Division, n: usize, steps: usize) {
