@@ -47,12 +47,10 @@ fn first_difference(got: &[f32], want: &[f32]) -> Option<(usize, f32, f32)> {
         .map(|i| (i, got[i], want[i]))
 }
 
-/// `C = alpha op(A) op(B) + beta C` with `kernel`; op(A) is m x k, op(B) k x n, every matrix
-/// stored with `pad` extra elements per row, C starting from `c0`.
-#[allow(clippy::too_many_arguments)]
+/// `C = alpha op(A) op(B) + beta C` with `mm`; op(A) is m x k, op(B) k x n, every matrix stored
+/// with `pad` extra elements per row, all three filled from `seed`.
 fn product(
-    kernel: Kernel,
-    threads: usize,
+    mut mm: Matmul,
     (m, k, n): (usize, usize, usize),
     (op_a, op_b): (Op, Op),
     (alpha, beta): (f32, f32),
@@ -64,7 +62,6 @@ fn product(
     let a = values(ar * (ac + pad), seed);
     let b = values(br * (bc + pad), seed + 1);
     let mut c = values(m * (n + pad), seed + 2);
-    let mut mm = Matmul::with_kernel(kernel, threads);
     mm.gemm(
         alpha,
         MatRef::strided(&a, ar, ac, ac + pad).unwrap(),
@@ -73,6 +70,25 @@ fn product(
         op_b,
         beta,
         MatMut::strided(&mut c, m, n, n + pad).unwrap(),
+    )
+    .unwrap();
+    c
+}
+
+/// `C = alpha A^T A + beta C` with `mm` through `gram`; A is k x n, C starts from `c0`.
+fn gram(
+    mut mm: Matmul,
+    a: &[f32],
+    (k, n): (usize, usize),
+    (alpha, beta): (f32, f32),
+    c0: &[f32],
+) -> Vec<f32> {
+    let mut c = c0.to_vec();
+    mm.gram(
+        alpha,
+        MatRef::new(a, k, n).unwrap(),
+        beta,
+        MatMut::new(&mut c, n, n).unwrap(),
     )
     .unwrap();
     c
@@ -133,10 +149,18 @@ fn every_kernel_gives_the_scalar_bits_for_every_product() {
                 }
                 let pad = (s + o + ab) % 3;
                 let seed = (s * 100 + o * 10 + ab) as u64;
-                let want = product(Kernel::Scalar, 1, shape, ops, alpha_beta, pad, seed);
+                let want = product(
+                    Matmul::with_kernel(Kernel::Scalar, 1),
+                    shape,
+                    ops,
+                    alpha_beta,
+                    pad,
+                    seed,
+                );
                 for &kernel in &kernels {
                     for threads in [1, 2] {
-                        let got = product(kernel, threads, shape, ops, alpha_beta, pad, seed);
+                        let mm = Matmul::with_kernel(kernel, threads);
+                        let got = product(mm, shape, ops, alpha_beta, pad, seed);
                         assert!(
                             bits(&got) == bits(&want),
                             "{kernel}, {threads} threads: {m}x{k}x{n} {ops:?} (alpha, beta) = \
@@ -165,16 +189,13 @@ fn every_kernel_gives_the_scalar_bits_for_gram() {
                 }
             }
             let run = |kernel: Kernel, threads: usize| {
-                let mut c = c0.clone();
-                Matmul::with_kernel(kernel, threads)
-                    .gram(
-                        alpha,
-                        MatRef::new(&a, k, n).unwrap(),
-                        beta,
-                        MatMut::new(&mut c, n, n).unwrap(),
-                    )
-                    .unwrap();
-                c
+                gram(
+                    Matmul::with_kernel(kernel, threads),
+                    &a,
+                    (k, n),
+                    (alpha, beta),
+                    &c0,
+                )
             };
             let want = run(Kernel::Scalar, 1);
             for &kernel in &kernels {
@@ -228,28 +249,12 @@ fn cache_blocking_does_not_change_the_bits() {
     {
         for (o, &ops) in OPS.iter().enumerate() {
             let seed = (s * 10 + o) as u64;
-            let want = product(Kernel::Scalar, 1, (m, k, n), ops, (0.75, -1.5), 1, seed);
-            let (ar, ac) = if ops.0 == Op::N { (m, k) } else { (k, m) };
-            let (br, bc) = if ops.1 == Op::N { (k, n) } else { (n, k) };
-            let a = values(ar * (ac + 1), seed);
-            let b = values(br * (bc + 1), seed + 1);
-            let c0 = values(m * (n + 1), seed + 2);
+            let case = |mm| product(mm, (m, k, n), ops, (0.75, -1.5), 1, seed);
+            let want = case(Matmul::with_kernel(Kernel::Scalar, 1));
             for &kernel in &kernels {
                 for blocking in blockings(kernel) {
                     for threads in [1, 2] {
-                        let mut c = c0.clone();
-                        Matmul::with_kernel(kernel, threads)
-                            .with_blocking(blocking)
-                            .gemm(
-                                0.75,
-                                MatRef::strided(&a, ar, ac, ac + 1).unwrap(),
-                                ops.0,
-                                MatRef::strided(&b, br, bc, bc + 1).unwrap(),
-                                ops.1,
-                                -1.5,
-                                MatMut::strided(&mut c, m, n, n + 1).unwrap(),
-                            )
-                            .unwrap();
+                        let c = case(Matmul::with_kernel(kernel, threads).with_blocking(blocking));
                         assert!(
                             bits(&c) == bits(&want),
                             "{kernel}, {blocking:?}, {threads} threads: {m}x{k}x{n} {ops:?}: \
@@ -262,27 +267,13 @@ fn cache_blocking_does_not_change_the_bits() {
         }
     }
     let (k, n) = (600, 333);
-    let a = values(k * n, 3);
-    let gram = |kernel: Kernel, blocking: Option<Blocking>, threads: usize| {
-        let mut c = vec![0.0f32; n * n];
-        let mut mm = Matmul::with_kernel(kernel, threads);
-        if let Some(blocking) = blocking {
-            mm = mm.with_blocking(blocking);
-        }
-        mm.gram(
-            1.0,
-            MatRef::new(&a, k, n).unwrap(),
-            0.0,
-            MatMut::new(&mut c, n, n).unwrap(),
-        )
-        .unwrap();
-        c
-    };
-    let want = gram(Kernel::Scalar, None, 1);
+    let (a, c0) = (values(k * n, 3), vec![0.0f32; n * n]);
+    let case = |mm| gram(mm, &a, (k, n), (1.0, 0.0), &c0);
+    let want = case(Matmul::with_kernel(Kernel::Scalar, 1));
     for &kernel in &kernels {
         for blocking in blockings(kernel) {
             for threads in [1, 2] {
-                let got = gram(kernel, Some(blocking), threads);
+                let got = case(Matmul::with_kernel(kernel, threads).with_blocking(blocking));
                 assert!(
                     bits(&got) == bits(&want),
                     "{kernel}, {blocking:?}, {threads} threads: gram {k}x{n}: first difference {:?}",
