@@ -94,19 +94,16 @@ impl Division {
         let mut time = |division: Division| {
             let start = Instant::now();
             for _ in 0..8 {
-                let (p, m, v, tiny) = (&mut params, &mut m, &mut v, &mut tiny);
-                match division {
-                    Division::Float32 => vectorized(
-                        isa,
-                        #[inline(always)]
-                        || pass::<true>(&s, p, &grads, m, v, tiny),
-                    ),
-                    Division::Reciprocal => vectorized(
-                        isa,
-                        #[inline(always)]
-                        || pass::<false>(&s, p, &grads, m, v, tiny),
-                    ),
-                }
+                run_pass(
+                    isa,
+                    division,
+                    &s,
+                    &mut params,
+                    &grads,
+                    &mut m,
+                    &mut v,
+                    &mut tiny,
+                );
             }
             start.elapsed()
         };
@@ -195,19 +192,16 @@ impl Adam {
         let s = Scalars::new(self.config, self.step);
         let (m, v, aside) = (&mut self.exp_avg, &mut self.exp_avg_sq, &mut self.set_aside);
         aside.take(params, m, v);
-        let tiny = &mut aside.tiny;
-        match self.division {
-            Division::Float32 => vectorized(
-                self.isa,
-                #[inline(always)]
-                || pass::<true>(&s, params, grads, m, v, tiny),
-            ),
-            Division::Reciprocal => vectorized(
-                self.isa,
-                #[inline(always)]
-                || pass::<false>(&s, params, grads, m, v, tiny),
-            ),
-        }
+        run_pass(
+            self.isa,
+            self.division,
+            &s,
+            params,
+            grads,
+            m,
+            v,
+            &mut aside.tiny,
+        );
         if !aside.index.is_empty() {
             vectorized(
                 self.isa,
@@ -267,6 +261,32 @@ impl SetAside {
     }
 }
 
+/// [`pass`] compiled for `isa` with `division`.
+#[allow(clippy::too_many_arguments)] // pass's arguments and the two choices
+fn run_pass(
+    isa: Isa,
+    division: Division,
+    s: &Scalars,
+    params: &mut [f32],
+    grads: &[f32],
+    exp_avg: &mut [f32],
+    exp_avg_sq: &mut [f32],
+    tiny: &mut [u32],
+) {
+    match division {
+        Division::Float32 => vectorized(
+            isa,
+            #[inline(always)]
+            || pass::<true>(s, params, grads, exp_avg, exp_avg_sq, tiny),
+        ),
+        Division::Reciprocal => vectorized(
+            isa,
+            #[inline(always)]
+            || pass::<false>(s, params, grads, exp_avg, exp_avg_sq, tiny),
+        ),
+    }
+}
+
 /// The plain float32 update of every parameter, [`LANES`] at a time (the set-aside ones with a
 /// zero `exp_avg`), noting which `exp_avg` came out tiny in `tiny` (one mask per group).
 /// `#[inline(always)]` so that [`vectorized`] compiles it for the CPU's vector width.
@@ -319,8 +339,8 @@ fn pass<const F32_DIV: bool>(
 }
 
 /// The update of the set-aside parameters from their saved values: [`short_case`] [`LANES`] at a
-/// time (where it applies, the pass, run with a zero `exp_avg` and a zero gradient, already left
-/// `p` as it was and gave `exp_avg_sq` its new value, so only `exp_avg` is written),
+/// time (where it applies, the gradient is zero, so the pass, run with a zero `exp_avg`, already
+/// left `p` as it was and gave `exp_avg_sq` its new value: only `exp_avg` is written),
 /// [`update_set_aside`] one by one elsewhere; their tiny bits are renewed.
 #[inline(always)]
 fn finish_set_aside(
@@ -613,23 +633,18 @@ mod tests {
     use super::*;
     use crate::rng::torch::{CpuCapability, TorchGenerator};
 
+    /// Step `step`'s constants, with a lerp weight of 0.7 (torch's other form) unless
+    /// `small_weight`.
     fn scalars(step: u32, small_weight: bool) -> Scalars {
-        let c = AdamConfig::default();
-        let t = f64::from(step);
-        let bc2 = (1.0 - c.beta2.powf(t)).powf(0.5) as f32;
-        Scalars {
-            w1: if small_weight {
-                (1.0 - c.beta1) as f32
-            } else {
-                0.7
-            },
-            b2: c.beta2 as f32,
-            w2: (1.0 - c.beta2) as f32,
-            bc2,
-            inv_bc2: 1.0 / f64::from(bc2),
-            eps: c.eps as f32,
-            neg_step: (-(c.lr / (1.0 - c.beta1.powf(t)))) as f32,
-            small_weight,
+        let s = Scalars::new(AdamConfig::default(), step.into());
+        if small_weight {
+            s
+        } else {
+            Scalars {
+                w1: 0.7,
+                small_weight,
+                ..s
+            }
         }
     }
 
