@@ -1,20 +1,27 @@
 //! PCA of MNIST-like data: covariance, total variance and the first principal component by power iteration.
 //!
-//! This is the course's `pca_first` recipe, in `f32` throughout as the course computes it in torch:
+//! This is the course's `pca_first` recipe:
 //!
-//! 1. `data = images[indices] / 255` (a true division in `f32`, not a multiplication by `1/255`);
+//! 1. `data = images[indices] / 255`;
 //! 2. `mean` = the per-feature mean over the examples;
-//! 3. `cov = (data - mean)^T (data - mean) / N` (divisor `N`, the division done in `f32` after the product);
+//! 3. `cov = (data - mean)^T (data - mean) / N` (divisor `N`);
 //! 4. `total_variance = trace(cov)`;
-//! 5. power iteration from a vector of ones: `v = cov v; s = ||v||; v = v / s`, `iterations` times;
+//! 5. power iteration from a vector of ones: `v = cov v; s = ||v||; v = v / s`, `iterations` times,
+//!    in `f32` as the course computes it;
 //! 6. explained variance = `s / total_variance`.
 //!
-//! The product in step 3 runs on [`crate::matmul::Matmul::gram`]; the power iteration's `cov v` on
-//! [`matvec`]. The centred rows are formed in
-//! blocks of [`BLOCK_ROWS`] and accumulated into `cov` (`beta = 1` after the first block), so the
-//! centred `N x 784` matrix (172 MB for 55,000 examples) is never materialised. Sums that torch
-//! reduces with its own (pairwise or wider) accumulators — the mean, the trace and the norm — are
-//! accumulated here in `f64` and rounded once to `f32`; every stored value is `f32`.
+//! For images ([`first_component_of_images`]) the mean and covariance are exact: pixels are
+//! integers, so the pixel sums and the Gram matrix `sum p_i p_j` are computed in integer
+//! arithmetic ([`Matmul::gram_u8`], AVX-512 VNNI where the CPU has it) and each entry of `cov` is
+//! the exact value rounded once to `f32`. The course's torch rounds its `f32` partial sums along
+//! the way; the printed digits are the same (tested on the course's published outputs). The
+//! result is the same on every CPU, for every thread count and in any order of the examples.
+//!
+//! For `f32` data ([`first_component`]) step 3 runs in `f32` on [`Matmul::gram`]: the centred
+//! rows are formed in blocks of [`BLOCK_ROWS`] and accumulated into `cov` (`beta = 1` after the
+//! first block), so the centred `N x d` matrix is never materialised; the mean's sums are
+//! accumulated in `f64` and rounded once. The power iteration's `cov v` is [`matvec`]; the
+//! trace and the norm are accumulated in `f64` and rounded once to `f32`.
 //!
 //! ```
 //! use ndarray::array;
@@ -31,7 +38,6 @@
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::matmul::{MatMut, MatRef, Matmul, MatmulError};
-use crate::rows::{Features, Rows};
 
 /// Rows of centred data formed and multiplied at a time (a 784-feature block is 3.2 MB).
 pub const BLOCK_ROWS: usize = 1024;
@@ -123,15 +129,12 @@ pub fn first_component_of_images(
         });
     }
     let images = images.as_standard_layout();
-    let source = Source {
-        rows: Rows::new(
-            Features::U8(images.as_slice().expect("standard layout is contiguous")),
-            images.ncols(),
-        ),
-        n: indices.len(),
-        indices: Some(indices),
+    let examples = Examples::Images {
+        pixels: images.as_slice().expect("standard layout is contiguous"),
+        dim: images.ncols(),
+        indices,
     };
-    compute(&source, iterations, matmul)
+    compute(&examples, iterations, matmul)
 }
 
 /// The course's `pca_first` steps on `f32` data (`N x d`, one example per row).
@@ -145,15 +148,12 @@ pub fn first_component(
     matmul: &mut Matmul,
 ) -> Result<FirstComponent, PcaError> {
     let data = data.as_standard_layout();
-    let source = Source {
-        rows: Rows::new(
-            Features::F32(data.as_slice().expect("standard layout is contiguous")),
-            data.ncols(),
-        ),
-        n: data.nrows(),
-        indices: None,
+    let examples = Examples::Values {
+        values: data.as_slice().expect("standard layout is contiguous"),
+        rows: data.nrows(),
+        dim: data.ncols(),
     };
-    compute(&source, iterations, matmul)
+    compute(&examples, iterations, matmul)
 }
 
 /// Power iteration from a vector of ones on a symmetric `cov`: `iterations` times
@@ -180,13 +180,20 @@ pub fn power_iteration(
     if iterations == 0 {
         return Err(PcaError::NoIterations);
     }
-    let cov = cov.as_standard_layout();
-    let cov = cov.as_slice().expect("standard layout is contiguous");
+    // A copy starting on a 64-byte boundary: with 784 features every row then starts on a cache
+    // line, and no 64-byte load of the matrix-vector product straddles two (10% faster).
+    let mut store = vec![0.0f32; d * d + 16];
+    let offset = store.as_ptr().align_offset(64).min(16);
+    let aligned = &mut store[offset..offset + d * d];
+    for (a, &c) in aligned.iter_mut().zip(cov.iter()) {
+        *a = c;
+    }
+    let cov = &*aligned;
     let mut v = vec![1.0f32; d];
     let mut w = vec![0.0f32; d];
     let mut s = 0.0f32;
     for step in 1..=iterations {
-        matvec(cov, &v, &mut w);
+        matvec_in_order(cov, &v, &mut w, step % 2 == 0);
         s = norm(&w);
         if s == 0.0 {
             return Err(PcaError::PowerIterationCollapsed { step });
@@ -208,6 +215,15 @@ pub fn power_iteration(
 /// # Panics
 /// If `c.len() != w.len() * v.len()`.
 pub fn matvec(c: &[f32], v: &[f32], w: &mut [f32]) {
+    matvec_in_order(c, v, w, false);
+}
+
+/// [`matvec`], visiting the rows from the last to the first with `backwards` (the same values:
+/// each row's dot product is computed alone). The power iteration alternates the direction, so
+/// each step starts on the rows the previous one read last, which are still in the L2 cache
+/// (the 2.4 MB covariance of 784 features does not fit a 1 MiB L2, and a pass in one direction
+/// evicts every row before it is read again).
+fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
     assert_eq!(
         c.len(),
         w.len() * v.len(),
@@ -217,51 +233,58 @@ pub fn matvec(c: &[f32], v: &[f32], w: &mut [f32]) {
         w.fill(0.0);
         return;
     }
+    let isa = crate::isa::Isa::detect();
     crate::isa::vectorized(
-        crate::isa::Isa::detect(),
+        isa,
         #[inline(always)]
         || {
             let n = v.len();
-            let mut blocks = c.chunks_exact(n * ROWS);
-            let mut outputs = w.chunks_exact_mut(ROWS);
-            for (block, out) in (&mut blocks).zip(&mut outputs) {
-                dots(block, v, out);
-            }
-            for (wi, row) in outputs
-                .into_remainder()
-                .iter_mut()
-                .zip(blocks.remainder().chunks_exact(n))
-            {
-                *wi = dot(row, v);
+            let full = w.len() / ROWS * ROWS;
+            let (c_blocks, c_rest) = c.split_at(full * n);
+            let (w_blocks, w_rest) = w.split_at_mut(full);
+            let mut rest = || {
+                for (wi, row) in w_rest.iter_mut().zip(c_rest.chunks_exact(n)) {
+                    *wi = dot(row, v);
+                }
+            };
+            let blocks = c_blocks
+                .chunks_exact(n * ROWS)
+                .zip(w_blocks.chunks_exact_mut(ROWS));
+            if backwards {
+                rest();
+                for (block, out) in blocks.rev() {
+                    dots(isa, block, v, out);
+                }
+            } else {
+                for (block, out) in blocks {
+                    dots(isa, block, v, out);
+                }
+                rest();
             }
         },
     );
 }
 
-/// Rows [`matvec`] computes together.
-const ROWS: usize = 8;
-
-/// Partial sums of [`dot`].
-const LANES: usize = 16;
+use crate::matmul::dots::{LANES, ROWS, partial_dots};
 
 /// [`dot`] of each of the [`ROWS`] rows of `block` (row-major, `b.len()` columns) with `b`,
 /// interleaved, into `out`.
 #[inline(always)]
-fn dots(block: &[f32], b: &[f32], out: &mut [f32]) {
+fn dots(isa: crate::isa::Isa, block: &[f32], b: &[f32], out: &mut [f32]) {
     let n = b.len();
-    let full = n / LANES * LANES;
-    let mut acc = [[0.0f32; LANES]; ROWS];
-    for j in (0..full).step_by(LANES) {
-        let y = &b[j..j + LANES];
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let x = &block[r * n + j..r * n + j + LANES];
-            for l in 0..LANES {
-                acc[l] += x[l] * y[l];
-            }
+    let rows: [&[f32]; ROWS] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
+    let acc = partial_dots(isa, rows, b);
+    // The rows' partial sums added in order as in `lane_sum`, the rows interleaved (eight
+    // independent chains instead of one after the other).
+    let mut sums = acc.map(|a| a[0]);
+    for l in 1..LANES {
+        for (s, a) in sums.iter_mut().zip(&acc) {
+            *s += a[l];
         }
     }
-    for (r, o) in out.iter_mut().enumerate().take(ROWS) {
-        *o = reduce(&acc[r], &block[r * n + full..(r + 1) * n], &b[full..]);
+    let full = n / LANES * LANES;
+    for ((o, s), row) in out.iter_mut().zip(sums).zip(rows) {
+        *o = s + tail_dot(&row[full..], &b[full..]);
     }
 }
 
@@ -281,8 +304,19 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// The end of [`dot`]: the partial sums added in order, plus the products of the tails.
 #[inline(always)]
 fn reduce(acc: &[f32; LANES], a_tail: &[f32], b_tail: &[f32]) -> f32 {
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
+    lane_sum(acc) + tail_dot(a_tail, b_tail)
+}
+
+/// `((acc[0] + acc[1]) + acc[2]) + ...`.
+#[inline(always)]
+fn lane_sum(acc: &[f32; LANES]) -> f32 {
+    acc[1..].iter().fold(acc[0], |s, &a| s + a)
+}
+
+/// The products of the tails (fewer than 16 values) added in order (from -0.0, as `Sum` does).
+#[inline(always)]
+fn tail_dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(-0.0, |s, (x, y)| s + x * y)
 }
 
 /// `sqrt(sum x^2)`, accumulated in `f64` and rounded once to `f32`.
@@ -293,86 +327,110 @@ fn norm(x: &[f32]) -> f32 {
         .sqrt() as f32
 }
 
-/// The examples: rows `indices` (all rows in order when `None`) of `rows`, `n` of them.
-struct Source<'a> {
-    rows: Rows<'a>,
-    n: usize,
-    indices: Option<&'a [usize]>,
+/// The examples of [`compute`].
+enum Examples<'a> {
+    /// Rows `indices` of the row-major `u8` images (`dim` pixels each).
+    Images {
+        pixels: &'a [u8],
+        dim: usize,
+        indices: &'a [usize],
+    },
+    /// The `rows` rows of a row-major `f32` matrix.
+    Values {
+        values: &'a [f32],
+        rows: usize,
+        dim: usize,
+    },
 }
 
-impl Source<'_> {
+impl Examples<'_> {
+    /// `(examples, features)`.
     fn shape(&self) -> (usize, usize) {
-        (self.n, self.rows.dim())
-    }
-
-    /// The row of `rows` that is example `r`.
-    #[inline(always)]
-    fn index(&self, r: usize) -> usize {
-        self.indices.map_or(r, |indices| indices[r])
-    }
-
-    /// The per-feature mean, rounded once to `f32`. For images the pixel sums are exact integers,
-    /// so this is the exact mean of `p / 255` rounded to `f32` (torch sums the `f32` values).
-    fn mean(&self) -> Vec<f32> {
-        let (n, d) = self.shape();
-        match self.rows.features() {
-            Features::U8(pixels) => {
-                let mut total = vec![0u64; d];
-                // Integer sums do not depend on the order: visit the rows in memory order,
-                // which streams instead of missing the cache on every row.
-                let mut sorted: Vec<usize> = (0..n).map(|r| self.index(r)).collect();
-                sorted.sort_unstable();
-                // u32 partial sums vectorise; 65,536 rows of 255 cannot overflow them.
-                for chunk in sorted.chunks(1 << 16) {
-                    let mut partial = vec![0u32; d];
-                    for &i in chunk {
-                        for (s, &p) in partial.iter_mut().zip(&pixels[i * d..(i + 1) * d]) {
-                            *s += u32::from(p);
-                        }
-                    }
-                    for (t, &s) in total.iter_mut().zip(&partial) {
-                        *t += u64::from(s);
-                    }
-                }
-                total
-                    .iter()
-                    .map(|&s| (s as f64 / 255.0 / n as f64) as f32)
-                    .collect()
-            }
-            Features::F32(values) => {
-                let mut sums = vec![0.0f64; d];
-                for r in 0..n {
-                    let i = self.index(r);
-                    for (s, &x) in sums.iter_mut().zip(&values[i * d..(i + 1) * d]) {
-                        *s += f64::from(x);
-                    }
-                }
-                sums.iter().map(|&s| (s / n as f64) as f32).collect()
-            }
+        match *self {
+            Examples::Images { dim, indices, .. } => (indices.len(), dim),
+            Examples::Values { rows, dim, .. } => (rows, dim),
         }
     }
-
-    /// Asks the CPU to fetch example `r`'s values (a hint).
-    fn prefetch(&self, r: usize) {
-        self.rows.prefetch(self.index(r));
-    }
-
-    /// Writes the centred example `r` (`x - mean`, in `f32`; pixels first scaled by the course's
-    /// `.to(torch.float32) / 255`) into `out`.
-    fn fill_centred(&self, r: usize, mean: &[f32], out: &mut [f32]) {
-        self.rows.load_centred(self.index(r), mean, out);
-    }
 }
 
-/// How many examples ahead the centring asks for an example's values (4 to 32 measured alike).
-const AHEAD: usize = 8;
+/// The mean and covariance of images from their exact integer Gram matrix and pixel sums
+/// ([`Matmul::gram_u8`]): with `S` the pixel sums and `G` the Gram matrix of `N` examples,
+/// `cov_ij = (N G_ij - S_i S_j) / (N^2 255^2)`, the numerator an exact integer, rounded once
+/// to `f64` and once to `f32`. This is the covariance of `x = p / 255` that the course computes
+/// in `f32` (centre, product, divide), without the rounding of the `f32` partial sums.
+fn exact_covariance(
+    pixels: &[u8],
+    indices: &[usize],
+    (n, d): (usize, usize),
+    matmul: &mut Matmul,
+) -> Result<(Vec<f32>, Vec<f32>), PcaError> {
+    let gram = matmul.gram_u8(pixels, d, indices)?;
+    let sums = gram.sums();
+    let mean = sums
+        .iter()
+        .map(|&s| (s as f64 / 255.0 / n as f64) as f32)
+        .collect();
+    let scale = (n as f64) * (n as f64) * 255.0 * 255.0;
+    let cov = gram
+        .gram()
+        .iter()
+        .enumerate()
+        .map(|(ij, &g)| {
+            let (si, sj) = (sums[ij / d], sums[ij % d]);
+            let numerator = i128::from(g) * n as i128 - i128::from(si) * i128::from(sj);
+            (numerator as f64 / scale) as f32
+        })
+        .collect();
+    Ok((mean, cov))
+}
+
+/// The mean and covariance of `f32` examples (`n` rows of `d` values) as the course computes
+/// them: the mean's sums in `f64` rounded once, the centred rows formed in blocks of
+/// [`BLOCK_ROWS`], `cov = sum over the blocks of (X_b - mean)^T (X_b - mean)` ([`Matmul::gram`]),
+/// then `/ N` in `f32`.
+fn f32_covariance(
+    values: &[f32],
+    (n, d): (usize, usize),
+    matmul: &mut Matmul,
+) -> Result<(Vec<f32>, Vec<f32>), PcaError> {
+    let mut sums = vec![0.0f64; d];
+    for row in values.chunks_exact(d) {
+        for (s, &x) in sums.iter_mut().zip(row) {
+            *s += f64::from(x);
+        }
+    }
+    let mean: Vec<f32> = sums.iter().map(|&s| (s / n as f64) as f32).collect();
+    let block = BLOCK_ROWS.min(n);
+    let mut tile = vec![0.0f32; block * d];
+    let mut cov = vec![0.0f32; d * d];
+    for (b, rows) in values.chunks(block * d).enumerate() {
+        let tile = &mut tile[..rows.len()];
+        for (out, row) in tile.chunks_exact_mut(d).zip(rows.chunks_exact(d)) {
+            for ((o, &x), &m) in out.iter_mut().zip(row).zip(&mean) {
+                *o = x - m;
+            }
+        }
+        let beta = if b == 0 { 0.0 } else { 1.0 };
+        matmul.gram(
+            1.0,
+            MatRef::new(tile, rows.len() / d, d)?,
+            beta,
+            MatMut::new(&mut cov, d, d)?,
+        )?;
+    }
+    let n_f32 = n as f32;
+    for c in &mut cov {
+        *c /= n_f32;
+    }
+    Ok((mean, cov))
+}
 
 fn compute(
-    source: &Source<'_>,
+    examples: &Examples<'_>,
     iterations: usize,
     matmul: &mut Matmul,
 ) -> Result<FirstComponent, PcaError> {
-    let (n, d) = source.shape();
+    let (n, d) = examples.shape();
     if n == 0 {
         return Err(PcaError::NoExamples);
     }
@@ -382,36 +440,12 @@ fn compute(
     if iterations == 0 {
         return Err(PcaError::NoIterations);
     }
-    let mean = source.mean();
-
-    // cov = sum over row blocks of (X_b - mean)^T (X_b - mean), then / N.
-    let block = BLOCK_ROWS.min(n);
-    let mut tile = vec![0.0f32; block * d];
-
-    let mut cov = vec![0.0f32; d * d];
-    for (b, start) in (0..n).step_by(block).enumerate() {
-        let len = block.min(n - start);
-        let tile = &mut tile[..len * d];
-        for (r, row) in tile.chunks_exact_mut(d).enumerate() {
-            // The examples are scattered over the data set (NumPy's random choice): ask for the
-            // one AHEAD rows on while this one is centred.
-            if start + r + AHEAD < n {
-                source.prefetch(start + r + AHEAD);
-            }
-            source.fill_centred(start + r, &mean, row);
-        }
-        let beta = if b == 0 { 0.0 } else { 1.0 };
-        matmul.gram(
-            1.0,
-            MatRef::new(tile, len, d)?,
-            beta,
-            MatMut::new(&mut cov, d, d)?,
-        )?;
-    }
-    let n_f32 = n as f32;
-    for c in &mut cov {
-        *c /= n_f32;
-    }
+    let (mean, cov) = match *examples {
+        Examples::Images {
+            pixels, indices, ..
+        } => exact_covariance(pixels, indices, (n, d), matmul)?,
+        Examples::Values { values, .. } => f32_covariance(values, (n, d), matmul)?,
+    };
     if cov.iter().all(|&c| c == 0.0) {
         return Err(PcaError::ZeroCovariance { examples: n });
     }
@@ -430,6 +464,7 @@ fn compute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matmul::Kernel;
     use approx::assert_abs_diff_eq;
     use ndarray::{Array, array};
 
@@ -533,6 +568,49 @@ mod tests {
         ];
         assert_abs_diff_eq!(pc.mean[0], expected_mean[0], epsilon = 1e-7);
         assert_abs_diff_eq!(pc.mean[1], expected_mean[1], epsilon = 1e-7);
+    }
+
+    /// Every covariance entry of images is the exact value rounded to `f32` (checked against
+    /// rationals in `i128`: the `f32` nearest `num / den` has `|x - num/den| <= ulp/2`), and the
+    /// same for every kernel, thread count and order of the examples.
+    #[test]
+    fn image_covariance_is_exact() {
+        let (n, d) = (301, 37);
+        let pixels: Vec<u8> = (0..n * d)
+            .map(|i| ((i * 7919 + i / 13) % 256) as u8)
+            .collect();
+        let images = Array::from_shape_vec((n, d), pixels.clone()).unwrap();
+        let indices: Vec<usize> = (0..n).rev().filter(|i| i % 7 != 3).chain([5, 5]).collect();
+        let m = indices.len() as i128;
+        let pc = first_component_of_images(images.view(), &indices, 3, &mut mm()).unwrap();
+        let x = |r: usize, i: usize| i128::from(pixels[r * d + i]);
+        for i in 0..d {
+            let si: i128 = indices.iter().map(|&r| x(r, i)).sum();
+            for j in 0..d {
+                let sj: i128 = indices.iter().map(|&r| x(r, j)).sum();
+                let g: i128 = indices.iter().map(|&r| x(r, i) * x(r, j)).sum();
+                // cov = num / den exactly; |c - num/den| <= ulp(c)/2 <=> |c den - num| <= den ulp / 2.
+                let (num, den) = (m * g - si * sj, m * m * 255 * 255);
+                let c = pc.covariance[[i, j]];
+                let ulp = f64::from(f32::from_bits(c.abs().to_bits() + 1) - c.abs());
+                let err = (f64::from(c) * den as f64 - num as f64).abs();
+                assert!(
+                    err <= 0.5001 * ulp * den as f64,
+                    "({i}, {j}): {c} vs {num}/{den}"
+                );
+            }
+        }
+        for kernel in Kernel::available() {
+            for threads in [1, 2] {
+                let mut other = Matmul::with_kernel(kernel, threads);
+                let mut shuffled = indices.clone();
+                shuffled.rotate_left(17);
+                let again = first_component_of_images(images.view(), &shuffled, 3, &mut other);
+                let again = again.unwrap();
+                assert_eq!(again.covariance, pc.covariance, "{kernel:?} {threads}");
+                assert_eq!(again.eigenvalue.to_bits(), pc.eigenvalue.to_bits());
+            }
+        }
     }
 
     #[test]

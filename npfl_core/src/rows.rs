@@ -1,4 +1,4 @@
-//! Example rows, shared by [`crate::pca`] and [`crate::nn::train`]: a row-major matrix of `u8`
+//! Example rows for [`crate::nn::train`]: a row-major matrix of `u8`
 //! pixels or `f32` values, read row by row as `f32` (pixels through [`crate::scale_pixel`], the
 //! course's `image.to(torch.float32) / 255`), with a prefetch hint for rows read out of order.
 
@@ -40,11 +40,6 @@ impl<'a> Rows<'a> {
         Self { features, dim }
     }
 
-    /// All the values.
-    pub(crate) fn features(&self) -> Features<'a> {
-        self.features
-    }
-
     /// Values per row.
     pub(crate) fn dim(&self) -> usize {
         self.dim
@@ -81,24 +76,6 @@ impl<'a> Rows<'a> {
             Features::F32(x) => out.copy_from_slice(x),
         }
     }
-
-    /// Writes row `i` as `f32` minus `mean` (the subtraction in `f32`, after the pixel scaling)
-    /// into `out` (`dim` values).
-    #[inline(always)]
-    pub(crate) fn load_centred(&self, i: usize, mean: &[f32], out: &mut [f32]) {
-        match self.row(i) {
-            Features::U8(x) => {
-                for ((o, &p), &m) in out.iter_mut().zip(x).zip(mean) {
-                    *o = crate::scale_pixel(p) - m;
-                }
-            }
-            Features::F32(x) => {
-                for ((o, &v), &m) in out.iter_mut().zip(x).zip(mean) {
-                    *o = v - m;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -114,11 +91,6 @@ mod tests {
         for (i, v) in out.iter().enumerate() {
             assert_eq!(*v, (128 + i) as f32 / 255.0);
         }
-        let mean = vec![0.5f32; 128];
-        rows.load_centred(0, &mean, &mut out);
-        for (i, v) in out.iter().enumerate() {
-            assert_eq!(*v, i as f32 / 255.0 - 0.5);
-        }
     }
 
     #[test]
@@ -128,7 +100,5 @@ mod tests {
         let mut out = [0.0; 3];
         rows.load(1, &mut out);
         assert_eq!(out, [3.0, 4.0, 5.0]);
-        rows.load_centred(1, &[1.0, 1.0, 1.0], &mut out);
-        assert_eq!(out, [2.0, 3.0, 4.0]);
     }
 }

@@ -12,6 +12,9 @@
 //! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators);
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
+//! Beside the GEMM: `gram_u8.rs`, the exact integer Gram matrix of `u8` rows ([`Matmul::gram_u8`],
+//! AVX-512 VNNI), and `dots.rs`, the eight-row dot products of [`crate::pca::matvec`].
+//!
 //! The kernel is chosen once, at run time, by [`Kernel::detect`] (the CPU's [`crate::isa::Isa`]);
 //! nothing depends on `-C target-cpu`. When the other output dimension is at most 256, `op(A)`
 //! (either layout: the kernels take both strides) and a row-major `op(B)` are read in place
@@ -51,7 +54,9 @@
 //! ```
 
 mod blocking;
+pub(crate) mod dots;
 mod driver;
+mod gram_u8;
 pub(crate) mod isa;
 mod kernel;
 mod pack;
@@ -72,6 +77,7 @@ mod neon;
 use std::time::{Duration, Instant};
 
 pub use blocking::{Blocking, CacheSizes};
+pub use gram_u8::GramU8;
 pub use kernel::Kernel;
 pub use view::{MatMut, MatRef};
 
@@ -136,6 +142,14 @@ pub enum MatmulError {
         b: (usize, usize),
         /// Shape (rows, cols) of `C`.
         c: (usize, usize),
+    },
+    /// A row index of [`Matmul::gram_u8`] points past the end of the matrix.
+    #[error("row {row} is out of range for a matrix of {rows} rows")]
+    RowOutOfRange {
+        /// The offending row index.
+        row: usize,
+        /// Rows of the matrix.
+        rows: usize,
     },
     /// A kernel name other than `scalar`, `avx2`, `avx512`, `neon` or `auto`.
     #[error("unknown matmul kernel {0:?}: expected scalar, avx2, avx512, neon or auto")]
@@ -316,6 +330,28 @@ impl Matmul {
         c.mirror_upper();
         self.busy += start.elapsed();
         Ok(())
+    }
+
+    /// The exact Gram matrix `X^T X` and the column sums of rows `rows` (any order, repeats
+    /// counted) of the row-major `u8` matrix `pixels` (`dim` values a row), in integer
+    /// arithmetic: AVX-512 VNNI where this multiplier's kernel is AVX-512 and the CPU has VNNI,
+    /// else this multiplier's float32 [`Matmul::gram`] in blocks small enough to be exact. Exact, so the same on every CPU and for every thread count.
+    ///
+    /// # Errors
+    /// [`MatmulError::RowOutOfRange`] for a row index past the end of `pixels`,
+    /// [`MatmulError::KernelUnavailable`] when the forced kernel cannot run on this CPU.
+    pub fn gram_u8(
+        &mut self,
+        pixels: &[u8],
+        dim: usize,
+        rows: &[usize],
+    ) -> Result<GramU8, MatmulError> {
+        self.check_kernel()?;
+        let (start, busy) = (Instant::now(), self.busy);
+        let gram = gram_u8::gram_u8(self, pixels, dim, rows);
+        // Once, not also the fallback's own `gram` calls.
+        self.busy = busy + start.elapsed();
+        gram
     }
 
     fn check_kernel(&self) -> Result<(), MatmulError> {

@@ -1,0 +1,484 @@
+//! The exact Gram matrix of `u8` rows: `G = X^T X` over chosen rows of a row-major `u8` matrix,
+//! in integer arithmetic, so every entry is the exact sum whatever the kernel, the thread count or
+//! the order of the rows.
+//!
+//! Pixels are small integers, so their products and sums are exact in 32-bit lanes, and x86's
+//! VPDPBUSD (AVX-512 VNNI) multiplies 64 byte pairs and adds them in groups of four into sixteen
+//! 32-bit lanes in one instruction: four times the multiply-adds of a float32 FMA at the same
+//! issue rate. Its operands are one unsigned and one signed byte, so the rows are packed as
+//! `x - 128` (the byte XOR `0x80`, a signed byte) and the vector side is turned back into `x`:
+//! each lane sums `(x_i - 128) x_j`, and `G_ij = that + 128 S_j` with the column sums `S`.
+//!
+//! Layout: the chosen rows are taken four at a time ("quads"); a packed block holds, for each quad
+//! `q` and feature `f`, the four flipped bytes of rows `4q .. 4q + 4` at feature `f` as one `u32`,
+//! VPDPBUSD's operand layout. A tile of [`MR`] x [`NR`] features broadcasts the `u32` of each of its
+//! `MR` rows (the signed side, an embedded broadcast) against two 16-lane vectors of its `NR`
+//! columns (made unsigned again by one XOR each). Only tiles on or above the diagonal are
+//! computed; the lower triangle is mirrored.
+//!
+//! Without VNNI (another kernel forced, or another CPU) the same exact sums come from the float32
+//! [`Matmul::gram`] on `x - 128`: products of at most `128^2` summed over [`F32_BLOCK_ROWS`] rows
+//! stay integers of at most `2^24`, which `f32` holds exactly whatever the order of the additions;
+//! each block's result is folded into 64-bit totals, and
+//! `G_ij = T_ij + 128 (S_i + S_j) - 128^2 N`.
+//!
+//! Range: `|(x_i - 128) x_j| <= 32,640`, so [`CHUNK_ROWS`] = 65,536 rows fit a 32-bit lane; the
+//! lanes are folded into 64-bit totals after each chunk.
+
+use super::isa::vectorized;
+use super::kernel::Kernel;
+use super::{MatMut, MatRef, Matmul, MatmulError};
+
+/// Feature rows of a tile (the broadcast side).
+const MR: usize = 14;
+/// Feature columns of a tile: two 16-lane vectors.
+const NR: usize = 32;
+/// Quads (4 rows each) per packed block: 512 rows, 400 KB at 784 features (it stays in L2 while
+/// every tile of the block reads it).
+const BLOCK_QUADS: usize = 128;
+/// Rows whose partial sums fit a 32-bit lane (see the module docs); a multiple of the block.
+const CHUNK_ROWS: usize = 1 << 16;
+/// Rows per float32 Gram in the fallback: `1024 * 128^2 = 2^24`, the largest integer range `f32`
+/// holds exactly.
+const F32_BLOCK_ROWS: usize = 1024;
+/// The XOR that turns a byte `x` into the signed byte `x - 128` and back.
+const FLIP: u32 = 0x8080_8080;
+
+/// The exact Gram matrix `G = X^T X` of the chosen rows of a `u8` matrix, with the column sums.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GramU8 {
+    dim: usize,
+    rows: usize,
+    gram: Vec<u64>,
+    sums: Vec<u64>,
+}
+
+impl GramU8 {
+    /// Features (the Gram matrix is `dim x dim`).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows summed over (counted with multiplicity).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// `G[i][j] = sum over the rows of x_i x_j`, row-major `dim x dim`, symmetric.
+    pub fn gram(&self) -> &[u64] {
+        &self.gram
+    }
+
+    /// `S[j] = sum over the rows of x_j`.
+    pub fn sums(&self) -> &[u64] {
+        &self.sums
+    }
+}
+
+/// Whether the VPDPBUSD tiles run for `kernel` on this CPU.
+fn vnni(kernel: Kernel) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni") {
+        return true;
+    }
+    let _ = kernel;
+    false
+}
+
+/// `G = X^T X` over `rows` of the row-major `pixels` (`dim` bytes a row), split over `threads`.
+///
+/// # Errors
+/// [`MatmulError::RowOutOfRange`] when a row index points past the end of `pixels`.
+pub(crate) fn gram_u8(
+    mm: &mut Matmul,
+    pixels: &[u8],
+    dim: usize,
+    rows: &[usize],
+) -> Result<GramU8, MatmulError> {
+    let available = pixels.len().checked_div(dim).unwrap_or(0);
+    if let Some(&row) = rows.iter().find(|&&r| r >= available) {
+        return Err(MatmulError::RowOutOfRange {
+            row,
+            rows: available,
+        });
+    }
+    // The sums are exact, so the order is free: memory order streams the rows.
+    let mut order = rows.to_vec();
+    order.sort_unstable();
+    let sums = column_sums(pixels, dim, &order);
+    let x = Rows { pixels, dim };
+    let mut gram = vec![0u64; dim * dim];
+    if dim > 0 && !order.is_empty() {
+        if vnni(mm.kernel()) {
+            by_vnni(mm.threads(), x, &order, &sums, &mut gram);
+        } else {
+            by_f32(mm, x, &order, &sums, &mut gram)?;
+        }
+        for i in 0..dim {
+            for j in 0..i {
+                gram[i * dim + j] = gram[j * dim + i];
+            }
+        }
+    }
+    Ok(GramU8 {
+        dim,
+        rows: rows.len(),
+        gram,
+        sums,
+    })
+}
+
+/// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads.
+fn by_vnni(threads: usize, x: Rows<'_>, order: &[usize], sums: &[u64], gram: &mut [u64]) {
+    let threads = threads.clamp(1, x.dim.div_ceil(MR));
+    let parts: Vec<Part> = if threads == 1 {
+        vec![Part::compute(x, order, 0, 1)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| s.spawn(move || Part::compute(x, order, t, threads)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a Gram thread panicked"))
+                .collect()
+        })
+    };
+    for part in &parts {
+        part.write_upper(sums, gram);
+    }
+}
+
+/// The upper triangle of `gram` by the float32 [`Matmul::gram`] of `x - 128` in blocks of
+/// [`F32_BLOCK_ROWS`] (exact: see the module docs), compiled for the kernel's instruction set.
+fn by_f32(
+    mm: &mut Matmul,
+    x: Rows<'_>,
+    order: &[usize],
+    sums: &[u64],
+    gram: &mut [u64],
+) -> Result<(), MatmulError> {
+    let (dim, isa) = (x.dim, mm.kernel().isa());
+    let block = F32_BLOCK_ROWS.min(order.len());
+    let mut tile = vec![0.0f32; block * dim];
+    let mut c = vec![0.0f32; dim * dim];
+    // Sums of integers below 2^53: exact in f64, and the f32 -> f64 conversion vectorises.
+    let mut totals = vec![0.0f64; dim * dim];
+    for rows in order.chunks(block) {
+        let tile = &mut tile[..rows.len() * dim];
+        vectorized(
+            isa,
+            #[inline(always)]
+            || {
+                for (out, &r) in tile.chunks_exact_mut(dim).zip(rows) {
+                    for (o, &p) in out.iter_mut().zip(x.row(r)) {
+                        *o = f32::from(p) - 128.0;
+                    }
+                }
+            },
+        );
+        mm.gram(
+            1.0,
+            MatRef::new(tile, rows.len(), dim)?,
+            0.0,
+            MatMut::new(&mut c, dim, dim)?,
+        )?;
+        vectorized(
+            isa,
+            #[inline(always)]
+            || {
+                for i in 0..dim {
+                    let upper = i * dim + i..(i + 1) * dim;
+                    for (t, &c) in totals[upper.clone()].iter_mut().zip(&c[upper]) {
+                        *t += f64::from(c);
+                    }
+                }
+            },
+        );
+    }
+    let n = order.len() as i64;
+    for i in 0..dim {
+        for j in i..dim {
+            let g = totals[i * dim + j] as i64 + 128 * (sums[i] + sums[j]) as i64 - 128 * 128 * n;
+            gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
+        }
+    }
+    Ok(())
+}
+
+/// `S[j]` over `order`, in `u32` partial sums (65,536 rows of 255 cannot overflow them).
+fn column_sums(pixels: &[u8], dim: usize, order: &[usize]) -> Vec<u64> {
+    let mut total = vec![0u64; dim];
+    let mut partial = vec![0u32; dim];
+    for chunk in order.chunks(CHUNK_ROWS) {
+        partial.fill(0);
+        for &r in chunk {
+            for (s, &p) in partial.iter_mut().zip(&pixels[r * dim..(r + 1) * dim]) {
+                *s += u32::from(p);
+            }
+        }
+        for (t, &s) in total.iter_mut().zip(&partial) {
+            *t += u64::from(s);
+        }
+    }
+    total
+}
+
+/// The `u8` matrix.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    pixels: &'a [u8],
+    dim: usize,
+}
+
+impl Rows<'_> {
+    fn row(&self, r: usize) -> &[u8] {
+        &self.pixels[r * self.dim..(r + 1) * self.dim]
+    }
+}
+
+/// The panels `t, t + threads, ...` of the triangle (interleaved: the panels near the top have
+/// more tiles), with their 64-bit totals of `(x_i - 128) x_j`.
+struct Part {
+    /// Global panel indices, in order.
+    panels: Vec<usize>,
+    /// `MR` rows per panel, `cols` columns each.
+    totals: Vec<i64>,
+    cols: usize,
+}
+
+impl Part {
+    fn compute(x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
+        let dim = x.dim;
+        let panels: Vec<usize> = (t..dim.div_ceil(MR)).step_by(threads).collect();
+        // Packed width: a tile may read up to MR rows or NR columns past its first feature.
+        let width = dim.next_multiple_of(NR).max(dim.next_multiple_of(MR));
+        let cols = dim.next_multiple_of(NR);
+        let mut packed = vec![FLIP; BLOCK_QUADS * width];
+        let mut acc = vec![0i32; panels.len() * MR * cols];
+        let mut totals = vec![0i64; acc.len()];
+        let block_rows = 4 * BLOCK_QUADS;
+        for chunk in order.chunks(CHUNK_ROWS) {
+            for block in chunk.chunks(block_rows) {
+                let quads = block.len().div_ceil(4);
+                pack(x, block, &mut packed[..quads * width], width);
+                let block = Block {
+                    packed: &packed,
+                    width,
+                    quads,
+                };
+                tiles(&block, &panels, dim, &mut acc, cols);
+            }
+            for (t, a) in totals.iter_mut().zip(&mut acc) {
+                *t += i64::from(*a);
+                *a = 0;
+            }
+        }
+        Part {
+            panels,
+            totals,
+            cols,
+        }
+    }
+
+    /// `G_ij = total_ij + 128 S_j` for `j >= i` in this part's panels.
+    fn write_upper(&self, sums: &[u64], gram: &mut [u64]) {
+        let dim = sums.len();
+        for (local, &p) in self.panels.iter().enumerate() {
+            for r in 0..MR {
+                let i = p * MR + r;
+                if i >= dim {
+                    break;
+                }
+                let row = &self.totals[(local * MR + r) * self.cols..][..self.cols];
+                for j in i..dim {
+                    let g = row[j] + 128 * sums[j] as i64;
+                    gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
+                }
+            }
+        }
+    }
+}
+
+/// One packed block: `quads` rows of `width` `u32`s.
+struct Block<'a> {
+    packed: &'a [u32],
+    width: usize,
+    quads: usize,
+}
+
+/// Packs the rows `block` (at most `4 * BLOCK_QUADS`) as flipped byte quads; a missing fourth row
+/// of the last quad is a row of zeros (its products with anything are zero).
+fn pack(x: Rows<'_>, block: &[usize], packed: &mut [u32], width: usize) {
+    let zeros = vec![0u8; x.dim];
+    for (q, out) in block.chunks(4).zip(packed.chunks_exact_mut(width)) {
+        let row = |k: usize| q.get(k).map_or(&zeros[..], |&r| x.row(r));
+        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+        for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *o = u32::from_le_bytes([a, b, c, d]) ^ FLIP;
+        }
+    }
+}
+
+/// Every tile of `panels` on or above the diagonal, added into `acc`.
+fn tiles(block: &Block<'_>, panels: &[usize], dim: usize, acc: &mut [i32], cols: usize) {
+    for (local, &p) in panels.iter().enumerate() {
+        let i0 = p * MR;
+        let rows = MR.min(dim - i0);
+        let c = &mut acc[local * MR * cols..(local + 1) * MR * cols];
+        for j0 in ((i0 / NR) * NR..dim).step_by(NR) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: only called when `vnni` found AVX-512F and VNNI on this CPU; the block
+            // holds `quads` lines of `width >= i0 + MR, j0 + NR` values (the packed width, see
+            // `Part::compute`); `c` holds MR rows of `cols >= j0 + NR` values.
+            unsafe {
+                tile_vnni(block, i0, j0, c, cols, rows);
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("VNNI tiles on a CPU without VNNI ({block:p}, {c:p}, {rows})");
+        }
+    }
+}
+
+/// The tile at features `i0 .. i0 + MR` x `j0 .. j0 + NR`: `c[i][j0 + j] += sum over the quads
+/// of (x_i - 128) x_j` for the first `rows` rows, by VPDPBUSD: 28 accumulators, per quad two vector loads (flipped back to
+/// unsigned) and 14 broadcasts (signed, folded into the instructions).
+///
+/// # Safety
+/// AVX-512F and AVX-512 VNNI are available; `block.packed` holds `block.quads` lines of
+/// `block.width >= max(i0 + MR, j0 + NR)` values; `c` holds `rows <= MR` rows of `cols >= j0 + NR`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn tile_vnni(
+    block: &Block<'_>,
+    i0: usize,
+    j0: usize,
+    c: &mut [i32],
+    cols: usize,
+    rows: usize,
+) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
+        _mm512_setzero_si512, _mm512_storeu_si512, _mm512_xor_si512,
+    };
+    assert!(block.width >= i0 + MR && block.width >= j0 + NR);
+    assert!(block.packed.len() >= block.quads * block.width);
+    assert!(rows <= MR && c.len() >= (rows.max(1) - 1) * cols + j0 + NR);
+    let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+    let flip = _mm512_set1_epi32(FLIP as i32);
+    let mut line = block.packed.as_ptr();
+    for _ in 0..block.quads {
+        // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
+        // j0 .. j0 + 32 and i0 .. i0 + 14 are inside it.
+        unsafe {
+            let b0 = _mm512_xor_si512(_mm512_loadu_si512(line.add(j0).cast::<__m512i>()), flip);
+            let b1 = _mm512_xor_si512(
+                _mm512_loadu_si512(line.add(j0 + 16).cast::<__m512i>()),
+                flip,
+            );
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_epi32(*line.add(i0 + i) as i32);
+                acc_i[0] = _mm512_dpbusd_epi32(acc_i[0], b0, a);
+                acc_i[1] = _mm512_dpbusd_epi32(acc_i[1], b1, a);
+            }
+        }
+        line = line.wrapping_add(block.width);
+    }
+    for (i, acc_i) in acc.iter().enumerate().take(rows) {
+        let row = &mut c[i * cols + j0..][..NR];
+        for (v, &x) in acc_i.iter().enumerate() {
+            // SAFETY: `row` has NR = 2 * 16 values: vector v covers row[16 v .. 16 v + 16].
+            unsafe {
+                let p = row.as_mut_ptr().add(16 * v).cast::<__m512i>();
+                _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), x));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `G` and `S` by the definition, in `u64`.
+    fn naive(pixels: &[u8], dim: usize, rows: &[usize]) -> (Vec<u64>, Vec<u64>) {
+        let mut g = vec![0u64; dim * dim];
+        let mut s = vec![0u64; dim];
+        for &r in rows {
+            let x = &pixels[r * dim..(r + 1) * dim];
+            for i in 0..dim {
+                s[i] += u64::from(x[i]);
+                for j in 0..dim {
+                    g[i * dim + j] += u64::from(x[i]) * u64::from(x[j]);
+                }
+            }
+        }
+        (g, s)
+    }
+
+    fn pixels(n: usize, dim: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed;
+        (0..n * dim)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                // Mostly the extremes, which stress the range, and some zeros.
+                match (state >> 60) as u8 {
+                    0..=5 => 255,
+                    6..=8 => 0,
+                    v => (state >> 33) as u8 ^ v,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kernel_and_thread_count_is_exact() {
+        // Shapes around the tile sizes, a partial last quad, repeated and unsorted rows.
+        for &(n, dim) in &[(1, 1), (5, 13), (9, 14), (37, 33), (1030, 45), (600, 100)] {
+            let x = pixels(n, dim, (n * 31 + dim) as u64);
+            let rows: Vec<usize> = (0..n).rev().chain([0, n / 2, n / 2]).collect();
+            let (g, s) = naive(&x, dim, &rows);
+            for kernel in Kernel::available() {
+                for threads in [1, 2, 3] {
+                    let mut mm = Matmul::with_kernel(kernel, threads);
+                    let got = gram_u8(&mut mm, &x, dim, &rows).unwrap();
+                    assert_eq!(got.sums(), &s[..], "{kernel:?} {threads} {n}x{dim}");
+                    assert_eq!(got.gram(), &g[..], "{kernel:?} {threads} {n}x{dim}");
+                    assert_eq!((got.dim(), got.rows()), (dim, rows.len()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn more_rows_than_a_32_bit_chunk_holds() {
+        // 70,000 rows of 255 next to rows of 0: the signed partial sums pass 2^31 in one lane
+        // unless folded into 64 bits every CHUNK_ROWS rows.
+        let dim = 3;
+        let x: Vec<u8> = (0..70_000)
+            .flat_map(|r| [255, 0, if r % 2 == 0 { 255 } else { 1 }])
+            .collect();
+        let rows: Vec<usize> = (0..70_000).collect();
+        let (g, s) = naive(&x, dim, &rows);
+        for kernel in Kernel::available() {
+            let got = gram_u8(&mut Matmul::with_kernel(kernel, 1), &x, dim, &rows).unwrap();
+            assert_eq!((got.gram(), got.sums()), (&g[..], &s[..]), "{kernel:?}");
+        }
+    }
+
+    #[test]
+    fn rows_out_of_range_and_empty_inputs() {
+        let x = [1u8, 2, 3, 4, 5, 6];
+        assert_eq!(
+            gram_u8(&mut Matmul::new(1), &x, 3, &[0, 2]),
+            Err(MatmulError::RowOutOfRange { row: 2, rows: 2 })
+        );
+        let empty = gram_u8(&mut Matmul::new(1), &x, 3, &[]).unwrap();
+        assert_eq!(
+            (empty.gram(), empty.sums()),
+            (&[0u64; 9][..], &[0u64; 3][..])
+        );
+    }
+}
