@@ -7,31 +7,20 @@
 //! (GFLOP/s, `2 M N K` flops per call), followed by a `#` line with the min and median of each.
 //! `NPFL_KERNEL=scalar|avx2|avx512|auto` forces our kernel.
 //!
-//! The baselines are called through their raw-pointer entry points, the only `unsafe` outside
-//! `npfl_core::matmul` (benchmark code, not part of the library).
-#![allow(unsafe_code)]
+//! The baselines are called through `npfl_core::matmul::baselines`, safe wrappers over their
+//! raw-pointer entry points (the crate's `unsafe` stays in `npfl_core::matmul`).
 
 use ndarray::Array1;
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
 use ndarray_rand::rand_distr::Uniform;
+use npfl_core::matmul::baselines::{gemm_crate_sgemm, matrixmultiply_sgemm, thread_cpu_seconds};
 use npfl_core::matmul::{Blocking, CacheSizes, Kernel, MatMut, MatRef, Matmul, Op, peak};
 
 /// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so that
 /// time slices the scheduler gives to other processes on a loaded machine do not count.
 struct Clock {
     start: f64,
-}
-
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 impl Clock {
@@ -69,15 +58,6 @@ fn stored(rows: usize, cols: usize, op: Op) -> (usize, usize) {
         (rows, cols)
     } else {
         (cols, rows)
-    }
-}
-
-/// Strides (rs, cs) of op(X) for a row-major X with `row_stride`.
-fn op_strides(op: Op, row_stride: usize) -> (isize, isize) {
-    if op == Op::N {
-        (row_stride as isize, 1)
-    } else {
-        (1, row_stride as isize)
     }
 }
 
@@ -271,8 +251,6 @@ fn main() {
         let (mut ours, mut mmul, mut gemm_c, mut peaks) = (vec![], vec![], vec![], vec![]);
         // ours / peak of the same sample: robust to the load other processes put on the machine.
         let mut ratios = vec![];
-        let (ars, acs) = op_strides(s.op_a, ac);
-        let (brs, bcs) = op_strides(s.op_b, bc);
         for sample in 0..=samples {
             let t = Clock::start();
             for _ in 0..calls {
@@ -292,55 +270,22 @@ fn main() {
             let g_ours = flops * calls as f64 / t.seconds() / 1e9;
             let t = Clock::start();
             for _ in 0..calls {
-                // SAFETY: a, b and c hold op(A) (m x k), op(B) (k x n) and C (m x n, row-major)
-                // with exactly these strides; c is not aliased.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        s.m,
-                        s.k,
-                        s.n,
-                        1.0,
-                        a.as_ptr(),
-                        ars,
-                        acs,
-                        b.as_ptr(),
-                        brs,
-                        bcs,
-                        0.0,
-                        c.as_mut_ptr(),
-                        s.n as isize,
-                        1,
-                    )
-                };
+                let (av, bv) = (
+                    MatRef::new(&a, ar, ac).unwrap(),
+                    MatRef::new(b, br, bc).unwrap(),
+                );
+                let cv = MatMut::new(&mut c, s.m, s.n).unwrap();
+                matrixmultiply_sgemm(av, s.op_a, bv, s.op_b, cv).unwrap();
             }
             let g_mm = flops * calls as f64 / t.seconds() / 1e9;
             let t = Clock::start();
             for _ in 0..calls {
-                // SAFETY: as above; gemm takes (column stride, row stride) pairs and computes
-                // dst = beta * lhs * rhs when read_dst is false.
-                unsafe {
-                    gemm::gemm(
-                        s.m,
-                        s.n,
-                        s.k,
-                        c.as_mut_ptr(),
-                        1,
-                        s.n as isize,
-                        false,
-                        a.as_ptr(),
-                        acs,
-                        ars,
-                        b.as_ptr(),
-                        bcs,
-                        brs,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    )
-                };
+                let (av, bv) = (
+                    MatRef::new(&a, ar, ac).unwrap(),
+                    MatRef::new(b, br, bc).unwrap(),
+                );
+                let cv = MatMut::new(&mut c, s.m, s.n).unwrap();
+                gemm_crate_sgemm(av, s.op_a, bv, s.op_b, cv).unwrap();
             }
             let g_gemm = flops * calls as f64 / t.seconds() / 1e9;
             let g_peak = peak_fma(2_000_000);

@@ -53,6 +53,10 @@
 //! # Ok::<(), npfl_core::matmul::MatmulError>(())
 //! ```
 
+/// The `matrixmultiply` and `gemm` crates' products and a thread CPU clock, wrapped safely for
+/// the `matmul_bench` example: compiled only with the `bench` feature, not public API.
+#[cfg(feature = "bench")]
+pub mod baselines;
 mod blocking;
 pub(crate) mod dots;
 mod driver;
