@@ -98,11 +98,21 @@ pub(crate) fn read_mnist_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, Data
         });
     }
     let n_train = n - DEV_SIZE;
-    // Split the buffers in place: only the 5,000 dev examples are copied.
+    // Split the buffers in place: only the 5,000 dev examples are copied, and not even they when
+    // the dev split is limited to nothing.
+    let skip_dev = sizes.dev == Some(0);
     let (mut images, _) = train_all.images.into_raw_vec_and_offset();
-    let dev_images = images.split_off(n_train * H * W);
+    let dev_images = if skip_dev {
+        images.truncate(n_train * H * W);
+        Vec::new()
+    } else {
+        images.split_off(n_train * H * W)
+    };
     let mut labels = train_all.labels.to_vec();
-    let dev_labels = labels.split_off(n_train);
+    let mut dev_labels = labels.split_off(n_train);
+    if skip_dev {
+        dev_labels.clear();
+    }
     let rows = |v: Vec<u8>| {
         let n = v.len() / (H * W);
         Array2::from_shape_vec((n, H * W), v).expect("whole images")

@@ -252,5 +252,11 @@ fn a_test_split_limited_to_nothing_is_not_read() {
         (mnist.train.len(), mnist.dev.len(), mnist.test.len()),
         (3, 0, 0)
     );
+    // The dev split, not copied when limited to nothing, leaves the training split as it is.
+    let with_dev = Sizes { dev: None, ..sizes };
+    let full = Mnist::from_idx_dir(dir.path(), with_dev).unwrap();
+    assert_eq!(full.dev.len(), DEV_SIZE);
+    assert_eq!(full.train, mnist.train);
+    assert_eq!(mnist.dev.labels.len(), 0);
     assert!(Mnist::from_idx_dir(dir.path(), Sizes::default()).is_err());
 }

@@ -353,6 +353,9 @@ impl Examples<'_> {
     }
 }
 
+/// Examples for which `(255 N)^2` fits an `i64` with room to spare.
+const SMALL_N: usize = 10_000_000;
+
 /// The mean and covariance of images from their exact integer Gram matrix and pixel sums
 /// ([`Matmul::gram_u8`]): with `S` the pixel sums and `G` the Gram matrix of `N` examples,
 /// `cov_ij = (N G_ij - S_i S_j) / (N^2 255^2)`, the numerator an exact integer, rounded once
@@ -377,8 +380,13 @@ fn exact_covariance(
         .enumerate()
         .map(|(ij, &g)| {
             let (si, sj) = (sums[ij / d], sums[ij % d]);
-            let numerator = i128::from(g) * n as i128 - i128::from(si) * i128::from(sj);
-            (numerator as f64 / scale) as f32
+            // In 64 bits while it cannot overflow: n G and S_i S_j are at most (255 n)^2.
+            let numerator = if n <= SMALL_N {
+                ((g * n as u64) as i64 - (si * sj) as i64) as f64
+            } else {
+                (i128::from(g) * n as i128 - i128::from(si) * i128::from(sj)) as f64
+            };
+            (numerator / scale) as f32
         })
         .collect();
     Ok((mean, cov))

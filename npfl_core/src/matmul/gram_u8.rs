@@ -25,7 +25,7 @@
 //! Range: `|(x_i - 128) x_j| <= 32,640`, so [`CHUNK_ROWS`] = 65,536 rows fit a 32-bit lane; the
 //! lanes are folded into 64-bit totals after each chunk.
 
-use super::isa::vectorized;
+use super::isa::{Isa, vectorized};
 use super::kernel::Kernel;
 use super::{MatMut, MatRef, Matmul, MatmulError};
 
@@ -105,7 +105,11 @@ pub(crate) fn gram_u8(
     // The sums are exact, so the order is free: memory order streams the rows.
     let mut order = rows.to_vec();
     order.sort_unstable();
-    let sums = column_sums(pixels, dim, &order);
+    let sums = vectorized(
+        mm.kernel().isa(),
+        #[inline(always)]
+        || column_sums(pixels, dim, &order),
+    );
     let x = Rows { pixels, dim };
     let mut gram = vec![0u64; dim * dim];
     if dim > 0 && !order.is_empty() {
@@ -207,6 +211,7 @@ fn by_f32(
 }
 
 /// `S[j]` over `order`, in `u32` partial sums (65,536 rows of 255 cannot overflow them).
+#[inline(always)]
 fn column_sums(pixels: &[u8], dim: usize, order: &[usize]) -> Vec<u64> {
     let mut total = vec![0u64; dim];
     let mut partial = vec![0u32; dim];
@@ -242,7 +247,9 @@ impl Rows<'_> {
 struct Part {
     /// Global panel indices, in order.
     panels: Vec<usize>,
-    /// `MR` rows per panel, `cols` columns each.
+    /// `MR` rows per panel, `cols` columns each: the sums of the last chunk, and the 64-bit
+    /// totals of all chunks when there was more than one (else empty).
+    acc: Vec<i32>,
     totals: Vec<i64>,
     cols: usize,
 }
@@ -256,12 +263,19 @@ impl Part {
         let cols = dim.next_multiple_of(NR);
         let mut packed = vec![FLIP; BLOCK_QUADS * width];
         let mut acc = vec![0i32; panels.len() * MR * cols];
-        let mut totals = vec![0i64; acc.len()];
+        // 64-bit totals only when the rows take more than one chunk.
+        let mut totals = Vec::new();
         let block_rows = 4 * BLOCK_QUADS;
+        let chunks = order.len().div_ceil(CHUNK_ROWS);
         for chunk in order.chunks(CHUNK_ROWS) {
             for block in chunk.chunks(block_rows) {
                 let quads = block.len().div_ceil(4);
-                pack(x, block, &mut packed[..quads * width], width);
+                // Only reached on AVX-512 CPUs: the byte interleave compiled for them.
+                vectorized(
+                    Isa::Avx512,
+                    #[inline(always)]
+                    || pack(x, block, &mut packed[..quads * width], width),
+                );
                 let block = Block {
                     packed: &packed,
                     width,
@@ -269,13 +283,17 @@ impl Part {
                 };
                 tiles(&block, &panels, dim, &mut acc, cols);
             }
-            for (t, a) in totals.iter_mut().zip(&mut acc) {
-                *t += i64::from(*a);
-                *a = 0;
+            if chunks > 1 {
+                totals.resize(acc.len(), 0i64);
+                for (t, a) in totals.iter_mut().zip(&mut acc) {
+                    *t += i64::from(*a);
+                    *a = 0;
+                }
             }
         }
         Part {
             panels,
+            acc,
             totals,
             cols,
         }
@@ -290,9 +308,16 @@ impl Part {
                 if i >= dim {
                     break;
                 }
-                let row = &self.totals[(local * MR + r) * self.cols..][..self.cols];
+                let at = (local * MR + r) * self.cols;
+                let total = |j: usize| {
+                    if self.totals.is_empty() {
+                        i64::from(self.acc[at + j])
+                    } else {
+                        self.totals[at + j]
+                    }
+                };
                 for j in i..dim {
-                    let g = row[j] + 128 * sums[j] as i64;
+                    let g = total(j) + 128 * sums[j] as i64;
                     gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
                 }
             }
@@ -309,6 +334,7 @@ struct Block<'a> {
 
 /// Packs the rows `block` (at most `4 * BLOCK_QUADS`) as flipped byte quads; a missing fourth row
 /// of the last quad is a row of zeros (its products with anything are zero).
+#[inline(always)]
 fn pack(x: Rows<'_>, block: &[usize], packed: &mut [u32], width: usize) {
     let zeros = vec![0u8; x.dim];
     for (q, out) in block.chunks(4).zip(packed.chunks_exact_mut(width)) {
