@@ -12,7 +12,7 @@
 //!
 //! For images ([`first_component_of_images`]) the mean and covariance are exact: pixels are
 //! integers, so the pixel sums and the Gram matrix `sum p_i p_j` are computed in integer
-//! arithmetic ([`Matmul::gram_u8`], AVX-512 VNNI where the CPU has it) and each entry of `cov` is
+//! arithmetic ([`Matmul::gram_u8`], AVX-512 VNNI or AVX-VNNI where the CPU has them) and each entry of `cov` is
 //! the exact value rounded once to `f32`. The course's torch rounds its `f32` partial sums along
 //! the way; the printed digits are the same (tested on the course's published outputs). The
 //! result is the same on every CPU, for every thread count and in any order of the examples.

@@ -16,7 +16,10 @@
 //! columns (made unsigned again by one XOR each). Only tiles on or above the diagonal are
 //! computed; the lower triangle is mirrored.
 //!
-//! Without VNNI (another kernel forced, or another CPU) the same exact sums come from the float32
+//! CPUs with AVX-VNNI but not AVX-512 VNNI (and the AVX2 kernel forced on those with both) run
+//! the same instruction on 256-bit vectors, in 6 x 16 tiles.
+//!
+//! Without VNNI (the scalar kernel forced, or another CPU) the same exact sums come from the float32
 //! [`Matmul::gram`] on `x - 128`: products of at most `128^2` summed over [`F32_BLOCK_ROWS`] rows
 //! stay integers of at most `2^24`, which `f32` holds exactly whatever the order of the additions;
 //! each block's result is folded into 64-bit totals, and
@@ -29,10 +32,15 @@ use super::isa::{Isa, vectorized};
 use super::kernel::Kernel;
 use super::{MatMut, MatRef, Matmul, MatmulError};
 
-/// Feature rows of a tile (the broadcast side).
+/// Feature rows of an AVX-512 tile (the broadcast side).
 const MR: usize = 14;
-/// Feature columns of a tile: two 16-lane vectors.
+/// Feature columns of an AVX-512 tile: two 16-lane vectors.
 const NR: usize = 32;
+/// Feature rows of an AVX-VNNI (256-bit) tile: 12 accumulators, two vectors, the XOR constant
+/// and a broadcast fill the 16 `ymm` registers.
+const MR_YMM: usize = 6;
+/// Feature columns of an AVX-VNNI tile: two 8-lane vectors.
+const NR_YMM: usize = 16;
 /// Quads (4 rows each) per packed block: 512 rows, 400 KB at 784 features (it stays in L2 while
 /// every tile of the block reads it).
 const BLOCK_QUADS: usize = 128;
@@ -75,14 +83,48 @@ impl GramU8 {
     }
 }
 
-/// Whether the VPDPBUSD tiles run for `kernel` on this CPU.
-fn vnni(kernel: Kernel) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 && std::arch::is_x86_feature_detected!("avx512vnni") {
-        return true;
+/// Which VPDPBUSD tiles run: 512-bit (AVX-512 VNNI) or 256-bit (AVX-VNNI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Vnni {
+    Zmm,
+    Ymm,
+}
+
+impl Vnni {
+    /// The tiles for `kernel` on this CPU: 512-bit ones for the AVX-512 kernel where the CPU has
+    /// AVX-512 VNNI, 256-bit ones for it or the AVX2 kernel where the CPU has AVX-VNNI, else
+    /// none (the float32 fallback).
+    fn for_kernel(kernel: Kernel) -> Option<Vnni> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if kernel == Kernel::Avx512 && has!("avx512f") && has!("avx512vnni") {
+                return Some(Vnni::Zmm);
+            }
+            let wide = matches!(kernel, Kernel::Avx512 | Kernel::Avx2Fma);
+            if wide && has!("avx2") && has!("avxvnni") {
+                return Some(Vnni::Ymm);
+            }
+        }
+        let _ = kernel;
+        None
     }
-    let _ = kernel;
-    false
+
+    /// `(rows, columns)` of a tile.
+    fn tile(self) -> (usize, usize) {
+        match self {
+            Vnni::Zmm => (MR, NR),
+            Vnni::Ymm => (MR_YMM, NR_YMM),
+        }
+    }
+
+    /// The instruction set the packing is compiled for.
+    fn isa(self) -> Isa {
+        match self {
+            Vnni::Zmm => Isa::Avx512,
+            Vnni::Ymm => Isa::Avx2Fma,
+        }
+    }
 }
 
 /// `G = X^T X` over `rows` of the row-major `pixels` (`dim` bytes a row), split over `threads`.
@@ -113,8 +155,8 @@ pub(crate) fn gram_u8(
     let x = Rows { pixels, dim };
     let mut gram = vec![0u64; dim * dim];
     if dim > 0 && !order.is_empty() {
-        if vnni(mm.kernel()) {
-            by_vnni(mm.threads(), x, &order, &sums, &mut gram);
+        if let Some(vnni) = Vnni::for_kernel(mm.kernel()) {
+            by_vnni(vnni, mm.threads(), x, &order, &sums, &mut gram);
         } else {
             by_f32(mm, x, &order, &sums, &mut gram)?;
         }
@@ -133,14 +175,21 @@ pub(crate) fn gram_u8(
 }
 
 /// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads.
-fn by_vnni(threads: usize, x: Rows<'_>, order: &[usize], sums: &[u64], gram: &mut [u64]) {
-    let threads = threads.clamp(1, x.dim.div_ceil(MR));
+fn by_vnni(
+    vnni: Vnni,
+    threads: usize,
+    x: Rows<'_>,
+    order: &[usize],
+    sums: &[u64],
+    gram: &mut [u64],
+) {
+    let threads = threads.clamp(1, x.dim.div_ceil(vnni.tile().0));
     let parts: Vec<Part> = if threads == 1 {
-        vec![Part::compute(x, order, 0, 1)]
+        vec![Part::compute(vnni, x, order, 0, 1)]
     } else {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
-                .map(|t| s.spawn(move || Part::compute(x, order, t, threads)))
+                .map(|t| s.spawn(move || Part::compute(vnni, x, order, t, threads)))
                 .collect();
             handles
                 .into_iter()
@@ -245,9 +294,11 @@ impl Rows<'_> {
 /// The panels `t, t + threads, ...` of the triangle (interleaved: the panels near the top have
 /// more tiles), with their 64-bit totals of `(x_i - 128) x_j`.
 struct Part {
+    /// Rows of a panel (of a tile).
+    mr: usize,
     /// Global panel indices, in order.
     panels: Vec<usize>,
-    /// `MR` rows per panel, `cols` columns each: the sums of the last chunk, and the 64-bit
+    /// `mr` rows per panel, `cols` columns each: the sums of the last chunk, and the 64-bit
     /// totals of all chunks when there was more than one (else empty).
     acc: Vec<i32>,
     totals: Vec<i64>,
@@ -255,14 +306,14 @@ struct Part {
 }
 
 impl Part {
-    fn compute(x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
-        let dim = x.dim;
-        let panels: Vec<usize> = (t..dim.div_ceil(MR)).step_by(threads).collect();
-        // Packed width: a tile may read up to MR rows or NR columns past its first feature.
-        let width = dim.next_multiple_of(NR).max(dim.next_multiple_of(MR));
-        let cols = dim.next_multiple_of(NR);
+    fn compute(vnni: Vnni, x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
+        let (dim, (mr, nr)) = (x.dim, vnni.tile());
+        let panels: Vec<usize> = (t..dim.div_ceil(mr)).step_by(threads).collect();
+        // Packed width: a tile may read up to mr rows or nr columns past its first feature.
+        let width = dim.next_multiple_of(nr).max(dim.next_multiple_of(mr));
+        let cols = dim.next_multiple_of(nr);
         let mut packed = vec![FLIP; BLOCK_QUADS * width];
-        let mut acc = vec![0i32; panels.len() * MR * cols];
+        let mut acc = vec![0i32; panels.len() * mr * cols];
         // 64-bit totals only when the rows take more than one chunk.
         let mut totals = Vec::new();
         let block_rows = 4 * BLOCK_QUADS;
@@ -270,9 +321,9 @@ impl Part {
         for chunk in order.chunks(CHUNK_ROWS) {
             for block in chunk.chunks(block_rows) {
                 let quads = block.len().div_ceil(4);
-                // Only reached on AVX-512 CPUs: the byte interleave compiled for them.
+                // The byte interleave compiled for the CPU's vectors (it has the tiles' ISA).
                 vectorized(
-                    Isa::Avx512,
+                    vnni.isa(),
                     #[inline(always)]
                     || pack(x, block, &mut packed[..quads * width], width),
                 );
@@ -281,7 +332,7 @@ impl Part {
                     width,
                     quads,
                 };
-                tiles(&block, &panels, dim, &mut acc, cols);
+                tiles(vnni, &block, &panels, dim, &mut acc, cols);
             }
             if chunks > 1 {
                 totals.resize(acc.len(), 0i64);
@@ -292,6 +343,7 @@ impl Part {
             }
         }
         Part {
+            mr,
             panels,
             acc,
             totals,
@@ -302,13 +354,14 @@ impl Part {
     /// `G_ij = total_ij + 128 S_j` for `j >= i` in this part's panels.
     fn write_upper(&self, sums: &[u64], gram: &mut [u64]) {
         let dim = sums.len();
+        let mr = self.mr;
         for (local, &p) in self.panels.iter().enumerate() {
-            for r in 0..MR {
-                let i = p * MR + r;
+            for r in 0..mr {
+                let i = p * mr + r;
                 if i >= dim {
                     break;
                 }
-                let at = (local * MR + r) * self.cols;
+                let at = (local * mr + r) * self.cols;
                 let total = |j: usize| {
                     if self.totals.is_empty() {
                         i64::from(self.acc[at + j])
@@ -347,18 +400,29 @@ fn pack(x: Rows<'_>, block: &[usize], packed: &mut [u32], width: usize) {
 }
 
 /// Every tile of `panels` on or above the diagonal, added into `acc`.
-fn tiles(block: &Block<'_>, panels: &[usize], dim: usize, acc: &mut [i32], cols: usize) {
+fn tiles(
+    vnni: Vnni,
+    block: &Block<'_>,
+    panels: &[usize],
+    dim: usize,
+    acc: &mut [i32],
+    cols: usize,
+) {
+    let (mr, nr) = vnni.tile();
     for (local, &p) in panels.iter().enumerate() {
-        let i0 = p * MR;
-        let rows = MR.min(dim - i0);
-        let c = &mut acc[local * MR * cols..(local + 1) * MR * cols];
-        for j0 in ((i0 / NR) * NR..dim).step_by(NR) {
+        let i0 = p * mr;
+        let rows = mr.min(dim - i0);
+        let c = &mut acc[local * mr * cols..(local + 1) * mr * cols];
+        for j0 in ((i0 / nr) * nr..dim).step_by(nr) {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: only called when `vnni` found AVX-512F and VNNI on this CPU; the block
-            // holds `quads` lines of `width >= i0 + MR, j0 + NR` values (the packed width, see
-            // `Part::compute`); `c` holds MR rows of `cols >= j0 + NR` values.
+            // SAFETY: `Vnni::for_kernel` found the instructions of this `vnni` on this CPU;
+            // the block holds `quads` lines of `width >= i0 + mr, j0 + nr` values (the packed
+            // width, see `Part::compute`); `c` holds mr rows of `cols >= j0 + nr` values.
             unsafe {
-                tile_vnni(block, i0, j0, c, cols, rows);
+                match vnni {
+                    Vnni::Zmm => tile_vnni(block, i0, j0, c, cols, rows),
+                    Vnni::Ymm => tile_vnni_ymm(block, i0, j0, c, cols, rows),
+                }
             }
             #[cfg(not(target_arch = "x86_64"))]
             unreachable!("VNNI tiles on a CPU without VNNI ({block:p}, {c:p}, {rows})");
@@ -417,6 +481,59 @@ unsafe fn tile_vnni(
             unsafe {
                 let p = row.as_mut_ptr().add(16 * v).cast::<__m512i>();
                 _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), x));
+            }
+        }
+    }
+}
+
+/// [`tile_vnni`] with 256-bit AVX-VNNI (`vpdpbusd` on `ymm`, for CPUs without AVX-512 VNNI): a
+/// [`MR_YMM`] x [`NR_YMM`] tile, 12 accumulators, per quad two vector loads and six broadcasts.
+///
+/// # Safety
+/// AVX2 and AVX-VNNI are available; `block.packed` holds `block.quads` lines of
+/// `block.width >= max(i0 + MR_YMM, j0 + NR_YMM)` values; `c` holds `rows <= MR_YMM` rows of
+/// `cols >= j0 + NR_YMM`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn tile_vnni_ymm(
+    block: &Block<'_>,
+    i0: usize,
+    j0: usize,
+    c: &mut [i32],
+    cols: usize,
+    rows: usize,
+) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi32, _mm256_dpbusd_avx_epi32, _mm256_loadu_si256, _mm256_set1_epi32,
+        _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256,
+    };
+    assert!(block.width >= i0 + MR_YMM && block.width >= j0 + NR_YMM);
+    assert!(block.packed.len() >= block.quads * block.width);
+    assert!(rows <= MR_YMM && c.len() >= (rows.max(1) - 1) * cols + j0 + NR_YMM);
+    let mut acc = [[_mm256_setzero_si256(); 2]; MR_YMM];
+    let flip = _mm256_set1_epi32(FLIP as i32);
+    let mut line = block.packed.as_ptr();
+    for _ in 0..block.quads {
+        // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
+        // j0 .. j0 + 16 and i0 .. i0 + 6 are inside it.
+        unsafe {
+            let b0 = _mm256_xor_si256(_mm256_loadu_si256(line.add(j0).cast::<__m256i>()), flip);
+            let b1 = _mm256_xor_si256(_mm256_loadu_si256(line.add(j0 + 8).cast::<__m256i>()), flip);
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = _mm256_set1_epi32(*line.add(i0 + i) as i32);
+                acc_i[0] = _mm256_dpbusd_avx_epi32(acc_i[0], b0, a);
+                acc_i[1] = _mm256_dpbusd_avx_epi32(acc_i[1], b1, a);
+            }
+        }
+        line = line.wrapping_add(block.width);
+    }
+    for (i, acc_i) in acc.iter().enumerate().take(rows) {
+        let row = &mut c[i * cols + j0..][..NR_YMM];
+        for (v, &x) in acc_i.iter().enumerate() {
+            // SAFETY: `row` has NR_YMM = 2 * 8 values: vector v covers row[8 v .. 8 v + 8].
+            unsafe {
+                let p = row.as_mut_ptr().add(8 * v).cast::<__m256i>();
+                _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), x));
             }
         }
     }

@@ -13,7 +13,7 @@
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
 //! Beside the GEMM: `gram_u8.rs`, the exact integer Gram matrix of `u8` rows ([`Matmul::gram_u8`],
-//! AVX-512 VNNI), and `dots.rs`, the eight-row dot products of [`crate::pca::matvec`].
+//! AVX-512 VNNI or AVX-VNNI), and `dots.rs`, the eight-row dot products of [`crate::pca::matvec`].
 //!
 //! The kernel is chosen once, at run time, by [`Kernel::detect`] (the CPU's [`crate::isa::Isa`]);
 //! nothing depends on `-C target-cpu`. When the other output dimension is at most 256, `op(A)`
@@ -338,8 +338,9 @@ impl Matmul {
 
     /// The exact Gram matrix `X^T X` and the column sums of rows `rows` (any order, repeats
     /// counted) of the row-major `u8` matrix `pixels` (`dim` values a row), in integer
-    /// arithmetic: AVX-512 VNNI where this multiplier's kernel is AVX-512 and the CPU has VNNI,
-    /// else this multiplier's float32 [`Matmul::gram`] in blocks small enough to be exact. Exact, so the same on every CPU and for every thread count.
+    /// arithmetic: AVX-512 VNNI where this multiplier's kernel is AVX-512 and the CPU has it,
+    /// AVX-VNNI (256-bit) where the kernel is AVX-512 or AVX2 and the CPU has that, else this
+    /// multiplier's float32 [`Matmul::gram`] in blocks small enough to be exact. Exact, so the same on every CPU and for every thread count.
     ///
     /// # Errors
     /// [`MatmulError::RowOutOfRange`] for a row index past the end of `pixels`,
