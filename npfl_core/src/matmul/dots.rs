@@ -27,6 +27,11 @@ pub fn partial_dots(isa: Isa, rows: [&[f32]; ROWS], y: &[f32]) -> [[f32; LANES];
         // least `full` values (asserted above).
         return unsafe { partial_dots_avx512(rows, &y[..full]) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2Fma && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked on the line above); the lengths as above.
+        return unsafe { partial_dots_avx2(rows, &y[..full]) };
+    }
     vectorized(
         isa,
         #[inline(always)]
@@ -75,6 +80,44 @@ unsafe fn partial_dots_avx512(rows: [&[f32]; ROWS], y: &[f32]) -> [[f32; LANES];
     for (o, a) in out.iter_mut().zip(acc) {
         // SAFETY: `o` holds 16 values.
         unsafe { _mm512_storeu_ps(o.as_mut_ptr(), a) };
+    }
+    out
+}
+
+/// [`portable`] with AVX2 intrinsics: each row's 16 partial sums in two 8-lane vectors.
+///
+/// # Safety
+/// AVX2 is available; every row holds at least `y.len()` values, a multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn partial_dots_avx2(rows: [&[f32]; ROWS], y: &[f32]) -> [[f32; LANES]; ROWS] {
+    use std::arch::x86_64::{
+        _mm256_add_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+    let ptrs = rows.map(<[f32]>::as_ptr);
+    for j in (0..y.len()).step_by(LANES) {
+        // SAFETY: j + 16 <= y.len() <= every row's length (the contract).
+        unsafe {
+            let yv = [
+                _mm256_loadu_ps(y.as_ptr().add(j)),
+                _mm256_loadu_ps(y.as_ptr().add(j + 8)),
+            ];
+            for (a, p) in acc.iter_mut().zip(&ptrs) {
+                for h in 0..2 {
+                    let x = _mm256_loadu_ps(p.add(j + 8 * h));
+                    a[h] = _mm256_add_ps(a[h], _mm256_mul_ps(x, yv[h]));
+                }
+            }
+        }
+    }
+    let mut out = [[0.0f32; LANES]; ROWS];
+    for (o, a) in out.iter_mut().zip(acc) {
+        // SAFETY: `o` holds 16 values: two halves of 8.
+        unsafe {
+            _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
+            _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+        }
     }
     out
 }
