@@ -2,28 +2,7 @@
 //! (`bench` feature): safe wrappers over their raw-pointer entry points, checked like
 //! [`Matmul::gemm`](super::Matmul::gemm), so that the benchmark itself has no `unsafe`.
 
-use super::{MatMut, MatRef, MatmulError, Op};
-
-/// `(m, k, n)` of `C = op(A) op(B)`, or the mismatch.
-fn shape(
-    a: &MatRef,
-    op_a: Op,
-    b: &MatRef,
-    op_b: Op,
-    c: &MatMut,
-) -> Result<(usize, usize, usize), MatmulError> {
-    let (m, ka) = a.op_shape(op_a);
-    let (kb, n) = b.op_shape(op_b);
-    if ka != kb || c.rows() != m || c.cols() != n {
-        return Err(MatmulError::ShapeMismatch {
-            op: "baseline gemm",
-            a: (m, ka),
-            b: (kb, n),
-            c: (c.rows(), c.cols()),
-        });
-    }
-    Ok((m, ka, n))
-}
+use super::{MatMut, MatRef, MatmulError, Op, product_shape};
 
 /// Signed strides `(rows, columns)` of `op(X)`.
 fn strides(x: &MatRef, op: Op) -> (isize, isize) {
@@ -42,7 +21,7 @@ pub fn matrixmultiply_sgemm(
     op_b: Op,
     mut c: MatMut,
 ) -> Result<(), MatmulError> {
-    let (m, k, n) = shape(&a, op_a, &b, op_b, &c)?;
+    let (m, k, n) = product_shape("baseline gemm", &a, op_a, &b, op_b, &c)?;
     let ((ars, acs), (brs, bcs)) = (strides(&a, op_a), strides(&b, op_b));
     let c_rs = c.row_stride() as isize;
     // SAFETY: the views were validated at construction: op(A) (m x k) and op(B) (k x n) are
@@ -80,7 +59,7 @@ pub fn gemm_crate_sgemm(
     op_b: Op,
     mut c: MatMut,
 ) -> Result<(), MatmulError> {
-    let (m, k, n) = shape(&a, op_a, &b, op_b, &c)?;
+    let (m, k, n) = product_shape("baseline gemm", &a, op_a, &b, op_b, &c)?;
     let ((ars, acs), (brs, bcs)) = (strides(&a, op_a), strides(&b, op_b));
     let c_rs = c.row_stride() as isize;
     // SAFETY: as in `matrixmultiply_sgemm`; `gemm` takes (column stride, row stride) pairs and,

@@ -163,6 +163,28 @@ pub enum MatmulError {
     KernelUnavailable(Kernel),
 }
 
+/// `(m, k, n)` of `C = op(A) op(B)`, or [`MatmulError::ShapeMismatch`] naming `op`.
+fn product_shape(
+    op: &'static str,
+    a: &MatRef,
+    op_a: Op,
+    b: &MatRef,
+    op_b: Op,
+    c: &MatMut,
+) -> Result<(usize, usize, usize), MatmulError> {
+    let (m, ka) = a.op_shape(op_a);
+    let (kb, n) = b.op_shape(op_b);
+    if ka != kb || c.rows() != m || c.cols() != n {
+        return Err(MatmulError::ShapeMismatch {
+            op,
+            a: (m, ka),
+            b: (kb, n),
+            c: (c.rows(), c.cols()),
+        });
+    }
+    Ok((m, ka, n))
+}
+
 /// Owns the kernel choice, the thread count and the packing buffers: no allocation per call after warm-up.
 ///
 /// [`Matmul::gemm`] takes `&mut self` because it packs into these buffers; keep one `Matmul`
@@ -245,16 +267,7 @@ impl Matmul {
         beta: f32,
         mut c: MatMut,
     ) -> Result<(), MatmulError> {
-        let (m, ka) = a.op_shape(op_a);
-        let (kb, n) = b.op_shape(op_b);
-        if ka != kb || c.rows() != m || c.cols() != n {
-            return Err(MatmulError::ShapeMismatch {
-                op: "gemm",
-                a: (m, ka),
-                b: (kb, n),
-                c: (c.rows(), c.cols()),
-            });
-        }
+        let (m, ka, n) = product_shape("gemm", &a, op_a, &b, op_b, &c)?;
         self.check_kernel()?;
         let (a_rs, a_cs) = a.op_strides(op_a);
         let (b_rs, b_cs) = b.op_strides(op_b);
