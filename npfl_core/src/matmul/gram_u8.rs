@@ -11,8 +11,8 @@
 //!
 //! Layout: the chosen rows are taken four at a time ("quads"); a packed block holds, for each quad
 //! `q` and feature `f`, the four flipped bytes of rows `4q .. 4q + 4` at feature `f` as one `u32`,
-//! VPDPBUSD's operand layout. A tile of [`MR`] x [`NR`] features broadcasts the `u32` of each of its
-//! `MR` rows (the signed side, an embedded broadcast) against two 16-lane vectors of its `NR`
+//! VPDPBUSD's operand layout. A tile of 14 x 32 features broadcasts the `u32` of each of its
+//! 14 rows (the signed side, an embedded broadcast) against two 16-lane vectors of its `NR`
 //! columns (made unsigned again by one XOR each). Only tiles on or above the diagonal are
 //! computed; the lower triangle is mirrored.
 //!
@@ -25,33 +25,17 @@
 //! each block's result is folded into 64-bit totals, and
 //! `G_ij = T_ij + 128 (S_i + S_j) - 128^2 N`.
 //!
-//! Range: `|(x_i - 128) x_j| <= 32,640`, so [`CHUNK_ROWS`] = 65,536 rows fit a 32-bit lane; the
+//! Range: `|(x_i - 128) x_j| <= 32,640`, so `CHUNK_ROWS` = 65,536 rows fit a 32-bit lane; the
 //! lanes are folded into 64-bit totals after each chunk.
 
-use super::isa::{Isa, vectorized};
-use super::kernel::Kernel;
+use super::isa::vectorized;
 use super::{MatMut, MatRef, Matmul, MatmulError};
 
-/// Feature rows of an AVX-512 tile (the broadcast side).
-const MR: usize = 14;
-/// Feature columns of an AVX-512 tile: two 16-lane vectors.
-const NR: usize = 32;
-/// Feature rows of an AVX-VNNI (256-bit) tile: 12 accumulators, two vectors, the XOR constant
-/// and a broadcast fill the 16 `ymm` registers.
-const MR_YMM: usize = 6;
-/// Feature columns of an AVX-VNNI tile: two 8-lane vectors.
-const NR_YMM: usize = 16;
-/// Quads (4 rows each) per packed block: 512 rows, 400 KB at 784 features (it stays in L2 while
-/// every tile of the block reads it).
-const BLOCK_QUADS: usize = 128;
 /// Rows whose partial sums fit a 32-bit lane (see the module docs); a multiple of the block.
 const CHUNK_ROWS: usize = 1 << 16;
 /// Rows per float32 Gram in the fallback: `1024 * 128^2 = 2^24`, the largest integer range `f32`
 /// holds exactly.
 const F32_BLOCK_ROWS: usize = 1024;
-/// The XOR that turns a byte `x` into the signed byte `x - 128` and back.
-const FLIP: u32 = 0x8080_8080;
-
 /// The exact Gram matrix `G = X^T X` of the chosen rows of a `u8` matrix, with the column sums.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GramU8 {
@@ -83,50 +67,6 @@ impl GramU8 {
     }
 }
 
-/// Which VPDPBUSD tiles run: 512-bit (AVX-512 VNNI) or 256-bit (AVX-VNNI).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Vnni {
-    Zmm,
-    Ymm,
-}
-
-impl Vnni {
-    /// The tiles for `kernel` on this CPU: 512-bit ones for the AVX-512 kernel where the CPU has
-    /// AVX-512 VNNI, 256-bit ones for it or the AVX2 kernel where the CPU has AVX-VNNI, else
-    /// none (the float32 fallback).
-    fn for_kernel(kernel: Kernel) -> Option<Vnni> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if kernel == Kernel::Avx512 && has!("avx512f") && has!("avx512vnni") {
-                return Some(Vnni::Zmm);
-            }
-            let wide = matches!(kernel, Kernel::Avx512 | Kernel::Avx2Fma);
-            if wide && has!("avx2") && has!("avxvnni") {
-                return Some(Vnni::Ymm);
-            }
-        }
-        let _ = kernel;
-        None
-    }
-
-    /// `(rows, columns)` of a tile.
-    fn tile(self) -> (usize, usize) {
-        match self {
-            Vnni::Zmm => (MR, NR),
-            Vnni::Ymm => (MR_YMM, NR_YMM),
-        }
-    }
-
-    /// The instruction set the packing is compiled for.
-    fn isa(self) -> Isa {
-        match self {
-            Vnni::Zmm => Isa::Avx512,
-            Vnni::Ymm => Isa::Avx2Fma,
-        }
-    }
-}
-
 /// `G = X^T X` over `rows` of the row-major `pixels` (`dim` bytes a row), split over `threads`.
 ///
 /// # Errors
@@ -155,10 +95,14 @@ pub(crate) fn gram_u8(
     let x = Rows { pixels, dim };
     let mut gram = vec![0u64; dim * dim];
     if dim > 0 && !order.is_empty() {
-        if let Some(vnni) = Vnni::for_kernel(mm.kernel()) {
-            by_vnni(vnni, mm.threads(), x, &order, &sums, &mut gram);
-        } else {
-            by_f32(mm, x, &order, &sums, &mut gram)?;
+        #[cfg(target_arch = "x86_64")]
+        let vnni = vnni::Vnni::for_kernel(mm.kernel());
+        #[cfg(not(target_arch = "x86_64"))]
+        let vnni: Option<()> = None;
+        match vnni {
+            #[cfg(target_arch = "x86_64")]
+            Some(v) => vnni::by_vnni(v, mm.threads(), x, &order, &sums, &mut gram),
+            _ => by_f32(mm, x, &order, &sums, &mut gram)?,
         }
         for i in 0..dim {
             for j in 0..i {
@@ -172,34 +116,6 @@ pub(crate) fn gram_u8(
         gram,
         sums,
     })
-}
-
-/// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads.
-fn by_vnni(
-    vnni: Vnni,
-    threads: usize,
-    x: Rows<'_>,
-    order: &[usize],
-    sums: &[u64],
-    gram: &mut [u64],
-) {
-    let threads = threads.clamp(1, x.dim.div_ceil(vnni.tile().0));
-    let parts: Vec<Part> = if threads == 1 {
-        vec![Part::compute(vnni, x, order, 0, 1)]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| s.spawn(move || Part::compute(vnni, x, order, t, threads)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a Gram thread panicked"))
-                .collect()
-        })
-    };
-    for part in &parts {
-        part.write_upper(sums, gram);
-    }
 }
 
 /// The upper triangle of `gram` by the float32 [`Matmul::gram`] of `x - 128` in blocks of
@@ -291,249 +207,336 @@ impl Rows<'_> {
     }
 }
 
-/// The panels `t, t + threads, ...` of the triangle (interleaved: the panels near the top have
-/// more tiles), with their 64-bit totals of `(x_i - 128) x_j`.
-struct Part {
-    /// Rows of a panel (of a tile).
-    mr: usize,
-    /// Global panel indices, in order.
-    panels: Vec<usize>,
-    /// `mr` rows per panel, `cols` columns each: the sums of the last chunk, and the 64-bit
-    /// totals of all chunks when there was more than one (else empty).
-    acc: Vec<i32>,
-    totals: Vec<i64>,
-    cols: usize,
-}
+/// The VPDPBUSD tiles (x86-64 only).
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::{CHUNK_ROWS, Rows};
+    use crate::matmul::isa::{Isa, vectorized};
+    use crate::matmul::kernel::Kernel;
 
-impl Part {
-    fn compute(vnni: Vnni, x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
-        let (dim, (mr, nr)) = (x.dim, vnni.tile());
-        let panels: Vec<usize> = (t..dim.div_ceil(mr)).step_by(threads).collect();
-        // Packed width: a tile may read up to mr rows or nr columns past its first feature.
-        let width = dim.next_multiple_of(nr).max(dim.next_multiple_of(mr));
-        let cols = dim.next_multiple_of(nr);
-        let mut packed = vec![FLIP; BLOCK_QUADS * width];
-        let mut acc = vec![0i32; panels.len() * mr * cols];
-        // 64-bit totals only when the rows take more than one chunk.
-        let mut totals = Vec::new();
-        let block_rows = 4 * BLOCK_QUADS;
-        let chunks = order.len().div_ceil(CHUNK_ROWS);
-        for chunk in order.chunks(CHUNK_ROWS) {
-            for block in chunk.chunks(block_rows) {
-                let quads = block.len().div_ceil(4);
-                // The byte interleave compiled for the CPU's vectors (it has the tiles' ISA).
-                vectorized(
-                    vnni.isa(),
-                    #[inline(always)]
-                    || pack(x, block, &mut packed[..quads * width], width),
-                );
-                let block = Block {
-                    packed: &packed,
-                    width,
-                    quads,
-                };
-                tiles(vnni, &block, &panels, dim, &mut acc, cols);
+    /// Feature rows of an AVX-512 tile (the broadcast side).
+    const MR: usize = 14;
+    /// Feature columns of an AVX-512 tile: two 16-lane vectors.
+    const NR: usize = 32;
+    /// Feature rows of an AVX-VNNI (256-bit) tile: 12 accumulators, two vectors, the XOR constant
+    /// and a broadcast fill the 16 `ymm` registers.
+    const MR_YMM: usize = 6;
+    /// Feature columns of an AVX-VNNI tile: two 8-lane vectors.
+    const NR_YMM: usize = 16;
+    /// Quads (4 rows each) per packed block: 512 rows, 400 KB at 784 features (it stays in L2 while
+    /// every tile of the block reads it).
+    const BLOCK_QUADS: usize = 128;
+    /// The XOR that turns a byte `x` into the signed byte `x - 128` and back.
+    const FLIP: u32 = 0x8080_8080;
+
+    /// Which VPDPBUSD tiles run: 512-bit (AVX-512 VNNI) or 256-bit (AVX-VNNI).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Vnni {
+        Zmm,
+        Ymm,
+    }
+
+    impl Vnni {
+        /// The tiles for `kernel` on this CPU: 512-bit ones for the AVX-512 kernel where the CPU has
+        /// AVX-512 VNNI, 256-bit ones for it or the AVX2 kernel where the CPU has AVX-VNNI, else
+        /// none (the float32 fallback).
+        pub(super) fn for_kernel(kernel: Kernel) -> Option<Vnni> {
+            use std::arch::is_x86_feature_detected as has;
+            if kernel == Kernel::Avx512 && has!("avx512f") && has!("avx512vnni") {
+                return Some(Vnni::Zmm);
             }
-            if chunks > 1 {
-                totals.resize(acc.len(), 0i64);
-                for (t, a) in totals.iter_mut().zip(&mut acc) {
-                    *t += i64::from(*a);
-                    *a = 0;
-                }
+            let wide = matches!(kernel, Kernel::Avx512 | Kernel::Avx2Fma);
+            if wide && has!("avx2") && has!("avxvnni") {
+                return Some(Vnni::Ymm);
+            }
+            None
+        }
+
+        /// `(rows, columns)` of a tile.
+        fn tile(self) -> (usize, usize) {
+            match self {
+                Vnni::Zmm => (MR, NR),
+                Vnni::Ymm => (MR_YMM, NR_YMM),
             }
         }
-        Part {
-            mr,
-            panels,
-            acc,
-            totals,
-            cols,
+
+        /// The instruction set the packing is compiled for.
+        fn isa(self) -> Isa {
+            match self {
+                Vnni::Zmm => Isa::Avx512,
+                Vnni::Ymm => Isa::Avx2Fma,
+            }
         }
     }
 
-    /// `G_ij = total_ij + 128 S_j` for `j >= i` in this part's panels.
-    fn write_upper(&self, sums: &[u64], gram: &mut [u64]) {
-        let dim = sums.len();
-        let mr = self.mr;
-        for (local, &p) in self.panels.iter().enumerate() {
-            for r in 0..mr {
-                let i = p * mr + r;
-                if i >= dim {
-                    break;
+    /// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads.
+    pub(super) fn by_vnni(
+        vnni: Vnni,
+        threads: usize,
+        x: Rows<'_>,
+        order: &[usize],
+        sums: &[u64],
+        gram: &mut [u64],
+    ) {
+        let threads = threads.clamp(1, x.dim.div_ceil(vnni.tile().0));
+        let parts: Vec<Part> = if threads == 1 {
+            vec![Part::compute(vnni, x, order, 0, 1)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| s.spawn(move || Part::compute(vnni, x, order, t, threads)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a Gram thread panicked"))
+                    .collect()
+            })
+        };
+        for part in &parts {
+            part.write_upper(sums, gram);
+        }
+    }
+
+    /// The panels `t, t + threads, ...` of the triangle (interleaved: the panels near the top have
+    /// more tiles), with their 64-bit totals of `(x_i - 128) x_j`.
+    struct Part {
+        /// Rows of a panel (of a tile).
+        mr: usize,
+        /// Global panel indices, in order.
+        panels: Vec<usize>,
+        /// `mr` rows per panel, `cols` columns each: the sums of the last chunk, and the 64-bit
+        /// totals of all chunks when there was more than one (else empty).
+        acc: Vec<i32>,
+        totals: Vec<i64>,
+        cols: usize,
+    }
+
+    impl Part {
+        fn compute(vnni: Vnni, x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
+            let (dim, (mr, nr)) = (x.dim, vnni.tile());
+            let panels: Vec<usize> = (t..dim.div_ceil(mr)).step_by(threads).collect();
+            // Packed width: a tile may read up to mr rows or nr columns past its first feature.
+            let width = dim.next_multiple_of(nr).max(dim.next_multiple_of(mr));
+            let cols = dim.next_multiple_of(nr);
+            let mut packed = vec![FLIP; BLOCK_QUADS * width];
+            let mut acc = vec![0i32; panels.len() * mr * cols];
+            // 64-bit totals only when the rows take more than one chunk.
+            let mut totals = Vec::new();
+            let block_rows = 4 * BLOCK_QUADS;
+            let chunks = order.len().div_ceil(CHUNK_ROWS);
+            for chunk in order.chunks(CHUNK_ROWS) {
+                for block in chunk.chunks(block_rows) {
+                    let quads = block.len().div_ceil(4);
+                    // The byte interleave compiled for the CPU's vectors (it has the tiles' ISA).
+                    vectorized(
+                        vnni.isa(),
+                        #[inline(always)]
+                        || pack(x, block, &mut packed[..quads * width], width),
+                    );
+                    let block = Block {
+                        packed: &packed,
+                        width,
+                        quads,
+                    };
+                    tiles(vnni, &block, &panels, dim, &mut acc, cols);
                 }
-                let at = (local * mr + r) * self.cols;
-                let total = |j: usize| {
-                    if self.totals.is_empty() {
-                        i64::from(self.acc[at + j])
-                    } else {
-                        self.totals[at + j]
+                if chunks > 1 {
+                    totals.resize(acc.len(), 0i64);
+                    for (t, a) in totals.iter_mut().zip(&mut acc) {
+                        *t += i64::from(*a);
+                        *a = 0;
                     }
-                };
-                for j in i..dim {
-                    let g = total(j) + 128 * sums[j] as i64;
-                    gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
+                }
+            }
+            Part {
+                mr,
+                panels,
+                acc,
+                totals,
+                cols,
+            }
+        }
+
+        /// `G_ij = total_ij + 128 S_j` for `j >= i` in this part's panels.
+        fn write_upper(&self, sums: &[u64], gram: &mut [u64]) {
+            let dim = sums.len();
+            let mr = self.mr;
+            for (local, &p) in self.panels.iter().enumerate() {
+                for r in 0..mr {
+                    let i = p * mr + r;
+                    if i >= dim {
+                        break;
+                    }
+                    let at = (local * mr + r) * self.cols;
+                    let total = |j: usize| {
+                        if self.totals.is_empty() {
+                            i64::from(self.acc[at + j])
+                        } else {
+                            self.totals[at + j]
+                        }
+                    };
+                    for j in i..dim {
+                        let g = total(j) + 128 * sums[j] as i64;
+                        gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
+                    }
                 }
             }
         }
     }
-}
 
-/// One packed block: `quads` rows of `width` `u32`s.
-struct Block<'a> {
-    packed: &'a [u32],
-    width: usize,
-    quads: usize,
-}
+    /// One packed block: `quads` rows of `width` `u32`s.
+    struct Block<'a> {
+        packed: &'a [u32],
+        width: usize,
+        quads: usize,
+    }
 
-/// Packs the rows `block` (at most `4 * BLOCK_QUADS`) as flipped byte quads; a missing fourth row
-/// of the last quad is a row of zeros (its products with anything are zero).
-#[inline(always)]
-fn pack(x: Rows<'_>, block: &[usize], packed: &mut [u32], width: usize) {
-    let zeros = vec![0u8; x.dim];
-    for (q, out) in block.chunks(4).zip(packed.chunks_exact_mut(width)) {
-        let row = |k: usize| q.get(k).map_or(&zeros[..], |&r| x.row(r));
-        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
-        for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *o = u32::from_le_bytes([a, b, c, d]) ^ FLIP;
+    /// Packs the rows `block` (at most `4 * BLOCK_QUADS`) as flipped byte quads; a missing fourth row
+    /// of the last quad is a row of zeros (its products with anything are zero).
+    #[inline(always)]
+    fn pack(x: Rows<'_>, block: &[usize], packed: &mut [u32], width: usize) {
+        let zeros = vec![0u8; x.dim];
+        for (q, out) in block.chunks(4).zip(packed.chunks_exact_mut(width)) {
+            let row = |k: usize| q.get(k).map_or(&zeros[..], |&r| x.row(r));
+            let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+            for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+                *o = u32::from_le_bytes([a, b, c, d]) ^ FLIP;
+            }
         }
     }
-}
 
-/// Every tile of `panels` on or above the diagonal, added into `acc`.
-fn tiles(
-    vnni: Vnni,
-    block: &Block<'_>,
-    panels: &[usize],
-    dim: usize,
-    acc: &mut [i32],
-    cols: usize,
-) {
-    let (mr, nr) = vnni.tile();
-    for (local, &p) in panels.iter().enumerate() {
-        let i0 = p * mr;
-        let rows = mr.min(dim - i0);
-        let c = &mut acc[local * mr * cols..(local + 1) * mr * cols];
-        for j0 in ((i0 / nr) * nr..dim).step_by(nr) {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Vnni::for_kernel` found the instructions of this `vnni` on this CPU;
-            // the block holds `quads` lines of `width >= i0 + mr, j0 + nr` values (the packed
-            // width, see `Part::compute`); `c` holds mr rows of `cols >= j0 + nr` values.
-            unsafe {
-                match vnni {
-                    Vnni::Zmm => tile_vnni(block, i0, j0, c, cols, rows),
-                    Vnni::Ymm => tile_vnni_ymm(block, i0, j0, c, cols, rows),
+    /// Every tile of `panels` on or above the diagonal, added into `acc`.
+    fn tiles(
+        vnni: Vnni,
+        block: &Block<'_>,
+        panels: &[usize],
+        dim: usize,
+        acc: &mut [i32],
+        cols: usize,
+    ) {
+        let (mr, nr) = vnni.tile();
+        for (local, &p) in panels.iter().enumerate() {
+            let i0 = p * mr;
+            let rows = mr.min(dim - i0);
+            let c = &mut acc[local * mr * cols..(local + 1) * mr * cols];
+            for j0 in ((i0 / nr) * nr..dim).step_by(nr) {
+                // SAFETY: `Vnni::for_kernel` found the instructions of this `vnni` on this CPU;
+                // the block holds `quads` lines of `width >= i0 + mr, j0 + nr` values (the packed
+                // width, see `Part::compute`); `c` holds mr rows of `cols >= j0 + nr` values.
+                unsafe {
+                    match vnni {
+                        Vnni::Zmm => tile_vnni(block, i0, j0, c, cols, rows),
+                        Vnni::Ymm => tile_vnni_ymm(block, i0, j0, c, cols, rows),
+                    }
                 }
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("VNNI tiles on a CPU without VNNI ({block:p}, {c:p}, {rows})");
         }
     }
-}
 
-/// The tile at features `i0 .. i0 + MR` x `j0 .. j0 + NR`: `c[i][j0 + j] += sum over the quads
-/// of (x_i - 128) x_j` for the first `rows` rows, by VPDPBUSD: 28 accumulators, per quad two vector loads (flipped back to
-/// unsigned) and 14 broadcasts (signed, folded into the instructions).
-///
-/// # Safety
-/// AVX-512F and AVX-512 VNNI are available; `block.packed` holds `block.quads` lines of
-/// `block.width >= max(i0 + MR, j0 + NR)` values; `c` holds `rows <= MR` rows of `cols >= j0 + NR`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn tile_vnni(
-    block: &Block<'_>,
-    i0: usize,
-    j0: usize,
-    c: &mut [i32],
-    cols: usize,
-    rows: usize,
-) {
-    use std::arch::x86_64::{
-        __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
-        _mm512_setzero_si512, _mm512_storeu_si512, _mm512_xor_si512,
-    };
-    assert!(block.width >= i0 + MR && block.width >= j0 + NR);
-    assert!(block.packed.len() >= block.quads * block.width);
-    assert!(rows <= MR && c.len() >= (rows.max(1) - 1) * cols + j0 + NR);
-    let mut acc = [[_mm512_setzero_si512(); 2]; MR];
-    let flip = _mm512_set1_epi32(FLIP as i32);
-    let mut line = block.packed.as_ptr();
-    for _ in 0..block.quads {
-        // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
-        // j0 .. j0 + 32 and i0 .. i0 + 14 are inside it.
-        unsafe {
-            let b0 = _mm512_xor_si512(_mm512_loadu_si512(line.add(j0).cast::<__m512i>()), flip);
-            let b1 = _mm512_xor_si512(
-                _mm512_loadu_si512(line.add(j0 + 16).cast::<__m512i>()),
-                flip,
-            );
-            for (i, acc_i) in acc.iter_mut().enumerate() {
-                let a = _mm512_set1_epi32(*line.add(i0 + i) as i32);
-                acc_i[0] = _mm512_dpbusd_epi32(acc_i[0], b0, a);
-                acc_i[1] = _mm512_dpbusd_epi32(acc_i[1], b1, a);
-            }
-        }
-        line = line.wrapping_add(block.width);
-    }
-    for (i, acc_i) in acc.iter().enumerate().take(rows) {
-        let row = &mut c[i * cols + j0..][..NR];
-        for (v, &x) in acc_i.iter().enumerate() {
-            // SAFETY: `row` has NR = 2 * 16 values: vector v covers row[16 v .. 16 v + 16].
+    /// The tile at features `i0 .. i0 + MR` x `j0 .. j0 + NR`: `c[i][j0 + j] += sum over the quads
+    /// of (x_i - 128) x_j` for the first `rows` rows, by VPDPBUSD: 28 accumulators, per quad two vector loads (flipped back to
+    /// unsigned) and 14 broadcasts (signed, folded into the instructions).
+    ///
+    /// # Safety
+    /// AVX-512F and AVX-512 VNNI are available; `block.packed` holds `block.quads` lines of
+    /// `block.width >= max(i0 + MR, j0 + NR)` values; `c` holds `rows <= MR` rows of `cols >= j0 + NR`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn tile_vnni(
+        block: &Block<'_>,
+        i0: usize,
+        j0: usize,
+        c: &mut [i32],
+        cols: usize,
+        rows: usize,
+    ) {
+        use std::arch::x86_64::{
+            __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
+            _mm512_setzero_si512, _mm512_storeu_si512, _mm512_xor_si512,
+        };
+        assert!(block.width >= i0 + MR && block.width >= j0 + NR);
+        assert!(block.packed.len() >= block.quads * block.width);
+        assert!(rows <= MR && c.len() >= (rows.max(1) - 1) * cols + j0 + NR);
+        let mut acc = [[_mm512_setzero_si512(); 2]; MR];
+        let flip = _mm512_set1_epi32(FLIP as i32);
+        let mut line = block.packed.as_ptr();
+        for _ in 0..block.quads {
+            // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
+            // j0 .. j0 + 32 and i0 .. i0 + 14 are inside it.
             unsafe {
-                let p = row.as_mut_ptr().add(16 * v).cast::<__m512i>();
-                _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), x));
+                let b0 = _mm512_xor_si512(_mm512_loadu_si512(line.add(j0).cast::<__m512i>()), flip);
+                let b1 = _mm512_xor_si512(
+                    _mm512_loadu_si512(line.add(j0 + 16).cast::<__m512i>()),
+                    flip,
+                );
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    let a = _mm512_set1_epi32(*line.add(i0 + i) as i32);
+                    acc_i[0] = _mm512_dpbusd_epi32(acc_i[0], b0, a);
+                    acc_i[1] = _mm512_dpbusd_epi32(acc_i[1], b1, a);
+                }
+            }
+            line = line.wrapping_add(block.width);
+        }
+        for (i, acc_i) in acc.iter().enumerate().take(rows) {
+            let row = &mut c[i * cols + j0..][..NR];
+            for (v, &x) in acc_i.iter().enumerate() {
+                // SAFETY: `row` has NR = 2 * 16 values: vector v covers row[16 v .. 16 v + 16].
+                unsafe {
+                    let p = row.as_mut_ptr().add(16 * v).cast::<__m512i>();
+                    _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), x));
+                }
             }
         }
     }
-}
 
-/// [`tile_vnni`] with 256-bit AVX-VNNI (`vpdpbusd` on `ymm`, for CPUs without AVX-512 VNNI): a
-/// [`MR_YMM`] x [`NR_YMM`] tile, 12 accumulators, per quad two vector loads and six broadcasts.
-///
-/// # Safety
-/// AVX2 and AVX-VNNI are available; `block.packed` holds `block.quads` lines of
-/// `block.width >= max(i0 + MR_YMM, j0 + NR_YMM)` values; `c` holds `rows <= MR_YMM` rows of
-/// `cols >= j0 + NR_YMM`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avxvnni")]
-unsafe fn tile_vnni_ymm(
-    block: &Block<'_>,
-    i0: usize,
-    j0: usize,
-    c: &mut [i32],
-    cols: usize,
-    rows: usize,
-) {
-    use std::arch::x86_64::{
-        __m256i, _mm256_add_epi32, _mm256_dpbusd_avx_epi32, _mm256_loadu_si256, _mm256_set1_epi32,
-        _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256,
-    };
-    assert!(block.width >= i0 + MR_YMM && block.width >= j0 + NR_YMM);
-    assert!(block.packed.len() >= block.quads * block.width);
-    assert!(rows <= MR_YMM && c.len() >= (rows.max(1) - 1) * cols + j0 + NR_YMM);
-    let mut acc = [[_mm256_setzero_si256(); 2]; MR_YMM];
-    let flip = _mm256_set1_epi32(FLIP as i32);
-    let mut line = block.packed.as_ptr();
-    for _ in 0..block.quads {
-        // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
-        // j0 .. j0 + 16 and i0 .. i0 + 6 are inside it.
-        unsafe {
-            let b0 = _mm256_xor_si256(_mm256_loadu_si256(line.add(j0).cast::<__m256i>()), flip);
-            let b1 = _mm256_xor_si256(_mm256_loadu_si256(line.add(j0 + 8).cast::<__m256i>()), flip);
-            for (i, acc_i) in acc.iter_mut().enumerate() {
-                let a = _mm256_set1_epi32(*line.add(i0 + i) as i32);
-                acc_i[0] = _mm256_dpbusd_avx_epi32(acc_i[0], b0, a);
-                acc_i[1] = _mm256_dpbusd_avx_epi32(acc_i[1], b1, a);
-            }
-        }
-        line = line.wrapping_add(block.width);
-    }
-    for (i, acc_i) in acc.iter().enumerate().take(rows) {
-        let row = &mut c[i * cols + j0..][..NR_YMM];
-        for (v, &x) in acc_i.iter().enumerate() {
-            // SAFETY: `row` has NR_YMM = 2 * 8 values: vector v covers row[8 v .. 8 v + 8].
+    /// [`tile_vnni`] with 256-bit AVX-VNNI (`vpdpbusd` on `ymm`, for CPUs without AVX-512 VNNI): a
+    /// [`MR_YMM`] x [`NR_YMM`] tile, 12 accumulators, per quad two vector loads and six broadcasts.
+    ///
+    /// # Safety
+    /// AVX2 and AVX-VNNI are available; `block.packed` holds `block.quads` lines of
+    /// `block.width >= max(i0 + MR_YMM, j0 + NR_YMM)` values; `c` holds `rows <= MR_YMM` rows of
+    /// `cols >= j0 + NR_YMM`.
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn tile_vnni_ymm(
+        block: &Block<'_>,
+        i0: usize,
+        j0: usize,
+        c: &mut [i32],
+        cols: usize,
+        rows: usize,
+    ) {
+        use std::arch::x86_64::{
+            __m256i, _mm256_add_epi32, _mm256_dpbusd_avx_epi32, _mm256_loadu_si256,
+            _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256,
+        };
+        assert!(block.width >= i0 + MR_YMM && block.width >= j0 + NR_YMM);
+        assert!(block.packed.len() >= block.quads * block.width);
+        assert!(rows <= MR_YMM && c.len() >= (rows.max(1) - 1) * cols + j0 + NR_YMM);
+        let mut acc = [[_mm256_setzero_si256(); 2]; MR_YMM];
+        let flip = _mm256_set1_epi32(FLIP as i32);
+        let mut line = block.packed.as_ptr();
+        for _ in 0..block.quads {
+            // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
+            // j0 .. j0 + 16 and i0 .. i0 + 6 are inside it.
             unsafe {
-                let p = row.as_mut_ptr().add(8 * v).cast::<__m256i>();
-                _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), x));
+                let b0 = _mm256_xor_si256(_mm256_loadu_si256(line.add(j0).cast::<__m256i>()), flip);
+                let b1 =
+                    _mm256_xor_si256(_mm256_loadu_si256(line.add(j0 + 8).cast::<__m256i>()), flip);
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    let a = _mm256_set1_epi32(*line.add(i0 + i) as i32);
+                    acc_i[0] = _mm256_dpbusd_avx_epi32(acc_i[0], b0, a);
+                    acc_i[1] = _mm256_dpbusd_avx_epi32(acc_i[1], b1, a);
+                }
+            }
+            line = line.wrapping_add(block.width);
+        }
+        for (i, acc_i) in acc.iter().enumerate().take(rows) {
+            let row = &mut c[i * cols + j0..][..NR_YMM];
+            for (v, &x) in acc_i.iter().enumerate() {
+                // SAFETY: `row` has NR_YMM = 2 * 8 values: vector v covers row[8 v .. 8 v + 8].
+                unsafe {
+                    let p = row.as_mut_ptr().add(8 * v).cast::<__m256i>();
+                    _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), x));
+                }
             }
         }
     }
@@ -542,6 +545,7 @@ unsafe fn tile_vnni_ymm(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matmul::Kernel;
 
     /// `G` and `S` by the definition, in `u64`.
     fn naive(pixels: &[u8], dim: usize, rows: &[usize]) -> (Vec<u64>, Vec<u64>) {
