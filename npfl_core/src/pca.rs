@@ -37,6 +37,8 @@
 
 use ndarray::{Array1, Array2, ArrayView2};
 
+use crate::isa::Isa;
+use crate::matmul::dots::{LANES, ROWS, partial_dots};
 use crate::matmul::{MatMut, MatRef, Matmul, MatmulError};
 
 /// Rows of centred data formed and multiplied at a time (a 784-feature block is 3.2 MB).
@@ -233,7 +235,7 @@ fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
         w.fill(0.0);
         return;
     }
-    let isa = crate::isa::Isa::detect();
+    let isa = Isa::detect();
     crate::isa::vectorized(
         isa,
         #[inline(always)]
@@ -265,12 +267,10 @@ fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
     );
 }
 
-use crate::matmul::dots::{LANES, ROWS, partial_dots};
-
 /// [`dot`] of each of the [`ROWS`] rows of `block` (row-major, `b.len()` columns) with `b`,
 /// interleaved, into `out`.
 #[inline(always)]
-fn dots(isa: crate::isa::Isa, block: &[f32], b: &[f32], out: &mut [f32]) {
+fn dots(isa: Isa, block: &[f32], b: &[f32], out: &mut [f32]) {
     let n = b.len();
     let rows: [&[f32]; ROWS] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
     let acc = partial_dots(isa, rows, b);
