@@ -319,6 +319,7 @@ mod vnni {
             let width = dim.next_multiple_of(nr).max(dim.next_multiple_of(mr));
             let cols = dim.next_multiple_of(nr);
             let mut packed = vec![FLIP; BLOCK_QUADS * width];
+            let zeros = vec![0u8; dim];
             let mut acc = vec![0i32; panels.len() * mr * cols];
             // 64-bit totals only when the rows take more than one chunk.
             let mut totals = Vec::new();
@@ -331,7 +332,7 @@ mod vnni {
                     vectorized(
                         vnni.isa(),
                         #[inline(always)]
-                        || pack(x, block, &mut packed[..quads * width], width),
+                        || pack(x, block, &zeros, &mut packed[..quads * width], width),
                     );
                     let block = Block {
                         packed: &packed,
@@ -391,13 +392,12 @@ mod vnni {
         quads: usize,
     }
 
-    /// Packs the rows `block` (at most `4 * BLOCK_QUADS`) as flipped byte quads; a missing fourth row
-    /// of the last quad is a row of zeros (its products with anything are zero).
+    /// Packs the rows `block` (at most `4 * BLOCK_QUADS`) as flipped byte quads; a missing row of
+    /// the last quad is `zeros` (`dim` zero bytes: their products with anything are zero).
     #[inline(always)]
-    fn pack(x: Rows<'_>, block: &[usize], packed: &mut [u32], width: usize) {
-        let zeros = vec![0u8; x.dim];
+    fn pack(x: Rows<'_>, block: &[usize], zeros: &[u8], packed: &mut [u32], width: usize) {
         for (q, out) in block.chunks(4).zip(packed.chunks_exact_mut(width)) {
-            let row = |k: usize| q.get(k).map_or(&zeros[..], |&r| x.row(r));
+            let row = |k: usize| q.get(k).map_or(zeros, |&r| x.row(r));
             let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
             for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
                 *o = u32::from_le_bytes([a, b, c, d]) ^ FLIP;
@@ -433,113 +433,87 @@ mod vnni {
         }
     }
 
-    /// The tile at features `i0 .. i0 + MR` x `j0 .. j0 + NR`: `c[i][j0 + j] += sum over the quads
-    /// of (x_i - 128) x_j` for the first `rows` rows, by VPDPBUSD: 28 accumulators, per quad two vector loads (flipped back to
-    /// unsigned) and 14 broadcasts (signed, folded into the instructions).
-    ///
-    /// # Safety
-    /// AVX-512F and AVX-512 VNNI are available; `block.packed` holds `block.quads` lines of
-    /// `block.width >= max(i0 + MR, j0 + NR)` values; `c` holds `rows <= MR` rows of `cols >= j0 + NR`.
-    #[target_feature(enable = "avx512f,avx512vnni")]
-    unsafe fn tile_vnni(
-        block: &Block<'_>,
-        i0: usize,
-        j0: usize,
-        c: &mut [i32],
-        cols: usize,
-        rows: usize,
-    ) {
-        use std::arch::x86_64::{
-            __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
-            _mm512_setzero_si512, _mm512_storeu_si512, _mm512_xor_si512,
+    /// Defines a VPDPBUSD tile function for one vector width: the tile at features
+    /// `i0 .. i0 + $mr` x `j0 .. j0 + 2 * $lanes`: `c[i][j0 + j] += sum over the quads of
+    /// (x_i - 128) x_j` for the first `rows` rows, in `2 * $mr` accumulators; per quad two vector
+    /// loads (flipped back to unsigned) and `$mr` broadcasts (signed).
+    macro_rules! vnni_tile {
+        (
+            $(#[$doc:meta])*
+            $name:ident, $features:literal, $mr:expr, $lanes:literal, $vec:ident,
+            $setzero:ident, $set1:ident, $loadu:ident, $storeu:ident, $xor:ident, $add:ident,
+            $dpbusd:ident
+        ) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// The target features are available; `block.packed` holds `block.quads` lines of
+            /// `block.width >= max(i0 + $mr, j0 + 2 * $lanes)` values; `c` holds `rows <= $mr`
+            /// rows of `cols >= j0 + 2 * $lanes` values.
+            #[target_feature(enable = $features)]
+            unsafe fn $name(
+                block: &Block<'_>,
+                i0: usize,
+                j0: usize,
+                c: &mut [i32],
+                cols: usize,
+                rows: usize,
+            ) {
+                use std::arch::x86_64::{
+                    $add, $dpbusd, $loadu, $set1, $setzero, $storeu, $vec, $xor,
+                };
+                const TILE_ROWS: usize = $mr;
+                const TILE_COLS: usize = 2 * $lanes;
+                assert!(block.width >= i0 + TILE_ROWS && block.width >= j0 + TILE_COLS);
+                assert!(block.packed.len() >= block.quads * block.width);
+                assert!(rows <= TILE_ROWS && c.len() >= (rows.max(1) - 1) * cols + j0 + TILE_COLS);
+                let mut acc = [[$setzero(); 2]; TILE_ROWS];
+                let flip = $set1(FLIP as i32);
+                let mut line = block.packed.as_ptr();
+                for _ in 0..block.quads {
+                    // SAFETY: `line` is the start of one of the `quads` lines (asserted above):
+                    // columns j0 .. j0 + TILE_COLS and i0 .. i0 + TILE_ROWS are inside it.
+                    unsafe {
+                        let b0 = $xor($loadu(line.add(j0).cast::<$vec>()), flip);
+                        let b1 = $xor($loadu(line.add(j0 + $lanes).cast::<$vec>()), flip);
+                        for (i, acc_i) in acc.iter_mut().enumerate() {
+                            let a = $set1(*line.add(i0 + i) as i32);
+                            acc_i[0] = $dpbusd(acc_i[0], b0, a);
+                            acc_i[1] = $dpbusd(acc_i[1], b1, a);
+                        }
+                    }
+                    line = line.wrapping_add(block.width);
+                }
+                for (i, acc_i) in acc.iter().enumerate().take(rows) {
+                    let row = &mut c[i * cols + j0..][..TILE_COLS];
+                    for (v, &x) in acc_i.iter().enumerate() {
+                        // SAFETY: `row` has TILE_COLS = 2 * $lanes values: vector v covers
+                        // row[$lanes v .. $lanes (v + 1)].
+                        unsafe {
+                            let p = row.as_mut_ptr().add($lanes * v).cast::<$vec>();
+                            $storeu(p, $add($loadu(p), x));
+                        }
+                    }
+                }
+            }
         };
-        assert!(block.width >= i0 + MR && block.width >= j0 + NR);
-        assert!(block.packed.len() >= block.quads * block.width);
-        assert!(rows <= MR && c.len() >= (rows.max(1) - 1) * cols + j0 + NR);
-        let mut acc = [[_mm512_setzero_si512(); 2]; MR];
-        let flip = _mm512_set1_epi32(FLIP as i32);
-        let mut line = block.packed.as_ptr();
-        for _ in 0..block.quads {
-            // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
-            // j0 .. j0 + 32 and i0 .. i0 + 14 are inside it.
-            unsafe {
-                let b0 = _mm512_xor_si512(_mm512_loadu_si512(line.add(j0).cast::<__m512i>()), flip);
-                let b1 = _mm512_xor_si512(
-                    _mm512_loadu_si512(line.add(j0 + 16).cast::<__m512i>()),
-                    flip,
-                );
-                for (i, acc_i) in acc.iter_mut().enumerate() {
-                    let a = _mm512_set1_epi32(*line.add(i0 + i) as i32);
-                    acc_i[0] = _mm512_dpbusd_epi32(acc_i[0], b0, a);
-                    acc_i[1] = _mm512_dpbusd_epi32(acc_i[1], b1, a);
-                }
-            }
-            line = line.wrapping_add(block.width);
-        }
-        for (i, acc_i) in acc.iter().enumerate().take(rows) {
-            let row = &mut c[i * cols + j0..][..NR];
-            for (v, &x) in acc_i.iter().enumerate() {
-                // SAFETY: `row` has NR = 2 * 16 values: vector v covers row[16 v .. 16 v + 16].
-                unsafe {
-                    let p = row.as_mut_ptr().add(16 * v).cast::<__m512i>();
-                    _mm512_storeu_si512(p, _mm512_add_epi32(_mm512_loadu_si512(p), x));
-                }
-            }
-        }
     }
 
-    /// [`tile_vnni`] with 256-bit AVX-VNNI (`vpdpbusd` on `ymm`, for CPUs without AVX-512 VNNI): a
-    /// [`MR_YMM`] x [`NR_YMM`] tile, 12 accumulators, per quad two vector loads and six broadcasts.
-    ///
-    /// # Safety
-    /// AVX2 and AVX-VNNI are available; `block.packed` holds `block.quads` lines of
-    /// `block.width >= max(i0 + MR_YMM, j0 + NR_YMM)` values; `c` holds `rows <= MR_YMM` rows of
-    /// `cols >= j0 + NR_YMM`.
-    #[target_feature(enable = "avx2,avxvnni")]
-    unsafe fn tile_vnni_ymm(
-        block: &Block<'_>,
-        i0: usize,
-        j0: usize,
-        c: &mut [i32],
-        cols: usize,
-        rows: usize,
-    ) {
-        use std::arch::x86_64::{
-            __m256i, _mm256_add_epi32, _mm256_dpbusd_avx_epi32, _mm256_loadu_si256,
-            _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_xor_si256,
-        };
-        assert!(block.width >= i0 + MR_YMM && block.width >= j0 + NR_YMM);
-        assert!(block.packed.len() >= block.quads * block.width);
-        assert!(rows <= MR_YMM && c.len() >= (rows.max(1) - 1) * cols + j0 + NR_YMM);
-        let mut acc = [[_mm256_setzero_si256(); 2]; MR_YMM];
-        let flip = _mm256_set1_epi32(FLIP as i32);
-        let mut line = block.packed.as_ptr();
-        for _ in 0..block.quads {
-            // SAFETY: `line` is the start of one of the `quads` lines (asserted above): columns
-            // j0 .. j0 + 16 and i0 .. i0 + 6 are inside it.
-            unsafe {
-                let b0 = _mm256_xor_si256(_mm256_loadu_si256(line.add(j0).cast::<__m256i>()), flip);
-                let b1 =
-                    _mm256_xor_si256(_mm256_loadu_si256(line.add(j0 + 8).cast::<__m256i>()), flip);
-                for (i, acc_i) in acc.iter_mut().enumerate() {
-                    let a = _mm256_set1_epi32(*line.add(i0 + i) as i32);
-                    acc_i[0] = _mm256_dpbusd_avx_epi32(acc_i[0], b0, a);
-                    acc_i[1] = _mm256_dpbusd_avx_epi32(acc_i[1], b1, a);
-                }
-            }
-            line = line.wrapping_add(block.width);
-        }
-        for (i, acc_i) in acc.iter().enumerate().take(rows) {
-            let row = &mut c[i * cols + j0..][..NR_YMM];
-            for (v, &x) in acc_i.iter().enumerate() {
-                // SAFETY: `row` has NR_YMM = 2 * 8 values: vector v covers row[8 v .. 8 v + 8].
-                unsafe {
-                    let p = row.as_mut_ptr().add(8 * v).cast::<__m256i>();
-                    _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), x));
-                }
-            }
-        }
-    }
+    vnni_tile!(
+        /// The AVX-512 VNNI tile: 14 x 32, 28 `zmm` accumulators (the broadcasts fold into the
+        /// instructions).
+        tile_vnni, "avx512f,avx512vnni", MR, 16, __m512i,
+        _mm512_setzero_si512, _mm512_set1_epi32, _mm512_loadu_si512, _mm512_storeu_si512,
+        _mm512_xor_si512, _mm512_add_epi32, _mm512_dpbusd_epi32
+    );
+
+    vnni_tile!(
+        /// The 256-bit AVX-VNNI tile (for CPUs without AVX-512 VNNI): 6 x 16, 12 accumulators;
+        /// with two vectors, the XOR constant and a broadcast they fill the 16 `ymm` registers.
+        tile_vnni_ymm, "avx2,avxvnni", MR_YMM, 8, __m256i,
+        _mm256_setzero_si256, _mm256_set1_epi32, _mm256_loadu_si256, _mm256_storeu_si256,
+        _mm256_xor_si256, _mm256_add_epi32, _mm256_dpbusd_avx_epi32
+    );
 }
 
 #[cfg(test)]
