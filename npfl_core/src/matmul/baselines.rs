@@ -4,10 +4,30 @@
 
 use super::{MatMut, MatRef, MatmulError, Op, product_shape};
 
-/// Signed strides `(rows, columns)` of `op(X)`.
-fn strides(x: &MatRef, op: Op) -> (isize, isize) {
-    let (rs, cs) = x.op_strides(op);
-    (rs as isize, cs as isize)
+/// A checked `C = op(A) op(B)`: the sizes and the signed strides the crates' entry points take.
+struct Call {
+    m: usize,
+    k: usize,
+    n: usize,
+    /// `(row, column)` strides of `op(A)` and `op(B)`.
+    a: (isize, isize),
+    b: (isize, isize),
+    c_rs: isize,
+}
+
+impl Call {
+    fn new(a: &MatRef, op_a: Op, b: &MatRef, op_b: Op, c: &MatMut) -> Result<Call, MatmulError> {
+        let (m, k, n) = product_shape("baseline gemm", a, op_a, b, op_b, c)?;
+        let signed = |(rs, cs): (usize, usize)| (rs as isize, cs as isize);
+        Ok(Call {
+            m,
+            k,
+            n,
+            a: signed(a.op_strides(op_a)),
+            b: signed(b.op_strides(op_b)),
+            c_rs: c.row_stride() as isize,
+        })
+    }
 }
 
 /// `C = op(A) op(B)` by the `matrixmultiply` crate's `sgemm`, on the calling thread.
@@ -21,9 +41,14 @@ pub fn matrixmultiply_sgemm(
     op_b: Op,
     mut c: MatMut,
 ) -> Result<(), MatmulError> {
-    let (m, k, n) = product_shape("baseline gemm", &a, op_a, &b, op_b, &c)?;
-    let ((ars, acs), (brs, bcs)) = (strides(&a, op_a), strides(&b, op_b));
-    let c_rs = c.row_stride() as isize;
+    let Call {
+        m,
+        k,
+        n,
+        a: (ars, acs),
+        b: (brs, bcs),
+        c_rs,
+    } = Call::new(&a, op_a, &b, op_b, &c)?;
     // SAFETY: the views were validated at construction: op(A) (m x k) and op(B) (k x n) are
     // readable with these strides, C (m x n, row stride c_rs, unit column stride) is writable
     // and exclusively borrowed, so it aliases neither input.
@@ -59,9 +84,14 @@ pub fn gemm_crate_sgemm(
     op_b: Op,
     mut c: MatMut,
 ) -> Result<(), MatmulError> {
-    let (m, k, n) = product_shape("baseline gemm", &a, op_a, &b, op_b, &c)?;
-    let ((ars, acs), (brs, bcs)) = (strides(&a, op_a), strides(&b, op_b));
-    let c_rs = c.row_stride() as isize;
+    let Call {
+        m,
+        k,
+        n,
+        a: (ars, acs),
+        b: (brs, bcs),
+        c_rs,
+    } = Call::new(&a, op_a, &b, op_b, &c)?;
     // SAFETY: as in `matrixmultiply_sgemm`; `gemm` takes (column stride, row stride) pairs and,
     // with `read_dst` false, computes dst = beta * lhs * rhs without reading dst.
     unsafe {
