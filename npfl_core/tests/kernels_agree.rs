@@ -238,6 +238,12 @@ fn cache_blocking_does_not_change_the_bits() {
     };
     let mut kernels = simd_kernels();
     kernels.push(Kernel::Scalar);
+    // Every kernel with every blocking, on 1 and 2 threads.
+    let configs: Vec<(Kernel, Blocking, usize)> = kernels
+        .iter()
+        .flat_map(|&kernel| blockings(kernel).into_iter().map(move |b| (kernel, b)))
+        .flat_map(|(kernel, blocking)| [1, 2].map(|threads| (kernel, blocking, threads)))
+        .collect();
     for (s, &(m, k, n)) in [
         (300, 260, 290),
         (270, 37, 290),
@@ -251,18 +257,14 @@ fn cache_blocking_does_not_change_the_bits() {
             let seed = (s * 10 + o) as u64;
             let case = |mm| product(mm, (m, k, n), ops, (0.75, -1.5), 1, seed);
             let want = case(Matmul::with_kernel(Kernel::Scalar, 1));
-            for &kernel in &kernels {
-                for blocking in blockings(kernel) {
-                    for threads in [1, 2] {
-                        let c = case(Matmul::with_kernel(kernel, threads).with_blocking(blocking));
-                        assert!(
-                            bits(&c) == bits(&want),
-                            "{kernel}, {blocking:?}, {threads} threads: {m}x{k}x{n} {ops:?}: \
-                             first difference {:?}",
-                            first_difference(&c, &want)
-                        );
-                    }
-                }
+            for &(kernel, blocking, threads) in &configs {
+                let c = case(Matmul::with_kernel(kernel, threads).with_blocking(blocking));
+                assert!(
+                    bits(&c) == bits(&want),
+                    "{kernel}, {blocking:?}, {threads} threads: {m}x{k}x{n} {ops:?}: \
+                     first difference {:?}",
+                    first_difference(&c, &want)
+                );
             }
         }
     }
@@ -270,17 +272,13 @@ fn cache_blocking_does_not_change_the_bits() {
     let (a, c0) = (values(k * n, 3), vec![0.0f32; n * n]);
     let case = |mm| gram(mm, &a, (k, n), (1.0, 0.0), &c0);
     let want = case(Matmul::with_kernel(Kernel::Scalar, 1));
-    for &kernel in &kernels {
-        for blocking in blockings(kernel) {
-            for threads in [1, 2] {
-                let got = case(Matmul::with_kernel(kernel, threads).with_blocking(blocking));
-                assert!(
-                    bits(&got) == bits(&want),
-                    "{kernel}, {blocking:?}, {threads} threads: gram {k}x{n}: first difference {:?}",
-                    first_difference(&got, &want)
-                );
-            }
-        }
+    for &(kernel, blocking, threads) in &configs {
+        let got = case(Matmul::with_kernel(kernel, threads).with_blocking(blocking));
+        assert!(
+            bits(&got) == bits(&want),
+            "{kernel}, {blocking:?}, {threads} threads: gram {k}x{n}: first difference {:?}",
+            first_difference(&got, &want)
+        );
     }
 }
 
