@@ -244,22 +244,27 @@ fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
             let full = w.len() / ROWS * ROWS;
             let (c_blocks, c_rest) = c.split_at(full * n);
             let (w_blocks, w_rest) = w.split_at_mut(full);
+            // The last rows (fewer than ROWS) go through the same eight-row product, the last
+            // one repeated in the unused places.
             let mut rest = || {
-                for (wi, row) in w_rest.iter_mut().zip(c_rest.chunks_exact(n)) {
-                    *wi = dot(row, v);
+                if let Some(last) = c_rest.len().checked_sub(n) {
+                    let rows = std::array::from_fn(|r| &c_rest[(r * n).min(last)..][..n]);
+                    dots(isa, rows, v, w_rest);
                 }
             };
-            let blocks = c_blocks
-                .chunks_exact(n * ROWS)
-                .zip(w_blocks.chunks_exact_mut(ROWS));
+            let row_blocks = c_blocks.chunks_exact(n * ROWS).map(|block| {
+                let rows: [&[f32]; ROWS] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
+                rows
+            });
+            let blocks = row_blocks.zip(w_blocks.chunks_exact_mut(ROWS));
             if backwards {
                 rest();
-                for (block, out) in blocks.rev() {
-                    dots(isa, block, v, out);
+                for (rows, out) in blocks.rev() {
+                    dots(isa, rows, v, out);
                 }
             } else {
-                for (block, out) in blocks {
-                    dots(isa, block, v, out);
+                for (rows, out) in blocks {
+                    dots(isa, rows, v, out);
                 }
                 rest();
             }
@@ -267,15 +272,14 @@ fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
     );
 }
 
-/// [`dot`] of each of the [`ROWS`] rows of `block` (row-major, `b.len()` columns) with `b`,
-/// interleaved, into `out`.
+/// The dot product of each of the [`ROWS`] `rows` with `b` (16 partial sums in order, added in
+/// order, then the products of the tails), interleaved, into `out` (the first `out.len()`).
 #[inline(always)]
-fn dots(isa: Isa, block: &[f32], b: &[f32], out: &mut [f32]) {
+fn dots(isa: Isa, rows: [&[f32]; ROWS], b: &[f32], out: &mut [f32]) {
     let n = b.len();
-    let rows: [&[f32]; ROWS] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
     let acc = partial_dots(isa, rows, b);
-    // The rows' partial sums added in order as in `lane_sum`, the rows interleaved (eight
-    // independent chains instead of one after the other).
+    // The rows' partial sums added in order, `((acc[0] + acc[1]) + acc[2]) + ...`, the rows
+    // interleaved (eight independent chains instead of one after the other).
     let mut sums = acc.map(|a| a[0]);
     for l in 1..LANES {
         for (s, a) in sums.iter_mut().zip(&acc) {
@@ -286,31 +290,6 @@ fn dots(isa: Isa, block: &[f32], b: &[f32], out: &mut [f32]) {
     for ((o, s), row) in out.iter_mut().zip(sums).zip(rows) {
         *o = s + tail_dot(&row[full..], &b[full..]);
     }
-}
-
-/// `a . b` in `f32` with 16 independent partial sums (so that the loop vectorises), reduced at the end.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (mut ac, mut bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    for (x, y) in (&mut ac).zip(&mut bc) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    reduce(&acc, ac.remainder(), bc.remainder())
-}
-
-/// The end of [`dot`]: the partial sums added in order, plus the products of the tails.
-#[inline(always)]
-fn reduce(acc: &[f32; LANES], a_tail: &[f32], b_tail: &[f32]) -> f32 {
-    lane_sum(acc) + tail_dot(a_tail, b_tail)
-}
-
-/// `((acc[0] + acc[1]) + acc[2]) + ...`.
-#[inline(always)]
-fn lane_sum(acc: &[f32; LANES]) -> f32 {
-    acc[1..].iter().fold(acc[0], |s, &a| s + a)
 }
 
 /// The products of the tails (fewer than 16 values) added in order (from -0.0, as `Sum` does).
@@ -476,6 +455,19 @@ mod tests {
     use approx::assert_abs_diff_eq;
     use ndarray::{Array, array};
 
+    /// One row's `a . b` as [`matvec`] promises it, written out plainly: 16 partial sums in
+    /// order, added in order, plus the products of the tails.
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0.0f32; LANES];
+        let (mut ac, mut bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        for (x, y) in (&mut ac).zip(&mut bc) {
+            for l in 0..LANES {
+                acc[l] += x[l] * y[l];
+            }
+        }
+        acc[1..].iter().fold(acc[0], |s, &a| s + a) + tail_dot(ac.remainder(), bc.remainder())
+    }
+
     fn mm() -> Matmul {
         Matmul::new(1)
     }
@@ -518,6 +510,11 @@ mod tests {
                 let want = dot(&c[i * cols..(i + 1) * cols], &v);
                 assert_eq!(wi.to_bits(), want.to_bits(), "{rows}x{cols}, row {i}");
             }
+            // The power iteration's backward passes give the same bits.
+            let mut back = vec![f32::NAN; rows];
+            matvec_in_order(&c, &v, &mut back, true);
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&back), bits(&w), "{rows}x{cols} backwards");
         }
     }
 
