@@ -112,8 +112,9 @@ impl FirstComponent {
     }
 }
 
-/// The course's `pca_first` on `u8` images: rows `indices` of `images` (in that order), scaled by
-/// `/ 255`, then [`first_component`]'s steps.
+/// The course's `pca_first` on `u8` images: rows `indices` of `images` (repeats counted; the
+/// order does not matter) scaled by `/ 255`, with the exact mean and covariance (see the module
+/// docs), then the power iteration.
 ///
 /// # Errors
 /// [`PcaError::NoExamples`], [`PcaError::NoFeatures`], [`PcaError::NoIterations`],
