@@ -16,10 +16,10 @@
 //!   ([`CommonArgs::load_transformed`]).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use datasets::{DatasetSource, DownloadEvent, DownloadOptions, Mnist, Sizes};
+use datasets::{DatasetError, DatasetSource, DownloadEvent, DownloadOptions, Images, Mnist, Sizes};
 use indicatif::{ProgressBar, ProgressStyle};
 use npfl_core::matmul::{Kernel, Matmul};
 
@@ -163,6 +163,43 @@ impl CommonArgs {
     /// mnist.npz...` and a byte progress bar on stderr) when absent; `fashion_mnist` from the IDX
     /// files; otherwise the given `.npz`.
     pub fn load_with(&self, sizes: Sizes, settings: &DataSettings) -> anyhow::Result<Mnist> {
+        self.read_source(
+            settings,
+            |npz| Mnist::from_npz(npz, sizes),
+            |dir| Mnist::from_idx_dir(dir, sizes),
+        )
+    }
+
+    /// Loads only the training split's images of the chosen dataset (what `pca_first` uses), with
+    /// the settings of the environment: from the IDX files straight into [`Images`]' pages; from
+    /// an `.npz` (the course's MNIST) as [`CommonArgs::load_with`] with dev and test limited to 0.
+    pub fn load_train_images(&self) -> anyhow::Result<Images> {
+        self.load_train_images_with(&DataSettings::from_env())
+    }
+
+    /// [`CommonArgs::load_train_images`] with the given settings.
+    pub fn load_train_images_with(&self, settings: &DataSettings) -> anyhow::Result<Images> {
+        let train_only = Sizes {
+            train: None,
+            dev: Some(0),
+            test: Some(0),
+        };
+        self.read_source(
+            settings,
+            |npz| Ok(Images::from(Mnist::from_npz(npz, train_only)?.train.images)),
+            Mnist::train_images_from_idx_dir,
+        )
+    }
+
+    /// Finds the chosen dataset (downloading `mnist` when it is not cached) and reads it with
+    /// `npz` (an `.npz` file) or `idx` (the Fashion-MNIST directory), each error with the context
+    /// the user needs.
+    fn read_source<T>(
+        &self,
+        settings: &DataSettings,
+        npz: impl FnOnce(&Path) -> Result<T, DatasetError>,
+        idx: impl FnOnce(&Path) -> Result<T, DatasetError>,
+    ) -> anyhow::Result<T> {
         match &self.dataset {
             DatasetSource::Mnist => {
                 let cached = settings.cache_dir.join(datasets::MNIST_FILE);
@@ -174,7 +211,7 @@ impl CommonArgs {
                     &settings.download,
                     &mut StderrProgress::default().callback(),
                 )?;
-                Mnist::from_npz(&path, sizes).with_context(|| {
+                npz(&path).with_context(|| {
                     if was_cached {
                         format!(
                             "the cached {} is unusable; delete it to download it again",
@@ -185,14 +222,13 @@ impl CommonArgs {
                     }
                 })
             }
-            DatasetSource::FashionMnist => Mnist::from_idx_dir(&settings.fashion_mnist_dir, sizes)
-                .with_context(|| {
-                    format!(
-                        "loading Fashion-MNIST from {} (Debian: apt-get install dataset-fashion-mnist; \
-                         or set NPFL138_FASHION_MNIST_DIR)",
-                        settings.fashion_mnist_dir.display()
-                    )
-                }),
+            DatasetSource::FashionMnist => idx(&settings.fashion_mnist_dir).with_context(|| {
+                format!(
+                    "loading Fashion-MNIST from {} (Debian: apt-get install dataset-fashion-mnist; \
+                     or set NPFL138_FASHION_MNIST_DIR)",
+                    settings.fashion_mnist_dir.display()
+                )
+            }),
             DatasetSource::Npz(path) => {
                 if matches!(path.try_exists(), Ok(false)) {
                     let hint = match self.dataset.suggestion() {
@@ -205,7 +241,7 @@ impl CommonArgs {
                         path.display()
                     );
                 }
-                Ok(Mnist::from_npz(path, sizes)?)
+                Ok(npz(path)?)
             }
         }
     }

@@ -104,15 +104,9 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         );
     }
     // Only the training images are used: the dev and test splits are not read.
-    let sizes = datasets::Sizes {
-        train: None,
-        dev: Some(0),
-        test: Some(0),
-    };
-    let mnist = args.common.load(sizes)?;
-    let train = &mnist.train;
+    let train_images = args.common.load_train_images()?;
     let indices = RandomState::new(args.common.seed)
-        .choice_without_replacement(train.len(), args.examples)
+        .choice_without_replacement(train_images.len(), args.examples)
         .map_err(|e| match e {
             NumpyRngError::SampleLargerThanPopulation { sample, population } => anyhow::anyhow!(
                 "--examples {sample} is larger than the training split ({population} images): \
@@ -122,7 +116,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         })?;
     let mut matmul = args.common.matmul();
     let pc =
-        first_component_of_images(train.images.view(), &indices, args.iterations, &mut matmul)?;
+        first_component_of_images(train_images.view(), &indices, args.iterations, &mut matmul)?;
     Ok(Report {
         total_variance: pc.total_variance,
         explained_variance: 100.0 * pc.explained_variance(),

@@ -11,7 +11,7 @@ use flate2::read::MultiGzDecoder;
 use ndarray::{Array1, Array2};
 
 use crate::mnist::{H, LABELS, W};
-use crate::{DatasetError, Mnist, Sizes, Split};
+use crate::{DatasetError, Images, Mnist, Sizes, Split};
 
 /// Magic number of an IDX file of unsigned bytes with three dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -23,22 +23,55 @@ pub const DEV_SIZE: usize = 5000;
 /// Reads an IDX images file (gzip when the name ends in `.gz`) as N x 784 uint8 rows.
 pub fn read_images(path: &Path) -> Result<Array2<u8>, DatasetError> {
     let mut reader = open(path)?;
-    let bad = |reason: String| DatasetError::BadIdx {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let header = read_header(&mut reader, path, IMAGES_MAGIC, "images", 3)?;
-    let (n, rows, cols) = (header[1] as usize, header[2] as usize, header[3] as usize);
-    if (rows, cols) != (H, W) {
-        return Err(bad(format!(
-            "images of {rows}x{cols} pixels where {H}x{W} is required"
-        )));
-    }
+    let n = read_images_header(&mut reader, path)?;
     let len = n
         .checked_mul(H * W)
-        .ok_or_else(|| bad(format!("{n} images, too many")))?;
+        .ok_or_else(|| bad_idx(path, format!("{n} images, too many")))?;
     let data = read_payload(&mut reader, path, len, "pixel")?;
     Ok(Array2::from_shape_vec((n, H * W), data).expect("n * 784 bytes form an N x 784 array"))
+}
+
+/// Reads an IDX images file as [`read_images`] does (the same checks and errors), into
+/// [`Images`]: anonymous pages allocated for the announced size, which the inflater fills
+/// directly (no growing vector, no zeroing pass, huge pages where Linux gives them).
+pub fn read_images_paged(path: &Path) -> Result<Images, DatasetError> {
+    let mut reader = open(path)?;
+    let n = read_images_header(&mut reader, path)?;
+    let len = n
+        .checked_mul(H * W)
+        .ok_or_else(|| bad_idx(path, format!("{n} images, too many")))?;
+    // A header can announce more than the file could ever hold: the mapping is only reserved
+    // until written, and a size the system refuses is the header's error.
+    let mut images = Images::zeroed(n).map_err(|_| {
+        bad_idx(
+            path,
+            format!("header announces {len} pixel bytes, too many"),
+        )
+    })?;
+    let buf = images.bytes_mut();
+    let got = read_up_to(&mut reader, buf).map_err(|e| bad_idx(path, io_reason(&e)))?;
+    check_payload_end(&mut reader, path, got, buf.len(), "pixel")?;
+    Ok(images)
+}
+
+/// Reads an images header (magic, count, 28 x 28) and returns the count.
+fn read_images_header(reader: &mut dyn Read, path: &Path) -> Result<usize, DatasetError> {
+    let header = read_header(reader, path, IMAGES_MAGIC, "images", 3)?;
+    let (n, rows, cols) = (header[1] as usize, header[2] as usize, header[3] as usize);
+    if (rows, cols) != (H, W) {
+        return Err(bad_idx(
+            path,
+            format!("images of {rows}x{cols} pixels where {H}x{W} is required"),
+        ));
+    }
+    Ok(n)
+}
+
+fn bad_idx(path: &Path, reason: String) -> DatasetError {
+    DatasetError::BadIdx {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 /// Reads an IDX labels file (gzip when the name ends in `.gz`); every label must be in `0..10`.
@@ -59,21 +92,51 @@ pub fn read_labels(path: &Path) -> Result<Array1<u8>, DatasetError> {
 pub fn read_pair(images: &Path, labels: &Path) -> Result<Split, DatasetError> {
     let images_array = read_images(images)?;
     let labels_array = read_labels(labels)?;
-    if images_array.nrows() != labels_array.len() {
-        return Err(DatasetError::BadIdx {
-            path: labels.to_path_buf(),
-            reason: format!(
-                "{} labels for the {} images of {}",
-                labels_array.len(),
-                images_array.nrows(),
-                images.display()
-            ),
-        });
-    }
+    check_counts(images_array.nrows(), images, labels_array.len(), labels)?;
     Ok(Split {
         images: images_array,
         labels: labels_array,
     })
+}
+
+fn check_counts(
+    n_images: usize,
+    images: &Path,
+    n_labels: usize,
+    labels: &Path,
+) -> Result<(), DatasetError> {
+    if n_images == n_labels {
+        return Ok(());
+    }
+    Err(bad_idx(
+        labels,
+        format!(
+            "{n_labels} labels for the {n_images} images of {}",
+            images.display()
+        ),
+    ))
+}
+
+/// The number of training examples of a training file of `n`, after the dev split's 5,000.
+fn train_size(dir: &Path, n: usize) -> Result<usize, DatasetError> {
+    n.checked_sub(DEV_SIZE).ok_or_else(|| {
+        bad_idx(
+            &dir.join("train-labels-idx1-ubyte.gz"),
+            format!("{n} training examples, fewer than the {DEV_SIZE} the dev split takes"),
+        )
+    })
+}
+
+/// The training split's images of [`read_mnist_idx_dir`], read into [`Images`]
+/// ([`read_images_paged`]); the labels are read and checked as there, the t10k files not opened.
+pub(crate) fn read_train_images_idx_dir(dir: &Path) -> Result<Images, DatasetError> {
+    let images_path = find(dir, "train-images-idx3-ubyte");
+    let labels_path = find(dir, "train-labels-idx1-ubyte");
+    let mut images = read_images_paged(&images_path)?;
+    let labels = read_labels(&labels_path)?;
+    check_counts(images.len(), &images_path, labels.len(), &labels_path)?;
+    images.truncate(train_size(dir, images.len())?);
+    Ok(images)
 }
 
 pub(crate) fn read_mnist_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, DatasetError> {
@@ -90,14 +153,7 @@ pub(crate) fn read_mnist_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, Data
             &find(dir, "t10k-labels-idx1-ubyte"),
         )?
     };
-    let n = train_all.len();
-    if n < DEV_SIZE {
-        return Err(DatasetError::BadIdx {
-            path: dir.join("train-labels-idx1-ubyte.gz"),
-            reason: format!("{n} training examples, fewer than the {DEV_SIZE} the dev split takes"),
-        });
-    }
-    let n_train = n - DEV_SIZE;
+    let n_train = train_size(dir, train_all.len())?;
     // Split the buffers in place: only the 5,000 dev examples are copied, and not even they when
     // the dev split is limited to nothing.
     let skip_dev = sizes.dev == Some(0);
@@ -208,19 +264,33 @@ fn read_payload(
         .take(len as u64)
         .read_to_end(&mut data)
         .map_err(|e| bad(io_reason(&e)))?;
-    if data.len() < len {
-        return Err(bad(format!(
-            "truncated data: {} {what} bytes where the header announces {len}",
-            data.len()
-        )));
+    check_payload_end(reader, path, data.len(), len, what)?;
+    Ok(data)
+}
+
+/// After `got` of the `len` payload bytes the header announced: an error when the data was
+/// truncated or continues past them.
+fn check_payload_end(
+    reader: &mut dyn Read,
+    path: &Path,
+    got: usize,
+    len: usize,
+    what: &str,
+) -> Result<(), DatasetError> {
+    if got < len {
+        return Err(bad_idx(
+            path,
+            format!("truncated data: {got} {what} bytes where the header announces {len}"),
+        ));
     }
     let mut extra = [0u8; 1];
-    if read_up_to(reader, &mut extra).map_err(|e| bad(io_reason(&e)))? != 0 {
-        return Err(bad(format!(
-            "data continues after the {len} {what} bytes the header announces"
-        )));
+    if read_up_to(reader, &mut extra).map_err(|e| bad_idx(path, io_reason(&e)))? != 0 {
+        return Err(bad_idx(
+            path,
+            format!("data continues after the {len} {what} bytes the header announces"),
+        ));
     }
-    Ok(data)
+    Ok(())
 }
 
 /// Reads until `buf` is full or the input ends; returns the number of bytes read.

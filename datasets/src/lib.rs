@@ -16,6 +16,7 @@
 pub mod download;
 mod error;
 pub mod idx;
+mod images;
 mod mnist;
 mod npz;
 
@@ -23,4 +24,5 @@ pub use download::{
     DEFAULT_BASE_URL, DownloadEvent, DownloadOptions, MNIST_FILE, fetch, fetch_checked,
 };
 pub use error::DatasetError;
+pub use images::Images;
 pub use mnist::{C, DATASET_LIMIT_VAR, DatasetSource, H, LABELS, Mnist, Sizes, Split, W};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use ndarray::{Array1, Array2, ArrayView4, s};
 
-use crate::DatasetError;
+use crate::{DatasetError, Images};
 
 /// Number of image channels.
 pub const C: usize = 1;
@@ -140,6 +140,14 @@ impl Mnist {
     /// the last 5,000 training examples form dev, the rest train (55,000 of 60,000), t10k is test.
     pub fn from_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, DatasetError> {
         crate::idx::read_mnist_idx_dir(dir, sizes)
+    }
+
+    /// Reads only the training split's images from the IDX files of `dir`: what
+    /// [`Mnist::from_idx_dir`] gives as `train.images` (the first 55,000 of 60,000), with the
+    /// same checks of the training files (the labels are read, t10k is not opened), read into
+    /// [`Images`], whose pages the inflater fills directly. `pca_first` needs nothing else.
+    pub fn train_images_from_idx_dir(dir: &Path) -> Result<Images, DatasetError> {
+        crate::idx::read_train_images_idx_dir(dir)
     }
 
     /// Applies the size limits to the three splits.

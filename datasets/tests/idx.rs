@@ -4,7 +4,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use datasets::idx::{DEV_SIZE, read_images, read_labels};
+use datasets::idx::{DEV_SIZE, read_images, read_images_paged, read_labels};
 use datasets::{DatasetError, Mnist, Sizes};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -17,7 +17,11 @@ fn idx_error(name: &str, bytes: &[u8], images: bool) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), name, bytes);
     let err = if images {
-        read_images(&path).unwrap_err()
+        // The paged reader ([`Mnist::train_images_from_idx_dir`]'s) fails alike.
+        let paged = read_images_paged(&path).unwrap_err().to_string();
+        let err = read_images(&path).unwrap_err();
+        assert_eq!(paged, err.to_string());
+        err
     } else {
         read_labels(&path).unwrap_err()
     };
@@ -259,4 +263,69 @@ fn a_test_split_limited_to_nothing_is_not_read() {
     assert_eq!(full.train, mnist.train);
     assert_eq!(mnist.dev.labels.len(), 0);
     assert!(Mnist::from_idx_dir(dir.path(), Sizes::default()).is_err());
+}
+
+/// The training images alone, into pages: the same rows as `Mnist::from_idx_dir`'s train split,
+/// with t10k neither needed nor opened, and the same checks of the training files.
+#[test]
+fn train_images_alone_are_the_train_split() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_idx_dir(dir.path(), DEV_SIZE + 9, 2);
+    let mnist = Mnist::from_idx_dir(dir.path(), Sizes::default()).unwrap();
+    std::fs::write(dir.path().join("t10k-images-idx3-ubyte.gz"), b"not gzip").unwrap();
+    let images = Mnist::train_images_from_idx_dir(dir.path()).unwrap();
+    assert_eq!(images.len(), 9);
+    assert_eq!(images.view(), mnist.train.images);
+    let all = read_images_paged(&dir.path().join("train-images-idx3-ubyte.gz")).unwrap();
+    assert_eq!(
+        all.view(),
+        read_images(&dir.path().join("train-images-idx3-ubyte.gz")).unwrap()
+    );
+
+    // Fewer labels than images, then fewer examples than dev takes.
+    write(
+        dir.path(),
+        "train-labels-idx1-ubyte.gz",
+        &support::gzip(&support::idx_labels(DEV_SIZE + 8, 0)),
+    );
+    let message = Mnist::train_images_from_idx_dir(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!(
+            "train-labels-idx1-ubyte.gz: {} labels for the {} images of",
+            DEV_SIZE + 8,
+            DEV_SIZE + 9
+        )),
+        "{message}"
+    );
+    let small = tempfile::tempdir().unwrap();
+    support::write_idx_dir(small.path(), 10, 1);
+    let message = Mnist::train_images_from_idx_dir(small.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("10 training examples, fewer than the 5000 the dev split takes"),
+        "{message}"
+    );
+    let message = Mnist::train_images_from_idx_dir(&dir.path().join("nowhere"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("nowhere/train-images-idx3-ubyte.gz"),
+        "{message}"
+    );
+}
+
+/// A header announcing 4,294,967,295 images (3.4 TB): an error either way, whether the system
+/// refuses the mapping ("too many") or the data ends first ("truncated").
+#[test]
+fn a_header_announcing_terabytes() {
+    let mut bytes = support::idx_images(1, 0);
+    bytes[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+    let message = idx_error("x.gz", &support::gzip(&bytes), true);
+    assert!(
+        message.contains("too many") || message.contains("truncated data: 784 pixel bytes"),
+        "{message}"
+    );
 }

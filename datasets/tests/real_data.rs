@@ -86,6 +86,9 @@ fn fashion_mnist_from_the_debian_package() {
         0.2885,
     );
     check(&mnist.test, 10_000, [1000; 10], 573_469_082, 0.2868);
+    // pca_first's reader: the same 55,000 training images, read into pages of their own.
+    let images = Mnist::train_images_from_idx_dir(&dir).unwrap();
+    assert_eq!(images.view(), mnist.train.images);
     // Train and dev together are the whole 60,000 training images: 6,000 per class, mean 0.286.
     let all_mean = (3_142_732_765u64 + 288_381_404) as f64 / (60_000.0 * 784.0) / 255.0;
     assert!((all_mean - 0.286).abs() < 5e-4);
