@@ -354,21 +354,24 @@ fn exact_covariance(
         .map(|&s| (s as f64 / 255.0 / n as f64) as f32)
         .collect();
     let scale = (n as f64) * (n as f64) * 255.0 * 255.0;
-    let cov = gram
-        .gram()
-        .iter()
-        .enumerate()
-        .map(|(ij, &g)| {
-            let (si, sj) = (sums[ij / d], sums[ij % d]);
-            // In 64 bits while it cannot overflow: n G and S_i S_j are at most (255 n)^2.
-            let numerator = if n <= SMALL_N {
-                ((g * n as u64) as i64 - (si * sj) as i64) as f64
-            } else {
-                (i128::from(g) * n as i128 - i128::from(si) * i128::from(sj)) as f64
-            };
-            (numerator / scale) as f32
-        })
-        .collect();
+    let entry = |g: u64, si: u64, sj: u64| {
+        // In 64 bits while it cannot overflow: n G and S_i S_j are at most (255 n)^2.
+        let numerator = if n <= SMALL_N {
+            ((g * n as u64) as i64 - (si * sj) as i64) as f64
+        } else {
+            (i128::from(g) * n as i128 - i128::from(si) * i128::from(sj)) as f64
+        };
+        (numerator / scale) as f32
+    };
+    // The formula is symmetric in i and j: the upper triangle, mirrored.
+    let mut cov = vec![0.0f32; d * d];
+    for (i, (row, &si)) in gram.gram().chunks_exact(d).zip(sums).enumerate() {
+        for (j, (&g, &sj)) in row.iter().zip(sums).enumerate().skip(i) {
+            let c = entry(g, si, sj);
+            cov[i * d + j] = c;
+            cov[j * d + i] = c;
+        }
+    }
     Ok((mean, cov))
 }
 
