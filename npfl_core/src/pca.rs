@@ -175,6 +175,16 @@ pub fn power_iteration(
     cov: ArrayView2<'_, f32>,
     iterations: usize,
 ) -> Result<(f32, Array1<f32>), PcaError> {
+    power_iteration_on(Isa::detect(), cov, iterations)
+}
+
+/// [`power_iteration`] with its products compiled for `isa` (the PCA passes its matmul kernel's, so
+/// that `NPFL_KERNEL` decides the whole computation; the bits are the same for every one).
+fn power_iteration_on(
+    isa: Isa,
+    cov: ArrayView2<'_, f32>,
+    iterations: usize,
+) -> Result<(f32, Array1<f32>), PcaError> {
     let d = cov.nrows();
     assert_eq!(d, cov.ncols(), "power_iteration needs a square matrix");
     if d == 0 {
@@ -196,7 +206,7 @@ pub fn power_iteration(
     let mut w = vec![0.0f32; d];
     let mut s = 0.0f32;
     for step in 1..=iterations {
-        matvec_in_order(cov, &v, &mut w, step % 2 == 0);
+        matvec_in_order(isa, cov, &v, &mut w, step % 2 == 0);
         s = norm(&w);
         if s == 0.0 {
             return Err(PcaError::PowerIterationCollapsed { step });
@@ -218,15 +228,15 @@ pub fn power_iteration(
 /// # Panics
 /// If `c.len() != w.len() * v.len()`.
 pub fn matvec(c: &[f32], v: &[f32], w: &mut [f32]) {
-    matvec_in_order(c, v, w, false);
+    matvec_in_order(Isa::detect(), c, v, w, false);
 }
 
 /// [`matvec`], visiting the rows from the last to the first with `backwards` (the same values:
 /// each row's dot product is computed alone). The power iteration alternates the direction, so
 /// each step starts on the rows the previous one read last, which are still in the L2 cache
 /// (the 2.4 MB covariance of 784 features does not fit a 1 MiB L2, and a pass in one direction
-/// evicts every row before it is read again).
-fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
+/// evicts every row before it is read again). Compiled for `isa`.
+fn matvec_in_order(isa: Isa, c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
     assert_eq!(
         c.len(),
         w.len() * v.len(),
@@ -236,7 +246,6 @@ fn matvec_in_order(c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
         w.fill(0.0);
         return;
     }
-    let isa = Isa::detect();
     crate::isa::vectorized(
         isa,
         #[inline(always)]
@@ -442,7 +451,8 @@ fn compute(
     }
     let total_variance = (0..d).map(|i| f64::from(cov[i * d + i])).sum::<f64>() as f32;
     let covariance = Array2::from_shape_vec((d, d), cov).expect("d * d entries");
-    let (eigenvalue, vector) = power_iteration(covariance.view(), iterations)?;
+    let (eigenvalue, vector) =
+        power_iteration_on(matmul.kernel().isa(), covariance.view(), iterations)?;
     Ok(FirstComponent {
         mean: Array1::from(mean),
         covariance,
@@ -514,11 +524,15 @@ mod tests {
                 let want = dot(&c[i * cols..(i + 1) * cols], &v);
                 assert_eq!(wi.to_bits(), want.to_bits(), "{rows}x{cols}, row {i}");
             }
-            // The power iteration's backward passes give the same bits.
-            let mut back = vec![f32::NAN; rows];
-            matvec_in_order(&c, &v, &mut back, true);
+            // Every instruction set, and the power iteration's backward passes, give the same bits.
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&back), bits(&w), "{rows}x{cols} backwards");
+            for isa in Isa::available() {
+                for backwards in [false, true] {
+                    let mut other = vec![f32::NAN; rows];
+                    matvec_in_order(isa, &c, &v, &mut other, backwards);
+                    assert_eq!(bits(&other), bits(&w), "{rows}x{cols} {isa:?} {backwards}");
+                }
+            }
         }
     }
 
