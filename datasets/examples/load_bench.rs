@@ -1,7 +1,10 @@
 //! Loading time of the 55,000 / 5,000 / 10,000 Fashion-MNIST split: from the gzip IDX files
 //! ([`Mnist::from_idx_dir`]), from a compressed npz in the course's layout ([`Mnist::from_npz`]),
-//! and `numpy.load` of the same npz (a `python3` subprocess per round, timing only the load).
-//! Rounds interleave the three; min and median are printed.
+//! and `numpy.load` of the same npz (a `python3` subprocess per round, timing only the load); then
+//! the 55,000 training images alone from the IDX files, as `pca_first` reads them
+//! ([`Mnist::train_images_from_idx_dir`], into huge pages) and, for comparison, as
+//! [`Mnist::from_idx_dir`] with dev and test limited to 0 gives them (a vector).
+//! Rounds interleave the five; min and median are printed.
 //!
 //! ```text
 //! python3 datasets/examples/fashion_npz.py write /tmp/fashion_mnist.npz
@@ -33,8 +36,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(from_idx == from_npz, "the npz and the IDX files differ");
     assert_eq!(from_idx.train.len(), 55_000);
 
+    let train_only = Sizes {
+        train: None,
+        dev: Some(0),
+        test: Some(0),
+    };
+    let paged = Mnist::train_images_from_idx_dir(&idx_dir)?;
+    assert!(
+        paged.view() == from_idx.train.images,
+        "the paged reader differs"
+    );
+
     let (mut t_idx, mut t_npz, mut t_numpy) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut t_paged, mut t_train_vec) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
+        let start = Instant::now();
+        let m = Mnist::train_images_from_idx_dir(&idx_dir)?;
+        t_paged.push(start.elapsed().as_secs_f64());
+        drop(m);
+
+        let start = Instant::now();
+        let m = Mnist::from_idx_dir(&idx_dir, train_only)?;
+        t_train_vec.push(start.elapsed().as_secs_f64());
+        drop(m);
+
         let start = Instant::now();
         let m = Mnist::from_idx_dir(&idx_dir, Sizes::default())?;
         t_idx.push(start.elapsed().as_secs_f64());
@@ -61,11 +86,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("{rounds} rounds, seconds per load of 55,000 + 5,000 + 10,000 images");
-    println!("{:<40} {:>8} {:>8}", "loader", "min", "median");
+    println!("{:<48} {:>8} {:>8}", "loader", "min", "median");
     for (name, times) in [
         ("Mnist::from_idx_dir (gzip IDX)", &mut t_idx),
         ("Mnist::from_npz (savez_compressed)", &mut t_npz),
         ("numpy.load, same npz (python3)", &mut t_numpy),
+        ("train images only: train_images_from_idx_dir", &mut t_paged),
+        (
+            "train images only: from_idx_dir, dev/test 0",
+            &mut t_train_vec,
+        ),
     ] {
         times.sort_by(f64::total_cmp);
         let median = if times.len() % 2 == 1 {
@@ -73,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             (times[times.len() / 2 - 1] + times[times.len() / 2]) / 2.0
         };
-        println!("{name:<40} {:>8.4} {median:>8.4}", times[0]);
+        println!("{name:<48} {:>8.4} {median:>8.4}", times[0]);
     }
     Ok(())
 }
