@@ -102,6 +102,8 @@ fn uncompressed_files_are_accepted() {
         (2, DEV_SIZE, 3)
     );
     assert_eq!(mnist.test.labels.to_vec(), vec![0, 1, 2]);
+    let images = Mnist::train_images_from_idx_dir(dir.path()).unwrap();
+    assert_eq!(images.view(), mnist.train.images);
 }
 
 #[test]
