@@ -171,22 +171,17 @@ impl CommonArgs {
     }
 
     /// Loads only the training split's images of the chosen dataset (what `pca_first` uses), with
-    /// the settings of the environment: from the IDX files straight into [`Images`]' pages; from
-    /// an `.npz` (the course's MNIST) as [`CommonArgs::load_with`] with dev and test limited to 0.
+    /// the settings of the environment, straight into [`Images`]' pages, from the IDX files or the
+    /// `.npz` (the same checks and errors as [`CommonArgs::load_with`]).
     pub fn load_train_images(&self) -> anyhow::Result<Images> {
         self.load_train_images_with(&DataSettings::from_env())
     }
 
     /// [`CommonArgs::load_train_images`] with the given settings.
     pub fn load_train_images_with(&self, settings: &DataSettings) -> anyhow::Result<Images> {
-        let train_only = Sizes {
-            train: None,
-            dev: Some(0),
-            test: Some(0),
-        };
         self.read_source(
             settings,
-            |npz| Ok(Images::from(Mnist::from_npz(npz, train_only)?.train.images)),
+            Mnist::train_images_from_npz,
             Mnist::train_images_from_idx_dir,
         )
     }

@@ -103,7 +103,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
              (the course's script fails with NameError)"
         );
     }
-    // Only the training images are used: the dev and test splits are not read.
+    // Only the training images are loaded, into pages of their own (`datasets::Images`).
     let train_images = args.common.load_train_images()?;
     let indices = RandomState::new(args.common.seed)
         .choice_without_replacement(train_images.len(), args.examples)

@@ -5,11 +5,12 @@ use ndarray::{Array2, ArrayView2};
 use crate::mnist::{C, H, W};
 
 /// N x 784 uint8 images, one per row (the layout of [`Split::images`](crate::Split::images)),
-/// in memory the loader allocated for them: for the IDX reader
-/// ([`Mnist::train_images_from_idx_dir`](crate::Mnist::train_images_from_idx_dir)) an anonymous
-/// mapping that asks Linux for transparent huge pages (`madvise(MADV_HUGEPAGE)`), so that the
-/// inflater writes 47 MB of pixels through 2 MiB pages instead of faulting in 11,500 pages of
-/// 4 KiB; otherwise (an `.npz`, an empty set) an ordinary array.
+/// in memory the loader allocated for them: for the readers of the training images
+/// ([`Mnist::train_images_from_idx_dir`](crate::Mnist::train_images_from_idx_dir),
+/// [`Mnist::train_images_from_npz`](crate::Mnist::train_images_from_npz)) an anonymous mapping
+/// that asks Linux for transparent huge pages (`madvise(MADV_HUGEPAGE)`), so that the inflater
+/// writes 43-47 MB of pixels through 2 MiB pages instead of faulting in 11,500 pages of 4 KiB;
+/// otherwise (an `.npz` stored in Fortran order, an empty set, [`From`]) an ordinary array.
 ///
 /// ```
 /// use datasets::Images;
@@ -19,6 +20,8 @@ use crate::mnist::{C, H, W};
 #[derive(Debug)]
 pub struct Images {
     storage: Storage,
+    /// Where the first image starts in the storage (an `.npy` header precedes it in pages).
+    offset: usize,
     rows: usize,
 }
 
@@ -42,21 +45,30 @@ impl Images {
         if len == 0 {
             return Ok(Images::from(Array2::zeros((0, PIXELS))));
         }
-        let pages = memmap2::MmapMut::map_anon(len)?;
-        // Only a speed question: without transparent huge pages (not Linux, or disabled) the
-        // mapping still works, in small pages.
-        #[cfg(target_os = "linux")]
-        let _ = pages.advise(memmap2::Advice::HugePage);
-        Ok(Images {
-            storage: Storage::Pages(pages),
-            rows,
-        })
+        Ok(Images::in_pages(pages(len)?, 0, rows))
     }
 
-    /// All the bytes, to be filled by the reader.
+    /// `rows` images at byte `offset` of `pages` (filled by the reader).
+    ///
+    /// # Panics
+    /// If the pages do not hold them.
+    pub(crate) fn in_pages(pages: memmap2::MmapMut, offset: usize, rows: usize) -> Images {
+        assert!(
+            offset + rows * PIXELS <= pages.len(),
+            "the pages hold the images"
+        );
+        Images {
+            storage: Storage::Pages(pages),
+            offset,
+            rows,
+        }
+    }
+
+    /// The images' bytes, to be filled by the reader.
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.rows * PIXELS;
         match &mut self.storage {
-            Storage::Pages(pages) => &mut pages[..],
+            Storage::Pages(pages) => &mut pages[self.offset..self.offset + len],
             Storage::Array(array) => array
                 .as_slice_mut()
                 .expect("Images arrays are in standard layout"),
@@ -81,10 +93,11 @@ impl Images {
     /// The images as an N x 784 array view in standard (row-major) layout.
     pub fn view(&self) -> ArrayView2<'_, u8> {
         match &self.storage {
-            Storage::Pages(pages) => {
-                ArrayView2::from_shape((self.rows, PIXELS), &pages[..self.rows * PIXELS])
-                    .expect("the mapping holds rows * 784 bytes")
-            }
+            Storage::Pages(pages) => ArrayView2::from_shape(
+                (self.rows, PIXELS),
+                &pages[self.offset..self.offset + self.rows * PIXELS],
+            )
+            .expect("the mapping holds rows * 784 bytes"),
             Storage::Array(array) => array.slice(ndarray::s![..self.rows, ..]),
         }
     }
@@ -104,9 +117,23 @@ impl From<Array2<u8>> for Images {
         };
         Images {
             rows: array.nrows(),
+            offset: 0,
             storage: Storage::Array(array),
         }
     }
+}
+
+/// `len` zero bytes (at least one) in anonymous pages that ask Linux for transparent huge pages.
+///
+/// # Errors
+/// When the system refuses the mapping.
+pub(crate) fn pages(len: usize) -> std::io::Result<memmap2::MmapMut> {
+    let pages = memmap2::MmapMut::map_anon(len.max(1))?;
+    // Only a speed question: without transparent huge pages (not Linux, or disabled) the
+    // mapping still works, in small pages.
+    #[cfg(target_os = "linux")]
+    let _ = pages.advise(memmap2::Advice::HugePage);
+    Ok(pages)
 }
 
 #[cfg(test)]
@@ -127,6 +154,12 @@ mod tests {
         assert_eq!(images.view(), expected);
         images.truncate(10);
         assert_eq!(images.len(), 3);
+
+        // Images after a header.
+        let mut bytes = pages(100 + 2 * PIXELS).unwrap();
+        bytes[100..].fill(7);
+        let images = Images::in_pages(bytes, 100, 2);
+        assert_eq!(images.view(), Array2::from_elem((2, PIXELS), 7u8));
     }
 
     #[test]

@@ -150,6 +150,13 @@ impl Mnist {
         crate::idx::read_train_images_idx_dir(dir)
     }
 
+    /// Reads only the training split's images from an `.npz` in the course's layout: what
+    /// [`Mnist::from_npz`] gives as `train.images`, with the same checks of the keys and the
+    /// training labels (dev and test are not inflated), read into [`Images`]' pages.
+    pub fn train_images_from_npz(path: &Path) -> Result<Images, DatasetError> {
+        crate::npz::read_train_images_npz(path)
+    }
+
     /// Applies the size limits to the three splits.
     pub(crate) fn truncated(self, sizes: Sizes) -> Mnist {
         Mnist {

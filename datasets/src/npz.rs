@@ -4,11 +4,12 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayD, Ix1};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1};
+use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ViewNpyError, ViewNpyExt};
+use zip::ZipArchive;
 
 use crate::mnist::{C, H, LABELS, W};
-use crate::{DatasetError, Mnist, Sizes, Split};
+use crate::{DatasetError, Images, Mnist, Sizes, Split};
 
 /// The six keys of the course's `mnist.npz`.
 pub(crate) const KEYS: [&str; 6] = [
@@ -30,6 +31,21 @@ pub(crate) fn read_mnist_npz(path: &Path, sizes: Sizes) -> Result<Mnist, Dataset
     let dev = reader.split("dev", sizes.dev)?;
     let test = reader.split("test", sizes.test)?;
     Ok(Mnist { train, dev, test })
+}
+
+/// The training images of an npz in the course's layout, read into [`Images`]' pages: the keys,
+/// the training labels and their count are checked as [`read_mnist_npz`] checks them (the same
+/// errors), dev and test are not read.
+pub(crate) fn read_train_images_npz(path: &Path) -> Result<Images, DatasetError> {
+    let file = File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = NpzFile::open(path, BufReader::new(file))?;
+    let images = reader.images_paged("train_images")?;
+    let labels = reader.labels("train_labels")?;
+    reader.check_counts("train", images.len(), labels.len())?;
+    Ok(images)
 }
 
 struct NpzFile<'p, R: Read + Seek> {
@@ -66,13 +82,8 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
             ReadNpzError::Npy(ReadNpyError::WrongDescriptor(d)) => {
                 format!("dtype {d} where {wanted} is required")
             }
-            ReadNpzError::Npy(ReadNpyError::MissingData) => {
-                "truncated array data (the file ends before all the data the header announces)"
-                    .to_string()
-            }
-            ReadNpzError::Npy(ReadNpyError::ExtraBytes(n)) => {
-                format!("{n} bytes after the array data the header announces")
-            }
+            ReadNpzError::Npy(ReadNpyError::MissingData) => TRUNCATED.to_string(),
+            ReadNpzError::Npy(ReadNpyError::ExtraBytes(n)) => extra_bytes(n),
             ReadNpzError::Npy(ReadNpyError::WrongNdim(_, found)) => {
                 format!("{found} dimensions where 1 is required")
             }
@@ -90,17 +101,85 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
         let labels_key = format!("{name}_labels");
         let images = self.images(&images_key)?;
         let labels = self.labels(&labels_key)?;
-        if images.nrows() != labels.len() {
+        self.check_counts(name, images.nrows(), labels.len())?;
+        Ok(Split { images, labels }.truncated(limit))
+    }
+
+    fn check_counts(&self, split: &str, images: usize, labels: usize) -> Result<(), DatasetError> {
+        if images == labels {
+            return Ok(());
+        }
+        Err(self.bad(
+            &format!("{split}_labels"),
+            format!("{labels} labels for {images} images in `{split}_images`"),
+        ))
+    }
+
+    /// Like [`NpzFile::images`], into [`Images`]: the member is inflated straight into anonymous
+    /// pages of its size (with huge pages where Linux gives them) and its `.npy` header parsed
+    /// there (ndarray-npy's `view_npy`); the rows are used in place unless the array is stored
+    /// in Fortran order.
+    fn images_paged(&mut self, key: &str) -> Result<Images, DatasetError> {
+        let decode = |e: &dyn std::fmt::Display| self.bad(key, format!("cannot decode: {e}"));
+        let file = File::open(self.path).map_err(|source| DatasetError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        })?;
+        let mut zip = ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|e| {
+            DatasetError::NotNpz {
+                path: self.path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
+        // NumPy's lookup (and ndarray-npy's): the name, else the name with `.npy`.
+        let index = zip
+            .index_for_name(key)
+            .or_else(|| zip.index_for_name(&format!("{key}.npy")))
+            .expect("the keys were checked when the file was opened");
+        let mut member = zip.by_index(index).map_err(|e| decode(&e))?;
+        let len = usize::try_from(member.size()).map_err(|e| decode(&e))?;
+        let mut bytes = crate::images::pages(len).map_err(|e| decode(&e))?;
+        member
+            .read_exact(&mut bytes[..len])
+            .map_err(|e| decode(&e))?;
+        // Reading on to the end checks the member's CRC.
+        if member.read(&mut [0u8; 1]).map_err(|e| decode(&e))? != 0 {
+            return Err(decode(&"data past the member's size"));
+        }
+        drop(member);
+        let view = ArrayViewD::<u8>::view_npy(&bytes[..len]).map_err(|e| {
+            let reason = match e {
+                ViewNpyError::WrongDescriptor(d) => {
+                    format!("dtype {d} where uint8 is required")
+                }
+                ViewNpyError::MissingBytes(_) => TRUNCATED.to_string(),
+                ViewNpyError::ExtraBytes(n) => extra_bytes(n),
+                other => format!("cannot decode: {other}"),
+            };
+            self.bad(key, reason)
+        })?;
+        let shape = view.shape().to_vec();
+        self.check_image_shape(key, &shape)?;
+        if !view.is_standard_layout() {
+            let array = view
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order((shape[0], H * W * C))
+                .expect("a standard-layout (N, 28, 28, 1) array reshapes to N x 784");
+            return Ok(Images::from(array));
+        }
+        let offset = view.as_ptr() as usize - bytes.as_ptr() as usize;
+        Ok(Images::in_pages(bytes, offset, shape[0]))
+    }
+
+    fn check_image_shape(&self, key: &str, shape: &[usize]) -> Result<(), DatasetError> {
+        if shape.len() != 4 || shape[1..] != [H, W, C] {
             return Err(self.bad(
-                &labels_key,
-                format!(
-                    "{} labels for {} images in `{images_key}`",
-                    labels.len(),
-                    images.nrows()
-                ),
+                key,
+                format!("shape {shape:?} where (N, {H}, {W}, {C}) is required"),
             ));
         }
-        Ok(Split { images, labels }.truncated(limit))
+        Ok(())
     }
 
     fn images(&mut self, key: &str) -> Result<Array2<u8>, DatasetError> {
@@ -109,12 +188,7 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
             .by_name(key)
             .map_err(|e| self.read_error(key, e, "uint8"))?;
         let shape = array.shape().to_vec();
-        if shape.len() != 4 || shape[1..] != [H, W, C] {
-            return Err(self.bad(
-                key,
-                format!("shape {shape:?} where (N, {H}, {W}, {C}) is required"),
-            ));
-        }
+        self.check_image_shape(key, &shape)?;
         let n = shape[0];
         let array = if array.is_standard_layout() {
             array
@@ -166,6 +240,13 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
         }
         Ok(Array1::from(labels))
     }
+}
+
+const TRUNCATED: &str =
+    "truncated array data (the file ends before all the data the header announces)";
+
+fn extra_bytes(n: usize) -> String {
+    format!("{n} bytes after the array data the header announces")
 }
 
 fn not_npz(path: &Path, e: ReadNpzError) -> DatasetError {

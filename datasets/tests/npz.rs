@@ -8,6 +8,15 @@ use std::path::Path;
 use datasets::{C, DatasetError, DatasetSource, H, LABELS, Mnist, Sizes, W};
 use ndarray::{Array1, Array2, Array3, ArrayD};
 
+/// `Mnist::from_npz`, checked against `Mnist::train_images_from_npz` (pca_first's reader): the
+/// same training images.
+fn load(path: &Path) -> Mnist {
+    let mnist = Mnist::from_npz(path, Sizes::default()).unwrap();
+    let images = Mnist::train_images_from_npz(path).unwrap();
+    assert_eq!(images.view(), mnist.train.images);
+    mnist
+}
+
 fn check_values(mnist: &Mnist) {
     for (split, n, offset) in [
         (&mnist.train, 5, 0),
@@ -45,6 +54,14 @@ fn error_of(arrays: &[(String, ArrayD<u8>)]) -> (String, DatasetError) {
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(!message.contains('\n'), "{message}");
+    // pca_first's reader of the training images fails alike, unless the problem is in dev or
+    // test, which it does not read.
+    let paged = Mnist::train_images_from_npz(&path);
+    if message.contains(": key `dev_") || message.contains(": key `test_") {
+        assert!(paged.is_ok(), "{message}");
+    } else {
+        assert_eq!(paged.unwrap_err().to_string(), message);
+    }
     (message, err)
 }
 
@@ -56,29 +73,19 @@ fn replace(name: &str, array: ArrayD<u8>) -> Vec<(String, ArrayD<u8>)> {
 
 #[test]
 fn reads_numpy_savez_compressed() {
-    let mnist = Mnist::from_npz(
-        &support::fixture("course_layout_compressed.npz"),
-        Sizes::default(),
-    )
-    .unwrap();
-    check_values(&mnist);
+    check_values(&load(&support::fixture("course_layout_compressed.npz")));
 }
 
 #[test]
 fn reads_numpy_savez_with_int64_labels_and_fortran_order() {
-    let mnist = Mnist::from_npz(
-        &support::fixture("course_layout_int64_fortran.npz"),
-        Sizes::default(),
-    )
-    .unwrap();
-    check_values(&mnist);
+    check_values(&load(&support::fixture("course_layout_int64_fortran.npz")));
 }
 
 #[test]
 fn reads_what_ndarray_npy_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "ok.npz", &support::course_npz_bytes());
-    check_values(&Mnist::from_npz(&path, Sizes::default()).unwrap());
+    check_values(&load(&path));
 }
 
 #[test]
@@ -241,12 +248,16 @@ fn truncated_npz() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(support::fixture("course_layout_compressed.npz")).unwrap();
     let path = write(dir.path(), "cut.npz", &bytes[..bytes.len() / 2]);
-    let err = Mnist::from_npz(&path, Sizes::default()).unwrap_err();
-    assert!(matches!(err, DatasetError::NotNpz { .. }), "{err}");
-    assert!(
-        err.to_string().contains("cut.npz is not a valid .npz file"),
-        "{err}"
-    );
+    for err in [
+        Mnist::from_npz(&path, Sizes::default()).unwrap_err(),
+        Mnist::train_images_from_npz(&path).unwrap_err(),
+    ] {
+        assert!(matches!(err, DatasetError::NotNpz { .. }), "{err}");
+        assert!(
+            err.to_string().contains("cut.npz is not a valid .npz file"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -261,13 +272,17 @@ fn corrupt_member_data_names_the_key() {
         + 400;
     bytes[at] ^= 0xff;
     let path = write(dir.path(), "flipped.npz", &bytes);
-    let message = Mnist::from_npz(&path, Sizes::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("flipped.npz: key `train_images`: cannot decode"),
-        "{message}"
-    );
+    for message in [
+        Mnist::from_npz(&path, Sizes::default())
+            .unwrap_err()
+            .to_string(),
+        Mnist::train_images_from_npz(&path).unwrap_err().to_string(),
+    ] {
+        assert!(
+            message.contains("flipped.npz: key `train_images`: cannot decode"),
+            "{message}"
+        );
+    }
 }
 
 #[test]
@@ -332,4 +347,48 @@ fn splits_limited_to_nothing_are_not_read() {
         .unwrap_err()
         .to_string();
     assert!(message.contains("test_images"), "{message}");
+}
+
+/// A member whose `.npy` data ends early, or runs past what its header announces: the same
+/// error from both readers of the training images.
+#[test]
+fn truncated_and_overlong_image_data() {
+    use ndarray_npy::WriteNpyExt;
+    use std::io::Write;
+    let (images, _) = support::split_arrays(5, 0);
+    let mut npy = Vec::new();
+    images.write_npy(&mut npy).unwrap();
+    for (name, data, expected) in [
+        (
+            "short.npz",
+            &npy[..npy.len() - 10],
+            "key `train_images`: truncated array data",
+        ),
+        (
+            "long.npz",
+            &[&npy[..], &[0u8; 3][..]].concat()[..],
+            "key `train_images`: 3 bytes after the array data",
+        ),
+    ] {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (key, array) in support::course_arrays() {
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            zip.start_file(format!("{key}.npy"), options).unwrap();
+            if key == "train_images" {
+                zip.write_all(data).unwrap();
+            } else {
+                array.write_npy(&mut zip).unwrap();
+            }
+        }
+        let bytes = zip.finish().unwrap().into_inner();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), name, &bytes);
+        let message = Mnist::from_npz(&path, Sizes::default())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(expected), "{message}");
+        let paged = Mnist::train_images_from_npz(&path).unwrap_err().to_string();
+        assert_eq!(paged, message);
+    }
 }

@@ -53,6 +53,9 @@ fn mnist_npm10k() {
         0.1321,
     );
     assert_eq!(mnist.train.images.iter().max(), Some(&255));
+    // pca_first's reader: the same training images, read into pages of their own.
+    let images = Mnist::train_images_from_npz(&path).unwrap();
+    assert_eq!(images.view(), mnist.train.images);
 
     let cut = Mnist::from_npz(
         &path,
