@@ -1,10 +1,10 @@
 //! Loading time of the 55,000 / 5,000 / 10,000 Fashion-MNIST split: from the gzip IDX files
 //! ([`Mnist::from_idx_dir`]), from a compressed npz in the course's layout ([`Mnist::from_npz`]),
 //! and `numpy.load` of the same npz (a `python3` subprocess per round, timing only the load); then
-//! the 55,000 training images alone from the IDX files, as `pca_first` reads them
-//! ([`Mnist::train_images_from_idx_dir`], into huge pages) and, for comparison, as
-//! [`Mnist::from_idx_dir`] with dev and test limited to 0 gives them (a vector).
-//! Rounds interleave the five; min and median are printed.
+//! the 55,000 training images alone, as `pca_first` reads them into huge pages
+//! ([`Mnist::train_images_from_idx_dir`], [`Mnist::train_images_from_npz`]) and, for comparison,
+//! as [`Mnist::from_idx_dir`] with dev and test limited to 0 gives them (a vector).
+//! Rounds interleave the six; min and median are printed.
 //!
 //! ```text
 //! python3 datasets/examples/fashion_npz.py write /tmp/fashion_mnist.npz
@@ -43,13 +43,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let paged = Mnist::train_images_from_idx_dir(&idx_dir)?;
     assert!(
+        Mnist::train_images_from_npz(&npz)?.view() == from_idx.train.images,
+        "the paged npz reader differs"
+    );
+    assert!(
         paged.view() == from_idx.train.images,
         "the paged reader differs"
     );
 
     let (mut t_idx, mut t_npz, mut t_numpy) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut t_paged, mut t_train_vec) = (Vec::new(), Vec::new());
+    let (mut t_paged, mut t_train_vec, mut t_paged_npz) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
+        let start = Instant::now();
+        let m = Mnist::train_images_from_npz(&npz)?;
+        t_paged_npz.push(start.elapsed().as_secs_f64());
+        drop(m);
+
         let start = Instant::now();
         let m = Mnist::train_images_from_idx_dir(&idx_dir)?;
         t_paged.push(start.elapsed().as_secs_f64());
@@ -92,6 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("Mnist::from_npz (savez_compressed)", &mut t_npz),
         ("numpy.load, same npz (python3)", &mut t_numpy),
         ("train images only: train_images_from_idx_dir", &mut t_paged),
+        ("train images only: train_images_from_npz", &mut t_paged_npz),
         (
             "train images only: from_idx_dir, dev/test 0",
             &mut t_train_vec,
