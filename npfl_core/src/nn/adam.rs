@@ -58,12 +58,12 @@ pub struct Adam {
     trial: Trial,
 }
 
-/// What a step does with the parameters whose `exp_avg` is tiny ([`SetAside`]): the same bits
-/// either way (tested), so only a speed question, whose answer depends on the CPU and on the
-/// values. On x86 CPUs whose microcode assists cost ~100 cycles per subnormal operation, setting
-/// them aside wins by far; on Zen 5 leaving them in the pass was faster in real training (three
-/// relu layers: Adam 44.7 -> 35 ms per epoch) but slower on a synthetic pattern (`adam_bench`,
-/// 1,187 scattered: 25.5 -> 38.5 ms).
+/// What a step does with the parameters whose `exp_avg` is tiny (non-zero, below 2^-100: a dead
+/// relu unit's weights decay into the subnormals): the same bits either way (tested), so only a
+/// speed question, whose answer depends on the CPU and on the values. On x86 CPUs whose microcode
+/// assists cost ~100 cycles per subnormal operation, setting them aside wins by far; on Zen 5,
+/// leaving them in the pass was faster in real training (three relu layers: Adam 43 -> 31 ms per
+/// epoch) but slower on a synthetic pattern (`adam_bench`, 1,187 scattered: 27.3 -> 34.0 ms).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TinyMoments {
     /// Set them aside before the vectorised pass and update them apart, so that the pass meets
