@@ -304,7 +304,7 @@ impl Adam {
         // The pass marks the tiny moments for the next step when this one sets aside (the next
         // one probably does too) and in trials (so that both ways do the same work). Marks left
         // from an older step only cost speed: a parameter set aside that is no longer tiny is
-        // updated apart all the same, and a tiny one not set aside by the pass.
+        // updated apart all the same, and a tiny one left unmarked is updated by the pass.
         let marks = set_aside || timed;
         aside.take(params, m, v, set_aside);
         run_pass(
@@ -359,7 +359,7 @@ struct SetAside {
 
 impl SetAside {
     /// Sets aside the parameters marked tiny (saving them and zeroing their `exp_avg`), or none
-    /// without `set_aside` (the pass then meets them; it marks them again either way).
+    /// without `set_aside` (the pass then meets them).
     fn take(&mut self, params: &[f32], exp_avg: &mut [f32], exp_avg_sq: &[f32], set_aside: bool) {
         self.tiny.resize(params.len().div_ceil(LANES), 0);
         self.index.clear();
