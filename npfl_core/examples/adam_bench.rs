@@ -7,12 +7,14 @@
 //! `STEPS` (1,100, one epoch's batches) timed steps. Prints the time per configuration (min and
 //! median of 5 rounds) and how many `exp_avg` values were tiny, for every instruction set this CPU
 //! has (the vector width the update loop is compiled for) and both forms of the division by the
-//! bias correction (`*` marks the one `Division::fastest` picks here).
+//! bias correction (`*` marks the one `Division::fastest` picks here), with the default
+//! `TinyMoments::Timed`; then, for this CPU's instruction set and division, each way of treating
+//! tiny moments forced.
 
 use std::time::Instant;
 
 use npfl_core::isa::Isa;
-use npfl_core::nn::{Adam, AdamConfig, Division};
+use npfl_core::nn::{Adam, AdamConfig, Division, TinyMoments};
 
 fn main() {
     let steps: usize = std::env::args()
@@ -21,9 +23,13 @@ fn main() {
     let n = 79_510usize;
     for isa in Isa::available().into_iter().rev() {
         for division in [Division::Float32, Division::Reciprocal] {
-            bench(isa, division, n, steps);
+            bench(isa, division, TinyMoments::Timed, n, steps);
         }
         divider_bound(isa, n, steps);
+    }
+    let isa = Isa::detect();
+    for tiny in [TinyMoments::SetAside, TinyMoments::InPass] {
+        bench(isa, Division::fastest(isa), tiny, n, steps);
     }
 }
 
@@ -57,7 +63,7 @@ fn divider_bound(isa: Isa, n: usize, steps: usize) {
     );
 }
 
-fn bench(isa: Isa, division: Division, n: usize, steps: usize) {
+fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, steps: usize) {
     for stride in [0usize, 67, 7] {
         let gradient = |i: usize| ((i * 104_729) % 1000) as f32 * 1e-4 - 0.05;
         let g0: Vec<f32> = (0..n).map(gradient).collect();
@@ -78,7 +84,8 @@ fn bench(isa: Isa, division: Division, n: usize, steps: usize) {
                 .collect();
             let mut adam = Adam::new(AdamConfig::default(), n)
                 .with_isa(isa)
-                .with_division(division);
+                .with_division(division)
+                .with_tiny_moments(tiny_moments);
             for _ in 0..10 {
                 adam.step(&mut p, &g0);
             }
@@ -109,7 +116,7 @@ fn bench(isa: Isa, division: Division, n: usize, steps: usize) {
             " "
         };
         println!(
-            "{isa} {division:?}{picked}: {n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
+            "{isa} {division:?}{picked} {tiny_moments:?}: {n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
             times[0], times[2]
         );
     }

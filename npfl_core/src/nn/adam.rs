@@ -63,7 +63,7 @@ pub struct Adam {
 /// speed question, whose answer depends on the CPU and on the values. On x86 CPUs whose microcode
 /// assists cost ~100 cycles per subnormal operation, setting them aside wins by far; on Zen 5,
 /// leaving them in the pass was faster in real training (three relu layers: Adam 43 -> 31 ms per
-/// epoch) but slower on a synthetic pattern (`adam_bench`, 1,187 scattered: 27.3 -> 34.0 ms).
+/// epoch) but slower on a synthetic pattern (`adam_bench`, 1,187 scattered: 26.9 -> 35.2 ms).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TinyMoments {
     /// Set them aside before the vectorised pass and update them apart, so that the pass meets
