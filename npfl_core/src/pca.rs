@@ -372,14 +372,10 @@ fn exact_covariance(
         };
         (numerator / scale) as f32
     };
-    // The formula is symmetric in i and j: the upper triangle, mirrored.
-    let mut cov = vec![0.0f32; d * d];
-    for (i, (row, &si)) in gram.gram().chunks_exact(d).zip(sums).enumerate() {
-        for (j, (&g, &sj)) in row.iter().zip(sums).enumerate().skip(i) {
-            let c = entry(g, si, sj);
-            cov[i * d + j] = c;
-            cov[j * d + i] = c;
-        }
+    // Row by row over the Gram matrix, which `gram_u8` already made symmetric.
+    let mut cov = Vec::with_capacity(d * d);
+    for (row, &si) in gram.gram().chunks_exact(d).zip(sums) {
+        cov.extend(row.iter().zip(sums).map(|(&g, &sj)| entry(g, si, sj)));
     }
     Ok((mean, cov))
 }
