@@ -23,10 +23,7 @@ pub const DEV_SIZE: usize = 5000;
 /// Reads an IDX images file (gzip when the name ends in `.gz`) as N x 784 uint8 rows.
 pub fn read_images(path: &Path) -> Result<Array2<u8>, DatasetError> {
     let mut reader = open(path)?;
-    let n = read_images_header(&mut reader, path)?;
-    let len = n
-        .checked_mul(H * W)
-        .ok_or_else(|| bad_idx(path, format!("{n} images, too many")))?;
+    let (n, len) = read_images_header(&mut reader, path)?;
     let data = read_payload(&mut reader, path, len, "pixel")?;
     Ok(Array2::from_shape_vec((n, H * W), data).expect("n * 784 bytes form an N x 784 array"))
 }
@@ -36,26 +33,18 @@ pub fn read_images(path: &Path) -> Result<Array2<u8>, DatasetError> {
 /// directly (no growing vector, no zeroing pass, huge pages where Linux gives them).
 pub fn read_images_paged(path: &Path) -> Result<Images, DatasetError> {
     let mut reader = open(path)?;
-    let n = read_images_header(&mut reader, path)?;
-    let len = n
-        .checked_mul(H * W)
-        .ok_or_else(|| bad_idx(path, format!("{n} images, too many")))?;
+    let (n, len) = read_images_header(&mut reader, path)?;
     // A header can announce more than the file could ever hold: the mapping is only reserved
     // until written, and a size the system refuses is the header's error.
-    let mut images = Images::zeroed(n).map_err(|_| {
-        bad_idx(
-            path,
-            format!("header announces {len} pixel bytes, too many"),
-        )
-    })?;
+    let mut images = Images::zeroed(n).map_err(|_| too_many(path, len, "pixel"))?;
     let buf = images.bytes_mut();
     let got = read_up_to(&mut reader, buf).map_err(|e| bad_idx(path, io_reason(&e)))?;
     check_payload_end(&mut reader, path, got, buf.len(), "pixel")?;
     Ok(images)
 }
 
-/// Reads an images header (magic, count, 28 x 28) and returns the count.
-fn read_images_header(reader: &mut dyn Read, path: &Path) -> Result<usize, DatasetError> {
+/// Reads an images header (magic, count, 28 x 28) and returns the count and the pixel bytes.
+fn read_images_header(reader: &mut dyn Read, path: &Path) -> Result<(usize, usize), DatasetError> {
     let header = read_header(reader, path, IMAGES_MAGIC, "images", 3)?;
     let (n, rows, cols) = (header[1] as usize, header[2] as usize, header[3] as usize);
     if (rows, cols) != (H, W) {
@@ -64,7 +53,10 @@ fn read_images_header(reader: &mut dyn Read, path: &Path) -> Result<usize, Datas
             format!("images of {rows}x{cols} pixels where {H}x{W} is required"),
         ));
     }
-    Ok(n)
+    let len = n
+        .checked_mul(H * W)
+        .ok_or_else(|| bad_idx(path, format!("{n} images, too many")))?;
+    Ok((n, len))
 }
 
 fn bad_idx(path: &Path, reason: String) -> DatasetError {
@@ -74,16 +66,23 @@ fn bad_idx(path: &Path, reason: String) -> DatasetError {
     }
 }
 
+fn too_many(path: &Path, len: usize, what: &str) -> DatasetError {
+    bad_idx(
+        path,
+        format!("header announces {len} {what} bytes, too many"),
+    )
+}
+
 /// Reads an IDX labels file (gzip when the name ends in `.gz`); every label must be in `0..10`.
 pub fn read_labels(path: &Path) -> Result<Array1<u8>, DatasetError> {
     let mut reader = open(path)?;
     let header = read_header(&mut reader, path, LABELS_MAGIC, "labels", 1)?;
     let data = read_payload(&mut reader, path, header[1] as usize, "label")?;
     if let Some(i) = data.iter().position(|&v| v as usize >= LABELS) {
-        return Err(DatasetError::BadIdx {
-            path: path.to_path_buf(),
-            reason: format!("label {} at index {i} is outside 0-{}", data[i], LABELS - 1),
-        });
+        return Err(bad_idx(
+            path,
+            format!("label {} at index {i} is outside 0-{}", data[i], LABELS - 1),
+        ));
     }
     Ok(Array1::from(data))
 }
@@ -221,10 +220,7 @@ fn read_header(
     what: &str,
     dims: usize,
 ) -> Result<Vec<u32>, DatasetError> {
-    let bad = |reason: String| DatasetError::BadIdx {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| bad_idx(path, reason);
     let mut bytes = vec![0u8; 4 * (1 + dims)];
     let got = read_up_to(reader, &mut bytes).map_err(|e| bad(io_reason(&e)))?;
     if got >= 4 {
@@ -253,17 +249,13 @@ fn read_payload(
     len: usize,
     what: &str,
 ) -> Result<Vec<u8>, DatasetError> {
-    let bad = |reason: String| DatasetError::BadIdx {
-        path: path.to_path_buf(),
-        reason,
-    };
     let mut data = Vec::new();
     data.try_reserve_exact(len)
-        .map_err(|_| bad(format!("header announces {len} {what} bytes, too many")))?;
+        .map_err(|_| too_many(path, len, what))?;
     reader
         .take(len as u64)
         .read_to_end(&mut data)
-        .map_err(|e| bad(io_reason(&e)))?;
+        .map_err(|e| bad_idx(path, io_reason(&e)))?;
     check_payload_end(reader, path, data.len(), len, what)?;
     Ok(data)
 }
