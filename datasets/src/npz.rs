@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Ix1};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Axis, Ix1};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ViewNpyError, ViewNpyExt};
 use zip::ZipArchive;
 
@@ -158,18 +158,15 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
             };
             self.bad(key, reason)
         })?;
-        let shape = view.shape().to_vec();
-        self.check_image_shape(key, &shape)?;
+        self.check_image_shape(key, view.shape())?;
         if !view.is_standard_layout() {
-            let array = view
-                .as_standard_layout()
-                .into_owned()
-                .into_shape_with_order((shape[0], H * W * C))
-                .expect("a standard-layout (N, 28, 28, 1) array reshapes to N x 784");
-            return Ok(Images::from(array));
+            return Ok(Images::from(image_rows(view.to_owned())));
         }
-        let offset = view.as_ptr() as usize - bytes.as_ptr() as usize;
-        Ok(Images::in_pages(bytes, offset, shape[0]))
+        let (n, offset) = (
+            view.len_of(Axis(0)),
+            view.as_ptr() as usize - bytes.as_ptr() as usize,
+        );
+        Ok(Images::in_pages(bytes, offset, n))
     }
 
     fn check_image_shape(&self, key: &str, shape: &[usize]) -> Result<(), DatasetError> {
@@ -187,17 +184,8 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
             .npz
             .by_name(key)
             .map_err(|e| self.read_error(key, e, "uint8"))?;
-        let shape = array.shape().to_vec();
-        self.check_image_shape(key, &shape)?;
-        let n = shape[0];
-        let array = if array.is_standard_layout() {
-            array
-        } else {
-            array.as_standard_layout().into_owned()
-        };
-        Ok(array
-            .into_shape_with_order((n, H * W * C))
-            .expect("a standard-layout (N, 28, 28, 1) array reshapes to N x 784"))
+        self.check_image_shape(key, array.shape())?;
+        Ok(image_rows(array))
     }
 
     fn labels(&mut self, key: &str) -> Result<Array1<u8>, DatasetError> {
@@ -240,6 +228,19 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
         }
         Ok(Array1::from(labels))
     }
+}
+
+/// An (N, 28, 28, 1) array (checked) as N x 784 rows in standard layout.
+fn image_rows(array: ArrayD<u8>) -> Array2<u8> {
+    let n = array.len_of(Axis(0));
+    let array = if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned()
+    };
+    array
+        .into_shape_with_order((n, H * W * C))
+        .expect("a standard-layout (N, 28, 28, 1) array reshapes to N x 784")
 }
 
 const TRUNCATED: &str =
