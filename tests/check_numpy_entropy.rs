@@ -8,19 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{FIXTURES, binary, python_with_numpy, require_data, verdicts};
-
-/// The course's folder as the checker finds it (`NPFL138_COURSE_DATA`, else
-/// `$NPFL138_SHARED_DATA/course`, else `../shared/data/course`).
-fn course_dir() -> PathBuf {
-    npfl138::cases::DataPaths::from_env().course
-}
+use crate::support::{
+    FIXTURES, binary, course_data_dir, python_with_numpy, require_data, verdicts,
+};
 
 /// Whether the course's files are there (panics under `NPFL138_REQUIRE_DATA=1` when not).
 fn course_data_present(test: &str) -> bool {
-    let present = course_dir().join("numpy_entropy_data_1.txt").is_file();
+    let present = course_data_dir().join("numpy_entropy_data_1.txt").is_file();
     if !present {
-        let msg = format!("{} has no numpy_entropy files", course_dir().display());
+        let msg = format!("{} has no numpy_entropy files", course_data_dir().display());
         assert!(!require_data(), "{test}: {msg} and NPFL138_REQUIRE_DATA=1");
         eprintln!("{test}: the course's cases will be SKIPPED: {msg}");
     }

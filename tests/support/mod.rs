@@ -14,12 +14,27 @@ pub fn require_data() -> bool {
 /// the internet (a test that serves files sets its own loopback URL over it).
 pub const NO_DOWNLOADS: &str = "http://127.0.0.1:9";
 
-/// The `npfl138` binary as a command that cannot download anything from the internet.
+/// The `npfl138` binary as a command that cannot download anything from the internet, reading
+/// the course's files from [`course_data_dir`] (where they are missing, its course cases are
+/// SKIPPED; it does not try to download them into the user's cache).
 pub fn npfl138() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_npfl138"));
     cmd.env("NPFL_DATASETS_URL", NO_DOWNLOADS)
-        .env("NPFL138_COURSE_URL", NO_DOWNLOADS);
+        .env("NPFL138_COURSE_URL", NO_DOWNLOADS)
+        .env("NPFL138_COURSE_DATA", course_data_dir());
     cmd
+}
+
+/// The course's `numpy_entropy` files for the tests: `NPFL138_COURSE_DATA`, else the `course`
+/// folder of the shared data (`NPFL138_SHARED_DATA`, else `../shared/data` beside the project),
+/// whether or not it exists.
+pub fn course_data_dir() -> PathBuf {
+    std::env::var_os("NPFL138_COURSE_DATA")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || npfl138::cases::DataPaths::from_env().shared.join("course"),
+            PathBuf::from,
+        )
 }
 
 /// Compares `actual` with the reference output `tests/expected/NAME` (which the checker compiles
