@@ -20,8 +20,9 @@
 //! For `f32` data ([`first_component`]) step 3 runs in `f32` on [`Matmul::gram`]: the centred
 //! rows are formed in blocks of [`BLOCK_ROWS`] and accumulated into `cov` (`beta = 1` after the
 //! first block), so the centred `N x d` matrix is never materialised; the mean's sums are
-//! accumulated in `f64` and rounded once. The power iteration's `cov v` is [`matvec`]; the
-//! trace and the norm are accumulated in `f64` and rounded once to `f32`.
+//! accumulated in `f64` and rounded once. The power iteration's `cov v` reads the upper triangle
+//! of `cov` only (see [`power_iteration`]); the trace and the norm are accumulated in `f64` and
+//! rounded once to `f32`.
 //!
 //! ```
 //! use ndarray::array;
@@ -38,7 +39,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::isa::Isa;
-use crate::matmul::dots::{LANES, ROWS, partial_dots};
+use crate::matmul::symv::SymmetricPanels;
 use crate::matmul::{MatMut, MatRef, Matmul, MatmulError};
 
 /// Rows of centred data formed and multiplied at a time (a 784-feature block is 3.2 MB).
@@ -162,8 +163,12 @@ pub fn first_component(
 /// Power iteration from a vector of ones on a symmetric `cov`: `iterations` times
 /// `v = cov v; s = ||v||; v = v / s`. Returns `(s, v)`.
 ///
-/// `cov v` is a plain matrix-vector product ([`matvec`]): a `d x 1` product through the packing
-/// GEMM would repack `cov` on every step and waste most of each register tile.
+/// Only the upper triangle of `cov` (with the diagonal) is read: `cov v` is computed from it in
+/// `f32`, each stored entry `c_ij` (`i < j`) multiplied by `v_j` into row `i`'s dot product and by
+/// `v_i` into row `j`'s result. For a 784-feature covariance that is 1.2 MB read per step instead of
+/// 2.4 MB, and most of it stays in a 1 MiB L2 cache from one step to the next. The order of the
+/// additions is fixed (the steps alternate between two orders), so the result is the same on
+/// every CPU and for every instruction set.
 ///
 /// # Errors
 /// [`PcaError::NoIterations`], [`PcaError::NoFeatures`] for an empty matrix,
@@ -179,7 +184,9 @@ pub fn power_iteration(
 }
 
 /// [`power_iteration`] with its products compiled for `isa` (the PCA passes its matmul kernel's, so
-/// that `NPFL_KERNEL` decides the whole computation; the bits are the same for every one).
+/// that `NPFL_KERNEL` decides the whole computation; the bits are the same for every one). Odd
+/// steps take the rows' groups from the first, even steps from the last, so that each step starts
+/// on the part of the triangle the previous one read last, still in the L2 cache.
 fn power_iteration_on(
     isa: Isa,
     cov: ArrayView2<'_, f32>,
@@ -193,20 +200,13 @@ fn power_iteration_on(
     if iterations == 0 {
         return Err(PcaError::NoIterations);
     }
-    // A copy starting on a 64-byte boundary: with 784 features every row then starts on a cache
-    // line, and no 64-byte load of the matrix-vector product straddles two (10% faster).
-    let mut store = vec![0.0f32; d * d + 16];
-    let offset = store.as_ptr().align_offset(64).min(16);
-    let aligned = &mut store[offset..offset + d * d];
-    for (a, &c) in aligned.iter_mut().zip(cov.iter()) {
-        *a = c;
-    }
-    let cov = &*aligned;
+    let cov = cov.as_standard_layout();
+    let panels = SymmetricPanels::new(cov.as_slice().expect("standard layout"), d);
     let mut v = vec![1.0f32; d];
     let mut w = vec![0.0f32; d];
     let mut s = 0.0f32;
     for step in 1..=iterations {
-        matvec_in_order(isa, cov, &v, &mut w, step % 2 == 0);
+        panels.product(isa, &v, &mut w, step % 2 == 0);
         s = norm(&w);
         if s == 0.0 {
             return Err(PcaError::PowerIterationCollapsed { step });
@@ -216,96 +216,6 @@ fn power_iteration_on(
         }
     }
     Ok((s, Array1::from(v)))
-}
-
-/// `w = C v` for a row-major `C` of `w.len()` rows and `v.len()` columns.
-///
-/// Each element is a dot product in `f32` with 16 partial sums in order, reduced at the end; rows go
-/// through it 8 at a time, so the CPU works on independent chains of additions instead of waiting
-/// on one (a row alone is a chain of `v.len() / 16` dependent vector additions), compiled for the
-/// CPU's vector width; the bits are those of one row at a time (tested).
-///
-/// # Panics
-/// If `c.len() != w.len() * v.len()`.
-pub fn matvec(c: &[f32], v: &[f32], w: &mut [f32]) {
-    matvec_in_order(Isa::detect(), c, v, w, false);
-}
-
-/// [`matvec`], visiting the rows from the last to the first with `backwards` (the same values:
-/// each row's dot product is computed alone). The power iteration alternates the direction, so
-/// each step starts on the rows the previous one read last, which are still in the L2 cache
-/// (the 2.4 MB covariance of 784 features does not fit a 1 MiB L2, and a pass in one direction
-/// evicts every row before it is read again). Compiled for `isa`.
-fn matvec_in_order(isa: Isa, c: &[f32], v: &[f32], w: &mut [f32], backwards: bool) {
-    assert_eq!(
-        c.len(),
-        w.len() * v.len(),
-        "matvec: C must be w.len() x v.len()"
-    );
-    if v.is_empty() {
-        w.fill(0.0);
-        return;
-    }
-    crate::isa::vectorized(
-        isa,
-        #[inline(always)]
-        || {
-            let n = v.len();
-            let full = w.len() / ROWS * ROWS;
-            let (c_blocks, c_rest) = c.split_at(full * n);
-            let (w_blocks, w_rest) = w.split_at_mut(full);
-            // The last rows (fewer than ROWS) go through the same eight-row product, the last
-            // one repeated in the unused places.
-            let mut rest = || {
-                if let Some(last) = c_rest.len().checked_sub(n) {
-                    let rows = std::array::from_fn(|r| &c_rest[(r * n).min(last)..][..n]);
-                    dots(isa, rows, v, w_rest);
-                }
-            };
-            let row_blocks = c_blocks.chunks_exact(n * ROWS).map(|block| {
-                let rows: [&[f32]; ROWS] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
-                rows
-            });
-            let blocks = row_blocks.zip(w_blocks.chunks_exact_mut(ROWS));
-            if backwards {
-                rest();
-                for (rows, out) in blocks.rev() {
-                    dots(isa, rows, v, out);
-                }
-            } else {
-                for (rows, out) in blocks {
-                    dots(isa, rows, v, out);
-                }
-                rest();
-            }
-        },
-    );
-}
-
-/// The dot product of each of the [`ROWS`] `rows` with `b` (16 partial sums in order, added in
-/// order, then the products of the tails), interleaved, into `out` (the first `out.len()`).
-#[inline(always)]
-fn dots(isa: Isa, rows: [&[f32]; ROWS], b: &[f32], out: &mut [f32]) {
-    let n = b.len();
-    let acc = partial_dots(isa, rows, b);
-    // The rows' partial sums added in order, `((acc[0] + acc[1]) + acc[2]) + ...`, the rows
-    // interleaved (eight independent chains instead of one after the other).
-    let mut sums = acc.map(|a| a[0]);
-    for l in 1..LANES {
-        for (s, a) in sums.iter_mut().zip(&acc) {
-            *s += a[l];
-        }
-    }
-    let full = n / LANES * LANES;
-    for ((o, s), row) in out.iter_mut().zip(sums).zip(rows) {
-        *o = s + tail_dot(&row[full..], &b[full..]);
-    }
-}
-
-/// The products of the tails (fewer than 16 values) added in order (from -0.0, as `Sum` does).
-#[inline(always)]
-fn tail_dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).fold(-0.0, |s, (x, y)| s + x * y)
 }
 
 /// `sqrt(sum x^2)`, accumulated in `f64` and rounded once to `f32`.
@@ -465,19 +375,6 @@ mod tests {
     use approx::assert_abs_diff_eq;
     use ndarray::{Array, array};
 
-    /// One row's `a . b` as [`matvec`] promises it, written out plainly: 16 partial sums in
-    /// order, added in order, plus the products of the tails.
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [0.0f32; LANES];
-        let (mut ac, mut bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        for (x, y) in (&mut ac).zip(&mut bc) {
-            for l in 0..LANES {
-                acc[l] += x[l] * y[l];
-            }
-        }
-        acc[1..].iter().fold(acc[0], |s, &a| s + a) + tail_dot(ac.remainder(), bc.remainder())
-    }
-
     fn mm() -> Matmul {
         Matmul::new(1)
     }
@@ -488,48 +385,6 @@ mod tests {
         let (s, v) = power_iteration(cov.view(), 200).unwrap();
         assert_abs_diff_eq!(s, 5.0, epsilon = 1e-5);
         assert_abs_diff_eq!(v, array![0.0, 1.0, 0.0], epsilon = 1e-5);
-    }
-
-    #[test]
-    fn matvec_matches_naive_products() {
-        for (rows, cols) in [(1, 1), (3, 15), (5, 16), (7, 17), (37, 50), (4, 0)] {
-            let c: Vec<f32> = (0..rows * cols)
-                .map(|k| ((k * 7) % 11) as f32 - 5.0)
-                .collect();
-            let v: Vec<f32> = (0..cols).map(|k| (k % 5) as f32 * 0.5).collect();
-            let mut w = vec![f32::NAN; rows];
-            matvec(&c, &v, &mut w);
-            for (i, &wi) in w.iter().enumerate() {
-                let expected: f32 = (0..cols).map(|j| c[i * cols + j] * v[j]).sum();
-                assert_abs_diff_eq!(wi, expected, epsilon = 1e-4);
-            }
-        }
-    }
-
-    /// Rows in blocks give each row's own `dot`, bit for bit (full blocks, leftover rows, tails).
-    #[test]
-    fn matvec_is_dot_per_row_bitwise() {
-        for (rows, cols) in [(784, 784), (17, 33), (8, 16), (9, 5), (3, 100)] {
-            let c: Vec<f32> = (0..rows * cols)
-                .map(|k| ((k * 7919) % 1013) as f32 / 1013.0 - 0.37)
-                .collect();
-            let v: Vec<f32> = (0..cols).map(|k| ((k * 31) % 97) as f32 / 97.0).collect();
-            let mut w = vec![f32::NAN; rows];
-            matvec(&c, &v, &mut w);
-            for (i, &wi) in w.iter().enumerate() {
-                let want = dot(&c[i * cols..(i + 1) * cols], &v);
-                assert_eq!(wi.to_bits(), want.to_bits(), "{rows}x{cols}, row {i}");
-            }
-            // Every instruction set, and the power iteration's backward passes, give the same bits.
-            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            for isa in Isa::available() {
-                for backwards in [false, true] {
-                    let mut other = vec![f32::NAN; rows];
-                    matvec_in_order(isa, &c, &v, &mut other, backwards);
-                    assert_eq!(bits(&other), bits(&w), "{rows}x{cols} {isa:?} {backwards}");
-                }
-            }
-        }
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
 //! Beside the GEMM: `gram_u8.rs`, the exact integer Gram matrix of `u8` rows ([`Matmul::gram_u8`],
-//! AVX-512 VNNI or AVX-VNNI), and `dots.rs`, the eight-row dot products of [`crate::pca::matvec`].
+//! AVX-512 VNNI or AVX-VNNI), and `symv.rs`, the power iteration's product of a symmetric matrix
+//! (its upper triangle) and a vector ([`crate::pca::power_iteration`]).
 //!
 //! The kernel is chosen once, at run time, by [`Kernel::detect`] (the CPU's [`crate::isa::Isa`]);
 //! nothing depends on `-C target-cpu`. When the other output dimension is at most 256, `op(A)`
@@ -58,7 +59,6 @@
 #[cfg(feature = "bench")]
 pub mod baselines;
 mod blocking;
-pub(crate) mod dots;
 mod driver;
 mod gram_u8;
 pub(crate) mod isa;
@@ -69,6 +69,7 @@ mod pack;
 #[cfg(any(test, feature = "bench"))]
 pub mod peak;
 mod scalar;
+pub(crate) mod symv;
 mod view;
 
 #[cfg(target_arch = "x86_64")]
