@@ -172,12 +172,17 @@ fn group_product(
         .zip(v.chunks_exact(LANES))
         .zip(y.chunks_exact_mut(LANES))
     {
+        // Fixed-size copies, so that the compiler keeps them in vector registers.
+        let v: [f32; LANES] = v.try_into().expect("LANES values");
+        let mut yy: [f32; LANES] = (&*y).try_into().expect("LANES values");
         for ((x, a), &vr) in block.chunks_exact(LANES).zip(&mut acc).zip(&vr) {
+            let x: &[f32; LANES] = x.try_into().expect("LANES values");
             for l in 0..LANES {
                 a[l] += x[l] * v[l];
-                y[l] += x[l] * vr;
+                yy[l] += x[l] * vr;
             }
         }
+        y.copy_from_slice(&yy);
     }
     acc.map(fold_halves)
 }
