@@ -87,13 +87,9 @@ pub(crate) fn gram_u8(
     // The sums are exact, so the order is free: memory order streams the rows.
     let mut order = rows.to_vec();
     order.sort_unstable();
-    let sums = vectorized(
-        mm.kernel().isa(),
-        #[inline(always)]
-        || column_sums(pixels, dim, &order),
-    );
     let x = Rows { pixels, dim };
     let mut gram = vec![0u64; dim * dim];
+    let mut sums = vec![0u64; dim];
     if dim > 0 && !order.is_empty() {
         #[cfg(target_arch = "x86_64")]
         let vnni = vnni::Vnni::for_kernel(mm.kernel());
@@ -101,8 +97,15 @@ pub(crate) fn gram_u8(
         let vnni: Option<()> = None;
         match vnni {
             #[cfg(target_arch = "x86_64")]
-            Some(v) => vnni::by_vnni(v, mm.threads(), x, &order, &sums, &mut gram),
-            _ => by_f32(mm, x, &order, &sums, &mut gram)?,
+            Some(v) => sums = vnni::by_vnni(v, mm.threads(), x, &order, &mut gram),
+            _ => {
+                sums = vectorized(
+                    mm.kernel().isa(),
+                    #[inline(always)]
+                    || column_sums(pixels, dim, &order),
+                );
+                by_f32(mm, x, &order, &sums, &mut gram)?;
+            }
         }
         for i in 0..dim {
             for j in 0..i {
@@ -269,15 +272,15 @@ mod vnni {
         }
     }
 
-    /// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads.
+    /// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads; returns the column
+    /// sums (from the packed blocks of the first thread).
     pub(super) fn by_vnni(
         vnni: Vnni,
         threads: usize,
         x: Rows<'_>,
         order: &[usize],
-        sums: &[u64],
         gram: &mut [u64],
-    ) {
+    ) -> Vec<u64> {
         let threads = threads.clamp(1, x.dim.div_ceil(vnni.tile().0));
         let parts: Vec<Part> = if threads == 1 {
             vec![Part::compute(vnni, x, order, 0, 1)]
@@ -292,9 +295,14 @@ mod vnni {
                     .collect()
             })
         };
+        let sums: Vec<u64> = parts[0].sums[..x.dim]
+            .iter()
+            .map(|&s| u64::try_from(s).expect("a sum of bytes"))
+            .collect();
         for part in &parts {
-            part.write_upper(sums, gram);
+            part.write_upper(&sums, gram);
         }
+        sums
     }
 
     /// The panels `t, t + threads, ...` of the triangle (interleaved: the panels near the top have
@@ -309,14 +317,21 @@ mod vnni {
         acc: Vec<i32>,
         totals: Vec<i64>,
         cols: usize,
+        /// The column sums `S` (the first thread's part only; the packed width of them, the
+        /// padding's meaningless), else empty.
+        sums: Vec<i64>,
     }
 
     impl Part {
         fn compute(vnni: Vnni, x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
             let (dim, (mr, nr)) = (x.dim, vnni.tile());
             let panels: Vec<usize> = (t..dim.div_ceil(mr)).step_by(threads).collect();
-            // Packed width: a tile may read up to mr rows or nr columns past its first feature.
-            let width = dim.next_multiple_of(nr).max(dim.next_multiple_of(mr));
+            // Packed width: a tile may read up to mr rows or nr columns past its first feature;
+            // the column sums read whole 16-lane vectors.
+            let width = dim
+                .next_multiple_of(nr)
+                .max(dim.next_multiple_of(mr))
+                .next_multiple_of(16);
             let cols = dim.next_multiple_of(nr);
             let mut packed = vec![FLIP; BLOCK_QUADS * width];
             let zeros = vec![0u8; dim];
@@ -325,6 +340,12 @@ mod vnni {
             let mut totals = Vec::new();
             let block_rows = 4 * BLOCK_QUADS;
             let chunks = order.len().div_ceil(CHUNK_ROWS);
+            let mut sums = if t == 0 {
+                vec![0i64; width]
+            } else {
+                Vec::new()
+            };
+            let mut block_sums = vec![0i32; width];
             for chunk in order.chunks(CHUNK_ROWS) {
                 for block in chunk.chunks(block_rows) {
                     let quads = block.len().div_ceil(4);
@@ -339,6 +360,14 @@ mod vnni {
                         width,
                         quads,
                     };
+                    if t == 0 {
+                        packed_sums(vnni, &block, &mut block_sums);
+                        // Each packed byte is x - 128, a missing row's included (x = 0).
+                        let offset = 4 * 128 * quads as i64;
+                        for (s, &b) in sums.iter_mut().zip(&block_sums) {
+                            *s += i64::from(b) + offset;
+                        }
+                    }
                     tiles(vnni, &block, &panels, dim, &mut acc, cols);
                 }
                 if chunks > 1 {
@@ -355,6 +384,7 @@ mod vnni {
                 acc,
                 totals,
                 cols,
+                sums,
             }
         }
 
@@ -401,6 +431,22 @@ mod vnni {
             let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
             for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
                 *o = u32::from_le_bytes([a, b, c, d]) ^ FLIP;
+            }
+        }
+    }
+
+    /// `sums[j] = sum over the block's quads of the four signed bytes x - 128 at feature j`, for
+    /// the whole packed width (`sums.len() == block.width`, a multiple of 16): one VPDPBUSD of a
+    /// vector of ones per 16 (or 8) features and quad.
+    fn packed_sums(vnni: Vnni, block: &Block<'_>, sums: &mut [i32]) {
+        assert!(sums.len() == block.width && block.width.is_multiple_of(16));
+        assert!(block.packed.len() >= block.quads * block.width);
+        // SAFETY: `Vnni::for_kernel` found the instructions of this `vnni` on this CPU; the
+        // lengths as asserted above.
+        unsafe {
+            match vnni {
+                Vnni::Zmm => sums_vnni(block, sums),
+                Vnni::Ymm => sums_vnni_ymm(block, sums),
             }
         }
     }
@@ -498,6 +544,51 @@ mod vnni {
             }
         };
     }
+
+    /// Defines a column-sum function of [`packed_sums`] for one vector width: per quad and
+    /// `$lanes` features, `sums += VPDPBUSD(ones, packed)` (the packed bytes are the signed side).
+    macro_rules! vnni_sums {
+        (
+            $(#[$doc:meta])*
+            $name:ident, $features:literal, $lanes:literal, $vec:ident, $setzero:ident,
+            $set1:ident, $loadu:ident, $storeu:ident, $dpbusd:ident
+        ) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// The target features are available; `block.packed` holds `block.quads` lines of
+            /// `block.width` values, a multiple of 16; `sums` holds `block.width` values.
+            #[target_feature(enable = $features)]
+            unsafe fn $name(block: &Block<'_>, sums: &mut [i32]) {
+                use std::arch::x86_64::{$dpbusd, $loadu, $set1, $setzero, $storeu, $vec};
+                let ones = $set1(0x0101_0101);
+                for f in (0..block.width).step_by($lanes) {
+                    let mut acc = $setzero();
+                    let mut at = block.packed.as_ptr().wrapping_add(f);
+                    for _ in 0..block.quads {
+                        // SAFETY: `at` is feature f of one of the `quads` lines, f + $lanes <=
+                        // width (the contract).
+                        acc = $dpbusd(acc, ones, unsafe { $loadu(at.cast::<$vec>()) });
+                        at = at.wrapping_add(block.width);
+                    }
+                    // SAFETY: f + $lanes <= width = sums.len().
+                    unsafe { $storeu(sums.as_mut_ptr().add(f).cast::<$vec>(), acc) };
+                }
+            }
+        };
+    }
+
+    vnni_sums!(
+        /// The column sums with AVX-512 VNNI.
+        sums_vnni, "avx512f,avx512vnni", 16, __m512i, _mm512_setzero_si512, _mm512_set1_epi32,
+        _mm512_loadu_si512, _mm512_storeu_si512, _mm512_dpbusd_epi32
+    );
+
+    vnni_sums!(
+        /// The column sums with AVX-VNNI.
+        sums_vnni_ymm, "avx2,avxvnni", 8, __m256i, _mm256_setzero_si256, _mm256_set1_epi32,
+        _mm256_loadu_si256, _mm256_storeu_si256, _mm256_dpbusd_avx_epi32
+    );
 
     vnni_tile!(
         /// The AVX-512 VNNI tile: 14 x 32, 28 `zmm` accumulators (the broadcasts fold into the
