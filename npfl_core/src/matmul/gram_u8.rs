@@ -15,6 +15,8 @@
 //! 14 rows (the signed side, an embedded broadcast) against two 16-lane vectors of its `NR`
 //! columns (made unsigned again by one XOR each). Only tiles on or above the diagonal are
 //! computed; the lower triangle is mirrored.
+//! The column sums `S` come from the packed blocks as well, while they are in cache: a VPDPBUSD
+//! of a vector of ones adds each quad's four signed bytes `x - 128` (then `+ 4 * 128` per quad).
 //!
 //! CPUs with AVX-VNNI but not AVX-512 VNNI (and the AVX2 kernel forced on those with both) run
 //! the same instruction on 256-bit vectors, in 6 x 16 tiles.
