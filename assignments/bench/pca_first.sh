@@ -4,6 +4,7 @@
 #   rust         the release binary with the detected SIMD kernel
 #   rust-avx2    the same binary forced onto the AVX2+FMA kernel (NPFL_KERNEL=avx2), if the CPU has it
 #   rust-scalar  the same binary forced onto the scalar matmul kernel (NPFL_KERNEL=scalar)
+#   rust-npz     the release binary on the npz the NumPy recipe reads (the same input for both)
 #   numpy        the NumPy float32 recipe (tests/fixtures/pca_first.py) on the same images as an npz
 #   torch        the course's PyTorch recipe (assignments/bench/pca_first_torch.py), if torch imports
 # Usage (from the workspace root): assignments/bench/pca_first.sh [RUNS]   (needs hyperfine)
@@ -27,6 +28,7 @@ if python3 -c "import numpy" 2>/dev/null; then
     npzdir=$(mktemp -d)
     trap 'rm -rf "$npzdir"' EXIT
     python3 datasets/examples/fashion_npz.py write "$npzdir/mnist.npz" "$fashion" >/dev/null
+    cmds+=(-n rust-npz "$bin ${flags/--dataset=fashion_mnist/--dataset=$npzdir/mnist.npz}")
     cmds+=(-n numpy "sh -c 'cd $npzdir && OPENBLAS_NUM_THREADS=1 exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 $PWD/tests/fixtures/pca_first.py --examples=55000 --iterations=1024'")
 fi
 if python3 -c "import torch" 2>/dev/null; then
