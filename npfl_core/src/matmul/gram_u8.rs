@@ -463,28 +463,43 @@ mod vnni {
         cols: usize,
     ) {
         let (mr, nr) = vnni.tile();
+        // The step of the tiles' first columns: one vector (the tiles are two) for the 512-bit
+        // tiles; the 256-bit ones always take two, since 6 accumulators alone would wait on the
+        // instruction's latency (measured: no faster than a tile of two).
+        let half = match vnni {
+            Vnni::Zmm => nr / 2,
+            Vnni::Ymm => nr,
+        };
         for (local, &p) in panels.iter().enumerate() {
             let i0 = p * mr;
             let rows = mr.min(dim - i0);
             let c = &mut acc[local * mr * cols..(local + 1) * mr * cols];
-            for j0 in ((i0 / nr) * nr..dim).step_by(nr) {
+            // From the vector of columns that holds the diagonal's first entry; a tile of one
+            // vector where a tile of two would have one below the diagonal (the first, when the
+            // diagonal starts in the second half) or past the last column.
+            let mut j0 = i0 / half * half;
+            while j0 < dim {
+                let narrow = half < nr && (j0 % nr != 0 || dim - j0 <= half);
                 // SAFETY: `Vnni::for_kernel` found the instructions of this `vnni` on this CPU;
                 // the block holds `quads` lines of `width >= i0 + mr, j0 + nr` values (the packed
-                // width, see `Part::compute`); `c` holds mr rows of `cols >= j0 + nr` values.
+                // width, see `Part::compute`, is a multiple of nr past the last column and of
+                // mr past the last row); `c` holds mr rows of `cols >= j0 + nr` values.
                 unsafe {
-                    match vnni {
-                        Vnni::Zmm => tile_vnni(block, i0, j0, c, cols, rows),
-                        Vnni::Ymm => tile_vnni_ymm(block, i0, j0, c, cols, rows),
+                    match (vnni, narrow) {
+                        (Vnni::Zmm, false) => tile_vnni::<2>(block, i0, j0, c, cols, rows),
+                        (Vnni::Zmm, true) => tile_vnni::<1>(block, i0, j0, c, cols, rows),
+                        (Vnni::Ymm, _) => tile_vnni_ymm::<2>(block, i0, j0, c, cols, rows),
                     }
                 }
+                j0 += if narrow { half } else { nr };
             }
         }
     }
 
     /// Defines a VPDPBUSD tile function for one vector width: the tile at features
-    /// `i0 .. i0 + $mr` x `j0 .. j0 + 2 * $lanes`: `c[i][j0 + j] += sum over the quads of
-    /// (x_i - 128) x_j` for the first `rows` rows, in `2 * $mr` accumulators; per quad two vector
-    /// loads (flipped back to unsigned) and `$mr` broadcasts (signed).
+    /// `i0 .. i0 + $mr` x `j0 .. j0 + NV * $lanes` (`NV` vectors, 1 or 2): `c[i][j0 + j] += sum
+    /// over the quads of (x_i - 128) x_j` for the first `rows` rows, in `NV * $mr` accumulators;
+    /// per quad `NV` vector loads (flipped back to unsigned) and `$mr` broadcasts (signed).
     macro_rules! vnni_tile {
         (
             $(#[$doc:meta])*
@@ -496,10 +511,10 @@ mod vnni {
             ///
             /// # Safety
             /// The target features are available; `block.packed` holds `block.quads` lines of
-            /// `block.width >= max(i0 + $mr, j0 + 2 * $lanes)` values; `c` holds `rows <= $mr`
-            /// rows of `cols >= j0 + 2 * $lanes` values.
+            /// `block.width >= max(i0 + $mr, j0 + NV * $lanes)` values; `c` holds `rows <= $mr`
+            /// rows of `cols >= j0 + NV * $lanes` values.
             #[target_feature(enable = $features)]
-            unsafe fn $name(
+            unsafe fn $name<const NV: usize>(
                 block: &Block<'_>,
                 i0: usize,
                 j0: usize,
@@ -511,31 +526,35 @@ mod vnni {
                     $add, $dpbusd, $loadu, $set1, $setzero, $storeu, $vec, $xor,
                 };
                 const TILE_ROWS: usize = $mr;
-                const TILE_COLS: usize = 2 * $lanes;
-                assert!(block.width >= i0 + TILE_ROWS && block.width >= j0 + TILE_COLS);
+                let tile_cols = NV * $lanes;
+                assert!(NV == 1 || NV == 2);
+                assert!(block.width >= i0 + TILE_ROWS && block.width >= j0 + tile_cols);
                 assert!(block.packed.len() >= block.quads * block.width);
-                assert!(rows <= TILE_ROWS && c.len() >= (rows.max(1) - 1) * cols + j0 + TILE_COLS);
-                let mut acc = [[$setzero(); 2]; TILE_ROWS];
+                assert!(rows <= TILE_ROWS && c.len() >= (rows.max(1) - 1) * cols + j0 + tile_cols);
+                let mut acc = [[$setzero(); NV]; TILE_ROWS];
                 let flip = $set1(FLIP as i32);
                 let mut line = block.packed.as_ptr();
                 for _ in 0..block.quads {
                     // SAFETY: `line` is the start of one of the `quads` lines (asserted above):
-                    // columns j0 .. j0 + TILE_COLS and i0 .. i0 + TILE_ROWS are inside it.
+                    // columns j0 .. j0 + tile_cols and i0 .. i0 + TILE_ROWS are inside it.
                     unsafe {
-                        let b0 = $xor($loadu(line.add(j0).cast::<$vec>()), flip);
-                        let b1 = $xor($loadu(line.add(j0 + $lanes).cast::<$vec>()), flip);
+                        let mut b = [$setzero(); NV];
+                        for (v, b) in b.iter_mut().enumerate() {
+                            *b = $xor($loadu(line.add(j0 + v * $lanes).cast::<$vec>()), flip);
+                        }
                         for (i, acc_i) in acc.iter_mut().enumerate() {
                             let a = $set1(*line.add(i0 + i) as i32);
-                            acc_i[0] = $dpbusd(acc_i[0], b0, a);
-                            acc_i[1] = $dpbusd(acc_i[1], b1, a);
+                            for (x, &b) in acc_i.iter_mut().zip(&b) {
+                                *x = $dpbusd(*x, b, a);
+                            }
                         }
                     }
                     line = line.wrapping_add(block.width);
                 }
                 for (i, acc_i) in acc.iter().enumerate().take(rows) {
-                    let row = &mut c[i * cols + j0..][..TILE_COLS];
+                    let row = &mut c[i * cols + j0..][..tile_cols];
                     for (v, &x) in acc_i.iter().enumerate() {
-                        // SAFETY: `row` has TILE_COLS = 2 * $lanes values: vector v covers
+                        // SAFETY: `row` has tile_cols = NV * $lanes values: vector v covers
                         // row[$lanes v .. $lanes (v + 1)].
                         unsafe {
                             let p = row.as_mut_ptr().add($lanes * v).cast::<$vec>();
@@ -650,7 +669,15 @@ mod tests {
     #[test]
     fn every_kernel_and_thread_count_is_exact() {
         // Shapes around the tile sizes, a partial last quad, repeated and unsorted rows.
-        for &(n, dim) in &[(1, 1), (5, 13), (9, 14), (37, 33), (1030, 45), (600, 100)] {
+        for &(n, dim) in &[
+            (1, 1),
+            (5, 13),
+            (9, 14),
+            (37, 33),
+            (1030, 45),
+            (600, 100),
+            (9, 784),
+        ] {
             let x = pixels(n, dim, (n * 31 + dim) as u64);
             let rows: Vec<usize> = (0..n).rev().chain([0, n / 2, n / 2]).collect();
             let (g, s) = naive(&x, dim, &rows);
