@@ -14,7 +14,8 @@
 //! VPDPBUSD's operand layout. A tile of 14 x 32 features broadcasts the `u32` of each of its
 //! 14 rows (the signed side, an embedded broadcast) against two 16-lane vectors of its `NR`
 //! columns (made unsigned again by one XOR each). Only tiles on or above the diagonal are
-//! computed; the lower triangle is mirrored.
+//! computed (of 14 x 16 where the diagonal or the last column would leave half of a 14 x 32 tile
+//! unused); the lower triangle is mirrored.
 //! The column sums `S` come from the packed blocks as well, while they are in cache: a VPDPBUSD
 //! of a vector of ones adds each quad's four signed bytes `x - 128` (then `+ 4 * 128` per quad).
 //!
