@@ -15,6 +15,9 @@ use super::kernel::{Tile, opaque};
 pub(crate) const MR: usize = 14;
 /// Rows of the shorter tile (see [`super::kernel::Kernel::geometry_for`]).
 pub(crate) const MR_SHORT: usize = 10;
+/// Rows of the tile for a last panel of at most this many rows (the rest of a full tile's rows
+/// would be computed for nothing).
+pub(crate) const MR_TAIL: usize = 4;
 /// How many k steps ahead the A panel is prefetched.
 const PF: usize = 16;
 /// Lanes of one vector.

@@ -252,8 +252,19 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, height: usize, width: us
             // SAFETY: forwarded contract; the caller checked AVX-512F is available; height is
             // one of the two AVX-512 tile heights.
             unsafe {
-                use super::avx512::{MR, MR_SHORT};
-                if height == MR_SHORT {
+                use super::avx512::{MR, MR_SHORT, MR_TAIL};
+                if t.mr - t.skip <= MR_TAIL {
+                    // A last panel of at most MR_TAIL stored rows: only those rows computed (the
+                    // same fused multiply-adds per element, fewer rows of them).
+                    let tail = Tile {
+                        a: t.a.wrapping_add(t.skip * t.a_rs),
+                        c: t.c.wrapping_add(t.skip * t.c_rs),
+                        skip: 0,
+                        mr: t.mr - t.skip,
+                        ..*t
+                    };
+                    avx512_tile::<MR_TAIL, { MR_TAIL / 2 }>(&tail, width)
+                } else if height == MR_SHORT {
                     avx512_tile::<MR_SHORT, { MR_SHORT / 2 }>(t, width)
                 } else {
                     avx512_tile::<MR, { MR / 2 }>(t, width)
