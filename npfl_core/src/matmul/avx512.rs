@@ -1,7 +1,8 @@
 //! The AVX-512F micro-kernel: a 14 x 32 tile in 28 `zmm` accumulators (14 x 16 for a narrow
 //! last panel); each k step loads `NV` vectors of B and broadcasts 14 values of A. The same code
 //! with 10 rows serves products whose row count 10-row panels cover with less padding (the
-//! MLP's batches of 50 rows: 5 panels of 10 instead of 4 of 14, the last one 8/14 full).
+//! MLP's batches of 50 rows: 5 panels of 10 instead of 4 of 14, the last one 8/14 full), and
+//! with 4 rows a last panel of at most 4 rows (which a full tile would compute 14 rows for).
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
