@@ -154,3 +154,92 @@ pub(crate) unsafe fn tile<
         }
     }
 }
+
+/// Columns of C that [`column_tail`] computes at most.
+pub(crate) const TAIL_COLS: usize = 4;
+
+/// Rows of C per block of [`column_tail`]: four vectors.
+const TAIL_ROWS: usize = 4 * L;
+
+/// `C[i][j] = alpha * sum_p op(A)(i, p) op(B)(p, j) + beta * C[i][j]` for the `COLS` (at most
+/// [`TAIL_COLS`]) columns of a narrow last column panel, with the rows as the vector lanes: per
+/// k step four vectors of a column of `op(A)` (unit row stride) and `COLS` broadcasts of `op(B)`,
+/// `4 COLS` fused multiply-adds, against the 14 of a 14 x 16 tile that would compute 16 columns
+/// for `COLS`. Every element is the same sequence of fused multiply-adds over `p` from zero, and
+/// the same `alpha` / `beta` epilogue, as in [`tile`] (the caller uses it only where `k` is one
+/// block deep), so the bits are the same; C is read (when `beta != 0`) and written by gathers and
+/// scatters of 16 rows.
+///
+/// # Safety
+/// AVX-512F is available; for `i < m`, `p < k`, `j < COLS`: `a + i + p * a_cs` and
+/// `b + p * b_rs + j * b_cs` are readable, `c + i * c_rs + j` is writable (readable unless
+/// `beta == 0`); `(m - 1) * c_rs + COLS` fits an `i32`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn column_tail<const COLS: usize>(
+    (m, k): (usize, usize),
+    (alpha, beta): (f32, f32),
+    (a, a_cs): (*const f32, usize),
+    (b, b_rs, b_cs): (*const f32, usize, usize),
+    (c, c_rs): (*mut f32, usize),
+) {
+    use std::arch::x86_64::{
+        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mullo_epi32,
+        _mm512_set1_epi32, _mm512_setr_epi32,
+    };
+    const V: usize = TAIL_ROWS / L;
+    debug_assert!(COLS <= TAIL_COLS);
+    // Offsets of 16 consecutive rows of C, in elements.
+    let lanes = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(c_rs as i32),
+    );
+    let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+    for i0 in (0..m).step_by(TAIL_ROWS) {
+        // Rows past m (a last partial block) are masked off; a vector with none has mask 0.
+        let masks: [u16; V] = std::array::from_fn(|v| lane_mask((m - i0).saturating_sub(v * L)));
+        let mut acc = [[_mm512_setzero_ps(); V]; COLS];
+        for p in 0..k {
+            let mut av = [_mm512_setzero_ps(); V];
+            for (v, x) in av.iter_mut().enumerate() {
+                // SAFETY: the mask enables only rows i0 + 16 v + l < m of column p (the
+                // contract); masked-off lanes are not accessed.
+                *x = unsafe {
+                    _mm512_maskz_loadu_ps(masks[v], a.wrapping_add(i0 + v * L + p * a_cs))
+                };
+            }
+            for (j, row) in acc.iter_mut().enumerate() {
+                // SAFETY: p < k and j < COLS (the contract).
+                let bj = _mm512_set1_ps(unsafe { *b.add(p * b_rs + j * b_cs) });
+                for (x, &av) in row.iter_mut().zip(av.iter()) {
+                    *x = _mm512_fmadd_ps(av, bj, *x);
+                }
+            }
+        }
+        for (j, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                if masks[v] == 0 {
+                    break;
+                }
+                let first = ((i0 + v * L) * c_rs + j) as i32;
+                let index = _mm512_add_epi32(lanes, _mm512_set1_epi32(first));
+                // SAFETY: the mask enables only rows i < m of column j < COLS, which the
+                // contract makes writable (readable when beta != 0), at offsets that fit an i32;
+                // masked-off lanes are not accessed.
+                unsafe {
+                    let r = if beta == 0.0 {
+                        _mm512_mul_ps(x, alpha_v)
+                    } else {
+                        let old = _mm512_mask_i32gather_ps::<4>(
+                            _mm512_setzero_ps(),
+                            masks[v],
+                            index,
+                            c.cast_const().cast(),
+                        );
+                        _mm512_fmadd_ps(x, alpha_v, _mm512_mul_ps(old, beta_v))
+                    };
+                    _mm512_mask_i32scatter_ps::<4>(c.cast(), masks[v], index, r);
+                }
+            }
+        }
+    }
+}

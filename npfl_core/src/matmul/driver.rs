@@ -99,6 +99,20 @@ pub(crate) unsafe fn run(
         return;
     }
     let g = kernel.geometry_for(p.m);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(tail) = column_tail(kernel, p, &g) {
+        let main = Problem {
+            n: p.n - tail,
+            ..*p
+        };
+        // SAFETY: forwarded contract; `main` addresses the first n - tail columns of p.
+        unsafe { run(kernel, blocking, pack_buffers, &main) };
+        // SAFETY: `column_tail` checked AVX-512 (the kernel, which the caller checked), the
+        // layout (unit row stride of op(A)) and the offsets; the last `tail` columns of op(B)
+        // and C are valid by the contract.
+        unsafe { run_column_tail(p, tail) };
+        return;
+    }
     let kc = block_depth(p.k, g.kc);
     // `blocking.mc` counts rows of the kernel's tallest tile; a shorter tile keeps the tile count.
     let blocks = Blocks {
@@ -144,6 +158,57 @@ pub(crate) unsafe fn run(
         // SAFETY: as above, for stripe 0 on the calling thread.
         unsafe { run_stripe(kernel, first, &g, blocks, kc, &plan.stripe(p, 0)) };
     });
+}
+
+/// The number of last columns of `p` that [`super::avx512::column_tail`] computes instead of a
+/// narrow panel of tiles: with the AVX-512 kernel, when the columns past the last full panel are
+/// at most [`TAIL_COLS`](super::avx512::TAIL_COLS) (a 14 x 16 tile would compute 16), op(A) has
+/// unit row stride (a column is a vector), `k` is one block deep (so that each element is one
+/// chain of fused multiply-adds, as in the tiles), C's offsets fit an `i32` and the product is
+/// not a triangle. The MLP's weight gradients `X^T dZ` with 100 hidden units: 96 + 4 columns.
+#[cfg(target_arch = "x86_64")]
+fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<usize> {
+    use super::avx512::TAIL_COLS;
+    let tail = p.n % g.nr;
+    let fits = (p.m - 1)
+        .checked_mul(p.c_rs)
+        .and_then(|x| x.checked_add(p.n))
+        .is_some_and(|x| x < i32::MAX as usize);
+    (kernel == Kernel::Avx512
+        && !p.upper
+        && p.n > g.nr
+        && (1..=TAIL_COLS).contains(&tail)
+        && p.a_rs == 1
+        && p.k <= g.kc
+        && fits)
+        .then_some(tail)
+}
+
+/// The last `tail` columns of `p` by [`super::avx512::column_tail`].
+///
+/// # Safety
+/// As [`super::avx512::column_tail`] for those columns: [`column_tail`] returned `tail` for `p`
+/// and the caller's contract on `p` holds.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run_column_tail(p: &Problem, tail: usize) {
+    use super::avx512::column_tail;
+    let first = p.n - tail;
+    let args = (
+        (p.m, p.k),
+        (p.alpha, p.beta),
+        (p.a, p.a_cs),
+        (p.b.wrapping_add(first * p.b_cs), p.b_rs, p.b_cs),
+        (p.c.wrapping_add(first), p.c_rs),
+    );
+    // SAFETY: forwarded contract.
+    unsafe {
+        match tail {
+            1 => column_tail::<1>(args.0, args.1, args.2, args.3, args.4),
+            2 => column_tail::<2>(args.0, args.1, args.2, args.3, args.4),
+            3 => column_tail::<3>(args.0, args.1, args.2, args.3, args.4),
+            _ => column_tail::<4>(args.0, args.1, args.2, args.3, args.4),
+        }
+    }
 }
 
 /// How C is cut into stripes: by rows (multiples of `mr`) or columns (multiples of `nr`).
