@@ -251,11 +251,20 @@ fn data_paths(args: &DataArgs) -> anyhow::Result<DataPaths> {
     Ok(paths)
 }
 
-/// The cases to run, after `--case`, and the hidden cases' seed.
-fn selected_cases(assignment: &str, run: &RunArgs) -> anyhow::Result<(Vec<Case>, Option<u32>)> {
+/// The cases to run, after `--case`, and the hidden cases' seed. With `fetch`, the course's files
+/// missing from the cache are downloaded first (an installed checker); without (a submission
+/// already rejected, which runs nothing), cases whose files are missing are listed all the same.
+fn selected_cases(
+    assignment: &str,
+    run: &RunArgs,
+    fetch: bool,
+) -> anyhow::Result<(Vec<Case>, Option<u32>)> {
     let mut paths = data_paths(&run.data)?;
     let seed = (assignment == "numpy_entropy")
         .then(|| run.seed.unwrap_or_else(cases::numpy_entropy::fresh_seed));
+    if !fetch {
+        paths.course_download = None;
+    }
     if let (Some(url), "numpy_entropy") = (&paths.course_download, assignment) {
         // An installed checker without the project beside it: the course's files from the cache,
         // downloaded once. Without them the course's cases are SKIPPED (the check INCOMPLETE).
@@ -381,8 +390,6 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
 
 fn check(args: &CheckArgs, cancel: &Arc<AtomicBool>) -> anyhow::Result<u8> {
     let run = &args.run;
-    let (cases, seed) = selected_cases(&args.assignment, run)?;
-    let sandbox = sandbox(run, cancel)?;
     let cwd = std::env::current_dir().context("the current directory")?;
     let (name, solution) = match &args.submission {
         Some(path) => (
@@ -402,6 +409,10 @@ fn check(args: &CheckArgs, cancel: &Arc<AtomicBool>) -> anyhow::Result<u8> {
             Ok(Solution::Command(invocation(&args.command, &cwd))),
         ),
     };
+    // A rejected submission runs no case: nothing to download for it.
+    let rejected = matches!(solution, Err(CheckError::Submission(_)));
+    let (cases, seed) = selected_cases(&args.assignment, run, !rejected)?;
+    let sandbox = sandbox(run, cancel)?;
     let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
     let mut out: Box<dyn Write> = if json_to_stdout {
         Box::new(std::io::stderr().lock())
@@ -500,7 +511,7 @@ fn grade(args: &GradeArgs, cancel: &Arc<AtomicBool>) -> anyhow::Result<u8> {
             .map(|(_, p)| p)
             .collect();
     }
-    let (cases, seed) = selected_cases(&args.assignment, run)?;
+    let (cases, seed) = selected_cases(&args.assignment, run, true)?;
     let sandbox = sandbox(run, cancel)?;
     eprintln!(
         "npfl138 grade {}: {} submission(s){} with {} worker(s); {} cases{}\n{}",

@@ -211,3 +211,27 @@ fn the_course_s_mnist_is_downloaded_for_an_installed_checker() {
     assert!(!stderr.contains("downloading"), "{stderr}");
     assert_ne!(verdicts(&report)[0].1, "SKIPPED", "{report}");
 }
+
+#[test]
+fn a_rejected_submission_downloads_nothing() {
+    // A submission with no `def main(` runs no case, so an installed checker fetches nothing for
+    // it: the server counts every request, and the cache stays empty.
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.py"), "print(1)\n").unwrap();
+    let (url, seen) = serve(Vec::new(), 1);
+    let out = installed(cache.path())
+        .args(["check", "numpy_entropy", "--seed", "7"])
+        .arg(dir.path())
+        .env("NPFL138_COURSE_URL", &url)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{report}\n{stderr}");
+    assert!(report.contains("submission rejected: "), "{report}");
+    assert!(report.trim_end().ends_with("REJECTED"), "{report}");
+    assert!(!stderr.contains("downloading"), "{stderr}");
+    assert_eq!(seen.load(Ordering::SeqCst), 0, "{stderr}");
+    assert!(!cache.path().join("npfl138-course").exists());
+}
