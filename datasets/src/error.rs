@@ -1,10 +1,22 @@
 //! The error type of the crate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What an offline user can do when the course's `mnist.npz` cannot be downloaded.
 pub const OFFLINE_HINT: &str = "without internet access, put the course's mnist.npz into $NPFL_CACHE (or the \
      working directory), set NPFL_DATASETS_URL to a mirror, or use --dataset fashion_mnist";
+
+/// What an offline user can do when the download to `path` fails: [`OFFLINE_HINT`] for the
+/// course's `mnist.npz`, else to put the file there by hand (the checker's course files).
+fn offline_hint(path: &Path) -> String {
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("mnist.npz") | None => OFFLINE_HINT.to_owned(),
+        Some(name) => format!(
+            "without internet access, put a copy of {name} at {}",
+            path.display()
+        ),
+    }
+}
 
 /// Everything that can go wrong while reading or downloading a dataset. Each message names the
 /// file (and the npz key when there is one).
@@ -62,7 +74,7 @@ pub enum DatasetError {
         reason: String,
     },
     /// The download failed; nothing was left at `path`.
-    #[error("cannot download {url} to {}: {reason}; {OFFLINE_HINT}", path.display())]
+    #[error("cannot download {url} to {}: {reason}; {}", path.display(), offline_hint(path))]
     Download {
         /// The URL requested.
         url: String,
@@ -71,4 +83,27 @@ pub enum DatasetError {
         /// Why it failed.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offline_hint_names_what_to_do_for_the_file() {
+        let failed = |path: &str| DatasetError::Download {
+            url: "http://127.0.0.1:1/x".to_owned(),
+            path: PathBuf::from(path),
+            reason: "refused".to_owned(),
+        };
+        let mnist = failed("/cache/mnist.npz").to_string();
+        assert!(mnist.ends_with(OFFLINE_HINT), "{mnist}");
+        let course = failed("/cache/npfl138-course/numpy_entropy_data_1.txt").to_string();
+        assert_eq!(
+            course,
+            "cannot download http://127.0.0.1:1/x to /cache/npfl138-course/numpy_entropy_data_1.txt: \
+             refused; without internet access, put a copy of numpy_entropy_data_1.txt at \
+             /cache/npfl138-course/numpy_entropy_data_1.txt"
+        );
+    }
 }
