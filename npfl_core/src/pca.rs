@@ -201,7 +201,7 @@ fn power_iteration_on(
         return Err(PcaError::NoIterations);
     }
     let cov = cov.as_standard_layout();
-    let panels = SymmetricPanels::new(cov.as_slice().expect("standard layout"), d);
+    let mut panels = SymmetricPanels::new(cov.as_slice().expect("standard layout"), d);
     let mut v = vec![1.0f32; d];
     let mut w = vec![0.0f32; d];
     let mut s = 0.0f32;

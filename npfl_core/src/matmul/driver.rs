@@ -55,7 +55,7 @@ pub(crate) struct PackBuffers {
 }
 
 /// A 64-byte aligned slice of `len` elements inside `buf`, growing `buf` when needed.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     const PAD: usize = 16;
     if buf.len() < len + PAD {
         buf.resize(len + PAD, 0.0);

@@ -17,6 +17,7 @@
 //! they give the same bits; the two orders of the groups give different bits (the additions into
 //! `y` come in another order), each the same for every instruction set.
 
+use super::driver::aligned;
 use super::isa::{Isa, vectorized};
 
 /// Rows of a group.
@@ -29,16 +30,16 @@ const BLOCK: usize = ROWS * LANES;
 /// The upper triangle of a symmetric `d x d` matrix in groups of eight rows (see the module docs).
 #[derive(Clone, Debug)]
 pub struct SymmetricPanels {
-    d: usize,
-    /// `d` rounded up to a multiple of 16.
-    width: usize,
-    /// The groups' blocks, one group after the other, the first value at `offset` (a 64-byte
-    /// boundary, so that no load straddles two cache lines).
+    /// The groups' blocks, one group after the other, from a 64-byte boundary inside (driver's
+    /// `aligned`: no load straddles two cache lines).
     store: Vec<f32>,
-    offset: usize,
-    /// Where each group starts in the blocks, and the last entry the end.
+    /// Where each group starts in the blocks; the last entry is their end.
     starts: Vec<usize>,
     diagonal: Vec<f32>,
+    /// Scratch of every product, `d` rounded up to a multiple of 16 values: `v` padded with
+    /// zeros, and the sums `y` of the transposed half.
+    padded: Vec<f32>,
+    y: Vec<f32>,
 }
 
 impl SymmetricPanels {
@@ -57,9 +58,8 @@ impl SymmetricPanels {
             len += (width - first_column(g)) * ROWS;
         }
         starts.push(len);
-        let mut store = vec![0.0f32; len + LANES];
-        let offset = store.as_ptr().align_offset(64).min(LANES);
-        let blocks = &mut store[offset..offset + len];
+        let mut store = Vec::new();
+        let blocks = aligned(&mut store, len);
         for g in 0..groups {
             let c0 = first_column(g);
             let panel = &mut blocks[starts[g]..starts[g + 1]];
@@ -75,14 +75,12 @@ impl SymmetricPanels {
                 }
             }
         }
-        let diagonal = (0..d).map(|i| c[i * d + i]).collect();
         SymmetricPanels {
-            d,
-            width,
             store,
-            offset,
             starts,
-            diagonal,
+            diagonal: (0..d).map(|i| c[i * d + i]).collect(),
+            padded: vec![0.0; width],
+            y: vec![0.0; width],
         }
     }
 
@@ -90,47 +88,61 @@ impl SymmetricPanels {
     ///
     /// # Panics
     /// If `v` or `w` does not hold `d` values.
-    pub fn product(&self, isa: Isa, v: &[f32], w: &mut [f32], backwards: bool) {
-        let d = self.d;
+    pub fn product(&mut self, isa: Isa, v: &[f32], w: &mut [f32], backwards: bool) {
+        let d = self.diagonal.len();
         assert!(
             v.len() == d && w.len() == d,
             "SymmetricPanels: v and w must hold d values"
         );
-        let width = self.width;
-        let mut padded = vec![0.0f32; width];
+        let len = self.starts[self.starts.len() - 1];
+        let panels = Panels {
+            blocks: aligned(&mut self.store, len),
+            starts: &self.starts,
+            diagonal: &self.diagonal,
+        };
+        let (padded, y) = (&mut self.padded, &mut self.y);
         padded[..d].copy_from_slice(v);
-        let mut y = vec![0.0f32; width];
+        y.fill(0.0);
         vectorized(
             isa,
             #[inline(always)]
             || {
-                let groups = self.starts.len() - 1;
+                let groups = panels.starts.len() - 1;
                 if backwards {
                     for g in (0..groups).rev() {
-                        self.group(isa, g, &padded, &mut y, w);
+                        panels.group(isa, g, padded, y, w);
                     }
                 } else {
                     for g in 0..groups {
-                        self.group(isa, g, &padded, &mut y, w);
+                        panels.group(isa, g, padded, y, w);
                     }
                 }
-                for (wi, &yi) in w.iter_mut().zip(&y) {
+                for (wi, &yi) in w.iter_mut().zip(y.iter()) {
                     *wi += yi;
                 }
             },
         );
     }
+}
 
+/// The panels as one product reads them.
+struct Panels<'a> {
+    blocks: &'a [f32],
+    starts: &'a [usize],
+    diagonal: &'a [f32],
+}
+
+impl Panels<'_> {
     /// Group `g`'s blocks against `v` into `y`, and `w_i = dot_i + C_ii v_i` for its rows.
     #[inline(always)]
     fn group(&self, isa: Isa, g: usize, v: &[f32], y: &mut [f32], w: &mut [f32]) {
         let c0 = first_column(g);
-        let panel = &self.store[self.offset + self.starts[g]..self.offset + self.starts[g + 1]];
+        let panel = &self.blocks[self.starts[g]..self.starts[g + 1]];
         let vr: [f32; ROWS] = std::array::from_fn(|r| v.get(g * ROWS + r).copied().unwrap_or(0.0));
         let sums = group_product(isa, panel, &v[c0..], &mut y[c0..], vr);
         for (r, s) in sums.into_iter().enumerate() {
             let i = g * ROWS + r;
-            if i < self.d {
+            if i < self.diagonal.len() {
                 w[i] = s + self.diagonal[i] * v[i];
             }
         }
@@ -414,7 +426,7 @@ mod tests {
             let v: Vec<f32> = (0..d)
                 .map(|k| ((k * 31) % 97) as f32 / 97.0 - 0.2)
                 .collect();
-            let panels = SymmetricPanels::new(&c, d);
+            let mut panels = SymmetricPanels::new(&c, d);
             for backwards in [false, true] {
                 let want = reference(&c, d, &v, backwards);
                 for isa in Isa::available() {
@@ -444,7 +456,7 @@ mod tests {
                     c[i * d + j] = f32::NAN;
                 }
             }
-            let panels = SymmetricPanels::new(&c, d);
+            let mut panels = SymmetricPanels::new(&c, d);
             for backwards in [false, true] {
                 let mut w = vec![f32::NAN; d];
                 panels.product(Isa::detect(), &v, &mut w, backwards);
