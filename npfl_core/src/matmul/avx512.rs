@@ -6,10 +6,11 @@
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
-    _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+    __m512, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
 };
 
+use super::driver::Problem;
 use super::kernel::{Tile, opaque};
 
 /// Rows of the tile.
@@ -23,6 +24,19 @@ pub(crate) const MR_TAIL: usize = 4;
 const PF: usize = 16;
 /// Lanes of one vector.
 const L: usize = 16;
+
+/// The epilogue of every AVX-512 path: `alpha x` when `beta == 0` (C is not read), else
+/// `alpha x + beta C` as one fused multiply-add on the rounded `beta C`, with `C = old()`. One
+/// formula, so that the paths round alike.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn scaled(x: __m512, alpha: __m512, beta: f32, old: impl FnOnce() -> __m512) -> __m512 {
+    if beta == 0.0 {
+        _mm512_mul_ps(x, alpha)
+    } else {
+        _mm512_fmadd_ps(x, alpha, _mm512_mul_ps(old(), _mm512_set1_ps(beta)))
+    }
+}
 
 /// With `ROWS`, A is read with row stride `t.a_rs` (row-major `op(A)` in place), else with
 /// row stride 1 (packed panels, column-major `op(A)`): a compile-time stride keeps the
@@ -122,7 +136,6 @@ pub(crate) unsafe fn tile<
         step(&g, b, 0);
     }
     let alpha = _mm512_set1_ps(t.alpha);
-    let beta = _mm512_set1_ps(t.beta);
     // Constant row indices (a test per row, not a loop starting at `skip`) keep `acc` in
     // registers.
     for (i, row) in acc.iter().enumerate() {
@@ -140,15 +153,7 @@ pub(crate) unsafe fn tile<
             // contract makes writable (readable when beta != 0); masked-off lanes are not
             // accessed (AVX-512 masked memory operations suppress their faults).
             unsafe {
-                let r = if t.beta == 0.0 {
-                    _mm512_mul_ps(x, alpha)
-                } else {
-                    _mm512_fmadd_ps(
-                        x,
-                        alpha,
-                        _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, c), beta),
-                    )
-                };
+                let r = scaled(x, alpha, t.beta, || _mm512_maskz_loadu_ps(mask, c));
                 _mm512_mask_storeu_ps(c, mask, r);
             }
         }
@@ -170,46 +175,45 @@ const TAIL_ROWS: usize = 4 * L;
 /// block deep), so the bits are the same; C is read (when `beta != 0`) and written by gathers and
 /// scatters of 16 rows.
 ///
+/// Computes columns `first .. first + COLS` of `p`.
+///
 /// # Safety
-/// AVX-512F is available; for `i < m`, `p < k`, `j < COLS`: `a + i + p * a_cs` and
-/// `b + p * b_rs + j * b_cs` are readable, `c + i * c_rs + j` is writable (readable unless
-/// `beta == 0`); `(m - 1) * c_rs + COLS` fits an `i32`.
+/// AVX-512F is available; `p.a_rs == 1`; for `i < m`, `q < k`, `first <= j < first + COLS`:
+/// `a + i + q * a_cs` and `b + q * b_rs + j * b_cs` are readable, `c + i * c_rs + j` is writable
+/// (readable unless `beta == 0`); `(m - 1) * c_rs + first + COLS` fits an `i32`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn column_tail<const COLS: usize>(
-    (m, k): (usize, usize),
-    (alpha, beta): (f32, f32),
-    (a, a_cs): (*const f32, usize),
-    (b, b_rs, b_cs): (*const f32, usize, usize),
-    (c, c_rs): (*mut f32, usize),
-) {
+pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
     use std::arch::x86_64::{
         _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mullo_epi32,
         _mm512_set1_epi32, _mm512_setr_epi32,
     };
     const V: usize = TAIL_ROWS / L;
-    debug_assert!(COLS <= TAIL_COLS);
+    debug_assert!(COLS <= TAIL_COLS && p.a_rs == 1);
+    let (m, k, a, a_cs, c_rs) = (p.m, p.k, p.a, p.a_cs, p.c_rs);
+    let b = p.b.wrapping_add(first * p.b_cs);
+    let c = p.c.wrapping_add(first);
     // Offsets of 16 consecutive rows of C, in elements.
     let lanes = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32(c_rs as i32),
     );
-    let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+    let alpha = _mm512_set1_ps(p.alpha);
     for i0 in (0..m).step_by(TAIL_ROWS) {
         // Rows past m (a last partial block) are masked off; a vector with none has mask 0.
         let masks: [u16; V] = std::array::from_fn(|v| lane_mask((m - i0).saturating_sub(v * L)));
         let mut acc = [[_mm512_setzero_ps(); V]; COLS];
-        for p in 0..k {
+        for q in 0..k {
             let mut av = [_mm512_setzero_ps(); V];
             for (v, x) in av.iter_mut().enumerate() {
-                // SAFETY: the mask enables only rows i0 + 16 v + l < m of column p (the
+                // SAFETY: the mask enables only rows i0 + 16 v + l < m of column q (the
                 // contract); masked-off lanes are not accessed.
                 *x = unsafe {
-                    _mm512_maskz_loadu_ps(masks[v], a.wrapping_add(i0 + v * L + p * a_cs))
+                    _mm512_maskz_loadu_ps(masks[v], a.wrapping_add(i0 + v * L + q * a_cs))
                 };
             }
             for (j, row) in acc.iter_mut().enumerate() {
-                // SAFETY: p < k and j < COLS (the contract).
-                let bj = _mm512_set1_ps(unsafe { *b.add(p * b_rs + j * b_cs) });
+                // SAFETY: q < k and j < COLS (the contract).
+                let bj = _mm512_set1_ps(unsafe { *b.add(q * p.b_rs + j * p.b_cs) });
                 for (x, &av) in row.iter_mut().zip(av.iter()) {
                     *x = _mm512_fmadd_ps(av, bj, *x);
                 }
@@ -226,17 +230,14 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(
                 // contract makes writable (readable when beta != 0), at offsets that fit an i32;
                 // masked-off lanes are not accessed.
                 unsafe {
-                    let r = if beta == 0.0 {
-                        _mm512_mul_ps(x, alpha_v)
-                    } else {
-                        let old = _mm512_mask_i32gather_ps::<4>(
+                    let r = scaled(x, alpha, p.beta, || {
+                        _mm512_mask_i32gather_ps::<4>(
                             _mm512_setzero_ps(),
                             masks[v],
                             index,
                             c.cast_const().cast(),
-                        );
-                        _mm512_fmadd_ps(x, alpha_v, _mm512_mul_ps(old, beta_v))
-                    };
+                        )
+                    });
                     _mm512_mask_i32scatter_ps::<4>(c.cast(), masks[v], index, r);
                 }
             }

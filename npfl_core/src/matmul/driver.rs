@@ -193,20 +193,13 @@ fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<usize> {
 unsafe fn run_column_tail(p: &Problem, tail: usize) {
     use super::avx512::column_tail;
     let first = p.n - tail;
-    let args = (
-        (p.m, p.k),
-        (p.alpha, p.beta),
-        (p.a, p.a_cs),
-        (p.b.wrapping_add(first * p.b_cs), p.b_rs, p.b_cs),
-        (p.c.wrapping_add(first), p.c_rs),
-    );
     // SAFETY: forwarded contract.
     unsafe {
         match tail {
-            1 => column_tail::<1>(args.0, args.1, args.2, args.3, args.4),
-            2 => column_tail::<2>(args.0, args.1, args.2, args.3, args.4),
-            3 => column_tail::<3>(args.0, args.1, args.2, args.3, args.4),
-            _ => column_tail::<4>(args.0, args.1, args.2, args.3, args.4),
+            1 => column_tail::<1>(p, first),
+            2 => column_tail::<2>(p, first),
+            3 => column_tail::<3>(p, first),
+            _ => column_tail::<4>(p, first),
         }
     }
 }
