@@ -106,9 +106,10 @@ const ALPHA_BETA: [(f32, f32); 4] = [(1.0, 0.0), (1.0, 1.0), (0.75, -1.5), (-1.3
 
 /// The MLP's products (batch 50, 784 inputs, 100 hidden units, 10 classes; forward `X W`,
 /// weight gradient `X^T dZ`, input gradient `dZ W^T`, and a short last batch of 10 rows),
-/// then sizes around every tile height and width (4, 6, 8, 10, 14, 16, 32), k across one or two
-/// 256-deep blocks, and shapes wide enough (> 256) that the driver packs instead of reading in
-/// place.
+/// then sizes around every tile height and width (4, 6, 8, 10, 14, 16, 32), k across one or more
+/// 256-deep blocks, 1 to 4 columns past the last 32-column panel (the AVX-512 column tails, also
+/// with more than 64 rows and k in three blocks), and shapes wide enough (> 256) that the driver
+/// packs instead of reading in place.
 fn shapes() -> Vec<(usize, usize, usize)> {
     vec![
         (50, 784, 100),
@@ -130,6 +131,9 @@ fn shapes() -> Vec<(usize, usize, usize)> {
         (41, 2, 47),
         (61, 130, 15),
         (270, 37, 290),
+        (70, 300, 98),
+        (17, 520, 35),
+        (64, 33, 67),
         (300, 260, 23),
         (23, 260, 300),
     ]
@@ -247,6 +251,9 @@ fn cache_blocking_does_not_change_the_bits() {
     for (s, &(m, k, n)) in [
         (300, 260, 290),
         (270, 37, 290),
+        (70, 300, 98),
+        (17, 520, 35),
+        (64, 33, 67),
         (50, 784, 100),
         (61, 530, 47),
     ]

@@ -244,3 +244,223 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
         }
     }
 }
+
+/// [`column_tail`] for a row-major `op(A)` (unit k stride: the forward product `X W` of a batch),
+/// whose columns are not vectors: each 16 x 16 block of A (16 rows, 16 k steps) is transposed in
+/// registers ([`transpose16`]), then each of its 16 columns meets `COLS` broadcasts of `op(B)`:
+/// per 16 rows and 16 k steps 16 `COLS` fused multiply-adds and 64 shuffles, against the 224 of a
+/// 14 x 16 tile per 14 rows (which would compute 16 columns for `COLS`). `k` is cut into the
+/// driver's blocks of `kc`, and each block's sum is combined with the running result by the
+/// tiles' epilogue (`beta` for the first block, 1 after), so every element is the same sequence
+/// of rounded operations as in [`tile`], and the bits are the same.
+///
+/// Computes columns `first .. first + COLS` of `p`.
+///
+/// # Safety
+/// AVX-512F is available; `p.a_cs == 1`; `kc > 0`; for `i < m`, `q < k`, `first <= j < first +
+/// COLS`: `a + i * a_rs + q` and `b + q * b_rs + j * b_cs` are readable, `c + i * c_rs + j` is
+/// writable (readable unless `beta == 0`); `(m - 1) * c_rs + first + COLS` fits an `i32`.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usize, kc: usize) {
+    use std::arch::x86_64::{
+        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mullo_epi32,
+        _mm512_set1_epi32, _mm512_setr_epi32,
+    };
+    debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);
+    // Locals: C is written through raw pointers, so the compiler would reload p's fields.
+    let (m, k, a, a_rs, c_rs) = (p.m, p.k, p.a, p.a_rs, p.c_rs);
+    let (b_rs, b_cs, beta) = (p.b_rs, p.b_cs, p.beta);
+    let b = p.b.wrapping_add(first * b_cs);
+    let c = p.c.wrapping_add(first);
+    // Offsets of 16 consecutive rows of C, in elements.
+    let lanes = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(c_rs as i32),
+    );
+    let alpha = _mm512_set1_ps(p.alpha);
+    for i0 in (0..m).step_by(L) {
+        // Rows past m (a last partial block) are masked off: not read, not written.
+        let rows = (m - i0).min(L);
+        let mask = lane_mask(rows);
+        let index: [_; COLS] = std::array::from_fn(|j| {
+            _mm512_add_epi32(lanes, _mm512_set1_epi32((i0 * c_rs + j) as i32))
+        });
+        let mut out = [_mm512_setzero_ps(); COLS];
+        for (block, pc) in (0..k).step_by(kc).enumerate() {
+            let end = (pc + kc).min(k);
+            let mut acc = [_mm512_setzero_ps(); COLS];
+            for q0 in (pc..end).step_by(L) {
+                let width = L.min(end - q0);
+                let kmask = lane_mask(width);
+                // Rows past m are zeros, not loads under an empty mask: those addresses may lie
+                // on pages that are not mapped, where a masked load costs a microcode assist.
+                let block_rows: [__m512; L] = std::array::from_fn(|r| {
+                    if r < rows {
+                        // SAFETY: the mask enables only columns q0..q0 + width <= k of row
+                        // i0 + r < m (the contract); masked-off lanes are not accessed.
+                        unsafe { _mm512_maskz_loadu_ps(kmask, a.add((i0 + r) * a_rs + q0)) }
+                    } else {
+                        _mm512_setzero_ps()
+                    }
+                });
+                let columns = transpose16(block_rows);
+                let bq = b.wrapping_add(q0 * b_rs);
+                if width == L {
+                    // SAFETY: q0 + 16 <= k (the contract).
+                    unsafe { fma_columns(&columns, bq, b_rs, b_cs, &mut acc) };
+                } else {
+                    // The last steps of a block: a loop (a test per step would cost the full
+                    // blocks their unrolling).
+                    for (q, &column) in columns.iter().enumerate().take(width) {
+                        for (j, x) in acc.iter_mut().enumerate() {
+                            // SAFETY: q0 + q < k and j < COLS (the contract).
+                            let bj = _mm512_set1_ps(unsafe { *bq.add(q * b_rs + j * b_cs) });
+                            *x = _mm512_fmadd_ps(column, bj, *x);
+                        }
+                    }
+                }
+            }
+            for (j, (o, &x)) in out.iter_mut().zip(acc.iter()).enumerate() {
+                *o = if block == 0 {
+                    // SAFETY: the mask enables only rows i < m of column j < COLS, readable
+                    // when beta != 0 (the contract), at offsets that fit an i32; masked-off lanes
+                    // are not accessed.
+                    scaled(x, alpha, beta, || unsafe {
+                        _mm512_mask_i32gather_ps::<4>(
+                            _mm512_setzero_ps(),
+                            mask,
+                            index[j],
+                            c.cast_const().cast(),
+                        )
+                    })
+                } else {
+                    let previous = *o;
+                    scaled(x, alpha, 1.0, || previous)
+                };
+            }
+        }
+        for (j, &r) in out.iter().enumerate() {
+            // SAFETY: the mask enables only rows i < m of column j < COLS, which the contract
+            // makes writable, at offsets that fit an i32; masked-off lanes are not accessed.
+            unsafe { _mm512_mask_i32scatter_ps::<4>(c.cast(), mask, index[j], r) };
+        }
+    }
+}
+
+/// `acc[j] += columns[q] * B(q, j)` for 16 steps `q` in order and `j < COLS`, unrolled, with
+/// `B(q, j)` at `b + q * b_rs + j * b_cs`.
+///
+/// # Safety
+/// Those 16 x `COLS` elements are readable.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn fma_columns<const COLS: usize>(
+    columns: &[__m512; L],
+    b: *const f32,
+    b_rs: usize,
+    b_cs: usize,
+    acc: &mut [__m512; COLS],
+) {
+    for (q, &column) in columns.iter().enumerate() {
+        for (j, x) in acc.iter_mut().enumerate() {
+            // SAFETY: q < 16 and j < COLS (the contract).
+            let bj = _mm512_set1_ps(unsafe { *b.add(q * b_rs + j * b_cs) });
+            *x = _mm512_fmadd_ps(column, bj, *x);
+        }
+    }
+}
+
+/// The 16 x 16 transpose of `r` (one row per vector): vector `q` of the result holds element `q`
+/// of every row, in row order. Four rounds of 16 shuffles.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose16(r: [__m512; L]) -> [__m512; L] {
+    use std::arch::x86_64::{
+        _mm512_castpd_ps, _mm512_castps_pd, _mm512_shuffle_f32x4, _mm512_unpackhi_pd,
+        _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    };
+    // Rows 2p and 2p + 1 interleaved, per 128-bit lane l: t[2p] holds elements 4l and 4l + 1
+    // of both, t[2p + 1] elements 4l + 2 and 4l + 3.
+    let t: [__m512; L] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(a, b)
+        } else {
+            _mm512_unpackhi_ps(a, b)
+        }
+    });
+    // Pairs of pairs: lane l of u[4g + c] is element 4l + c of rows 4g..4g + 4.
+    let u: [__m512; L] = std::array::from_fn(|i| {
+        let (g, c) = (i / 4, i % 4);
+        let (a, b) = (
+            _mm512_castps_pd(t[4 * g + c / 2]),
+            _mm512_castps_pd(t[4 * g + 2 + c / 2]),
+        );
+        _mm512_castpd_ps(if c % 2 == 0 {
+            _mm512_unpacklo_pd(a, b)
+        } else {
+            _mm512_unpackhi_pd(a, b)
+        })
+    });
+    // Lanes of two groups of four rows: v[8h + j] holds elements j and j + 8 of rows
+    // 8h..8h + 4, then the same of rows 8h + 4..8h + 8.
+    let v: [__m512; L] = std::array::from_fn(|i| {
+        let (h, j) = (i / 8, i % 8);
+        let (a, b) = (u[8 * h + j % 4], u[8 * h + 4 + j % 4]);
+        if j < 4 {
+            _mm512_shuffle_f32x4::<0x88>(a, b)
+        } else {
+            _mm512_shuffle_f32x4::<0xdd>(a, b)
+        }
+    });
+    // The two groups of eight rows: element q of all sixteen.
+    std::array::from_fn(|q| {
+        let (a, b) = (v[q % 8], v[8 + q % 8]);
+        if q < 8 {
+            _mm512_shuffle_f32x4::<0x88>(a, b)
+        } else {
+            _mm512_shuffle_f32x4::<0xdd>(a, b)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose16_transposes() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipping: no AVX-512F");
+            return;
+        }
+        let rows: Vec<[f32; L]> = (0..L)
+            .map(|i| std::array::from_fn(|j| (100 * i + j) as f32))
+            .collect();
+        // SAFETY: AVX-512F is available (checked above); the loads read whole 16-float arrays
+        // and the stores write them.
+        let columns = unsafe { transposed(&rows) };
+        for (q, column) in columns.iter().enumerate() {
+            for (i, &x) in column.iter().enumerate() {
+                assert_eq!(x, (100 * i + q) as f32, "element {i} of column {q}");
+            }
+        }
+    }
+
+    /// [`transpose16`] of `rows` through memory.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transposed(rows: &[[f32; L]]) -> Vec<[f32; L]> {
+        use std::arch::x86_64::_mm512_storeu_ps;
+        // SAFETY: each row holds 16 floats.
+        let r: [__m512; L] = std::array::from_fn(|i| unsafe { _mm512_loadu_ps(rows[i].as_ptr()) });
+        transpose16(r)
+            .iter()
+            .map(|&v| {
+                let mut out = [0.0f32; L];
+                // SAFETY: `out` holds 16 floats.
+                unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
+                out
+            })
+            .collect()
+    }
+}

@@ -100,7 +100,7 @@ pub(crate) unsafe fn run(
     }
     let g = kernel.geometry_for(p.m);
     #[cfg(target_arch = "x86_64")]
-    if let Some(tail) = column_tail(kernel, p, &g) {
+    if let Some((tail, how)) = column_tail(kernel, p, &g) {
         let main = Problem {
             n: p.n - tail,
             ..*p
@@ -108,9 +108,9 @@ pub(crate) unsafe fn run(
         // SAFETY: forwarded contract; `main` addresses the first n - tail columns of p.
         unsafe { run(kernel, blocking, pack_buffers, &main) };
         // SAFETY: `column_tail` checked AVX-512 (the kernel, which the caller checked), the
-        // layout (unit row stride of op(A)) and the offsets; the last `tail` columns of op(B)
-        // and C are valid by the contract.
-        unsafe { run_column_tail(p, tail) };
+        // layout (unit row or k stride of op(A)) and the offsets; the last `tail` columns of
+        // op(B) and C are valid by the contract.
+        unsafe { run_column_tail(p, &g, tail, how) };
         return;
     }
     let kc = block_depth(p.k, g.kc);
@@ -160,46 +160,74 @@ pub(crate) unsafe fn run(
     });
 }
 
-/// The number of last columns of `p` that [`super::avx512::column_tail`] computes instead of a
-/// narrow panel of tiles: with the AVX-512 kernel, when the columns past the last full panel are
-/// at most [`TAIL_COLS`](super::avx512::TAIL_COLS) (a 14 x 16 tile would compute 16), op(A) has
-/// unit row stride (a column is a vector), `k` is one block deep (so that each element is one
-/// chain of fused multiply-adds, as in the tiles), C's offsets fit an `i32` and the product is
-/// not a triangle. The MLP's weight gradients `X^T dZ` with 100 hidden units: 96 + 4 columns.
+/// The smallest `k` for which [`ColumnTail::Rows`] pays for its transposes (Zen 5: the tiles are
+/// 2-3% faster at k = 10 and 20, the two alike at 32 and 48; 50 x 784 x 100 215 -> 225 GFLOP/s).
 #[cfg(target_arch = "x86_64")]
-fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<usize> {
+const ROWS_TAIL_MIN_K: usize = 32;
+
+/// How [`run_column_tail`] computes the last columns of a product.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum ColumnTail {
+    /// [`super::avx512::column_tail`]: op(A) has unit row stride (a column is a vector).
+    Columns,
+    /// [`super::avx512::column_tail_rows`]: op(A) has unit k stride, transposed in registers.
+    Rows,
+}
+
+/// The number of last columns of `p` that the AVX-512 column tails compute instead of a narrow
+/// panel of tiles, and which one: with the AVX-512 kernel, when the columns past the last full
+/// panel are at most [`TAIL_COLS`](super::avx512::TAIL_COLS) (a 14 x 16 tile would compute 16),
+/// C's offsets fit an `i32` and the product is not a triangle; then with the rows as vector lanes,
+/// read in place where op(A) has unit row stride and `k` is one block deep (the MLP's weight
+/// gradients `X^T dZ` with 100 hidden units: 96 + 4 columns), else transposed 16 x 16 at a time
+/// where op(A) has unit k stride (the forward products `X W`, 50 x 784 x 100).
+#[cfg(target_arch = "x86_64")]
+fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<(usize, ColumnTail)> {
     use super::avx512::TAIL_COLS;
     let tail = p.n % g.nr;
     let fits = (p.m - 1)
         .checked_mul(p.c_rs)
         .and_then(|x| x.checked_add(p.n))
         .is_some_and(|x| x < i32::MAX as usize);
-    (kernel == Kernel::Avx512
-        && !p.upper
-        && p.n > g.nr
-        && (1..=TAIL_COLS).contains(&tail)
-        && p.a_rs == 1
-        && p.k <= g.kc
-        && fits)
-        .then_some(tail)
+    if kernel != Kernel::Avx512
+        || p.upper
+        || p.n <= g.nr
+        || !(1..=TAIL_COLS).contains(&tail)
+        || !fits
+    {
+        return None;
+    }
+    if p.a_rs == 1 && p.k <= g.kc {
+        Some((tail, ColumnTail::Columns))
+    } else if p.a_cs == 1 && p.k >= ROWS_TAIL_MIN_K {
+        Some((tail, ColumnTail::Rows))
+    } else {
+        None
+    }
 }
 
-/// The last `tail` columns of `p` by [`super::avx512::column_tail`].
+/// The last `tail` columns of `p` by the AVX-512 column tail `how`.
 ///
 /// # Safety
-/// As [`super::avx512::column_tail`] for those columns: [`column_tail`] returned `tail` for `p`
-/// and the caller's contract on `p` holds.
+/// As [`super::avx512::column_tail`] or [`super::avx512::column_tail_rows`] for those columns:
+/// [`column_tail`] returned `(tail, how)` for `p` and `g`, and the caller's contract on `p` holds.
 #[cfg(target_arch = "x86_64")]
-unsafe fn run_column_tail(p: &Problem, tail: usize) {
-    use super::avx512::column_tail;
+unsafe fn run_column_tail(p: &Problem, g: &Geometry, tail: usize, how: ColumnTail) {
+    use super::avx512::{column_tail, column_tail_rows};
     let first = p.n - tail;
-    // SAFETY: forwarded contract.
+    let kc = block_depth(p.k, g.kc);
+    // SAFETY: forwarded contract; `kc` is the tiles' block depth (> 0 since k > 0).
     unsafe {
-        match tail {
-            1 => column_tail::<1>(p, first),
-            2 => column_tail::<2>(p, first),
-            3 => column_tail::<3>(p, first),
-            _ => column_tail::<4>(p, first),
+        match (how, tail) {
+            (ColumnTail::Columns, 1) => column_tail::<1>(p, first),
+            (ColumnTail::Columns, 2) => column_tail::<2>(p, first),
+            (ColumnTail::Columns, 3) => column_tail::<3>(p, first),
+            (ColumnTail::Columns, _) => column_tail::<4>(p, first),
+            (ColumnTail::Rows, 1) => column_tail_rows::<1>(p, first, kc),
+            (ColumnTail::Rows, 2) => column_tail_rows::<2>(p, first, kc),
+            (ColumnTail::Rows, 3) => column_tail_rows::<3>(p, first, kc),
+            (ColumnTail::Rows, _) => column_tail_rows::<4>(p, first, kc),
         }
     }
 }
