@@ -34,7 +34,9 @@ impl Activation {
         }
     }
 
-    /// `y = f(x)` element-wise, in place.
+    /// `y = f(x)` element-wise, in place. Inlined, so that a caller inside
+    /// [`crate::isa::vectorized`] runs it at that instruction set's width.
+    #[inline(always)]
     pub fn forward_in_place(self, x: &mut [f32]) {
         match self {
             Self::None => {}
@@ -62,6 +64,7 @@ impl Activation {
     ///
     /// # Panics
     /// If the two slices differ in length.
+    #[inline(always)]
     pub fn backward_in_place(self, y: &[f32], grad: &mut [f32]) {
         assert_eq!(y.len(), grad.len(), "activation backward: length mismatch");
         match self {

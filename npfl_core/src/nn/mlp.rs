@@ -257,7 +257,15 @@ impl Mlp {
                 MatMut::new(out, rows, layer.fan_out)?,
             )?;
             if l < last {
-                self.config.activation.forward_in_place(out);
+                let activation = self.config.activation;
+                // Compiled for the kernel's vectors (tanh and sigmoid are polynomials without
+                // library calls): the same operations on every element at every width, so the
+                // same bits.
+                crate::isa::vectorized(
+                    mm.kernel().isa(),
+                    #[inline(always)]
+                    || activation.forward_in_place(out),
+                );
             }
         }
         Ok(())
@@ -324,7 +332,12 @@ impl Mlp {
                     0.0,
                     MatMut::new(da, rows, layer.fan_in)?,
                 )?;
-                self.config.activation.backward_in_place(input, da);
+                let activation = self.config.activation;
+                crate::isa::vectorized(
+                    mm.kernel().isa(),
+                    #[inline(always)]
+                    || activation.backward_in_place(input, da),
+                );
             }
         }
         Ok(())
