@@ -166,6 +166,18 @@ pub(crate) const TAIL_COLS: usize = 4;
 /// Rows of C per block of [`column_tail`]: four vectors.
 const TAIL_ROWS: usize = 4 * L;
 
+/// The offsets of 16 consecutive rows of C (`c_rs` apart), in elements: the indices of the
+/// column tails' gathers and scatters.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn row_offsets(c_rs: usize) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::{_mm512_mullo_epi32, _mm512_set1_epi32, _mm512_setr_epi32};
+    _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(c_rs as i32),
+    )
+}
+
 /// `C[i][j] = alpha * sum_p op(A)(i, p) op(B)(p, j) + beta * C[i][j]` for the `COLS` (at most
 /// [`TAIL_COLS`]) columns of a narrow last column panel, with the rows as the vector lanes: per
 /// k step four vectors of a column of `op(A)` (unit row stride) and `COLS` broadcasts of `op(B)`,
@@ -184,19 +196,14 @@ const TAIL_ROWS: usize = 4 * L;
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
     use std::arch::x86_64::{
-        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mullo_epi32,
-        _mm512_set1_epi32, _mm512_setr_epi32,
+        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32,
     };
     const V: usize = TAIL_ROWS / L;
     debug_assert!(COLS <= TAIL_COLS && p.a_rs == 1);
     let (m, k, a, a_cs, c_rs) = (p.m, p.k, p.a, p.a_cs, p.c_rs);
     let b = p.b.wrapping_add(first * p.b_cs);
     let c = p.c.wrapping_add(first);
-    // Offsets of 16 consecutive rows of C, in elements.
-    let lanes = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(c_rs as i32),
-    );
+    let lanes = row_offsets(c_rs);
     let alpha = _mm512_set1_ps(p.alpha);
     for i0 in (0..m).step_by(TAIL_ROWS) {
         // Rows past m (a last partial block) are masked off; a vector with none has mask 0.
@@ -263,8 +270,7 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usize, kc: usize) {
     use std::arch::x86_64::{
-        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mullo_epi32,
-        _mm512_set1_epi32, _mm512_setr_epi32,
+        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32,
     };
     debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);
     // Locals: C is written through raw pointers, so the compiler would reload p's fields.
@@ -272,11 +278,7 @@ pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usi
     let (b_rs, b_cs, beta) = (p.b_rs, p.b_cs, p.beta);
     let b = p.b.wrapping_add(first * b_cs);
     let c = p.c.wrapping_add(first);
-    // Offsets of 16 consecutive rows of C, in elements.
-    let lanes = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(c_rs as i32),
-    );
+    let lanes = row_offsets(c_rs);
     let alpha = _mm512_set1_ps(p.alpha);
     for i0 in (0..m).step_by(L) {
         // Rows past m (a last partial block) are masked off: not read, not written.
