@@ -255,8 +255,9 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
 /// [`column_tail`] for a row-major `op(A)` (unit k stride: the forward product `X W` of a batch),
 /// whose columns are not vectors: each 16 x 16 block of A (16 rows, 16 k steps) is transposed in
 /// registers ([`transpose16`]), then each of its 16 columns meets `COLS` broadcasts of `op(B)`:
-/// per 16 rows and 16 k steps 16 `COLS` fused multiply-adds and 64 shuffles, against the 224 of a
-/// 14 x 16 tile per 14 rows (which would compute 16 columns for `COLS`). `k` is cut into the
+/// per 16 rows and 16 k steps `16 COLS` fused multiply-adds and 64 shuffles, where the 14 x 16
+/// tiles take 256 fused multiply-adds (one per row and k step, computing 16 columns for `COLS`
+/// of them). `k` is cut into the
 /// driver's blocks of `kc`, and each block's sum is combined with the running result by the
 /// tiles' epilogue (`beta` for the first block, 1 after), so every element is the same sequence
 /// of rounded operations as in [`tile`], and the bits are the same.
