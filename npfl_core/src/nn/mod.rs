@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod course_rng;
+pub mod exp;
 pub mod loss;
 pub mod mlp;
 pub mod train;
