@@ -789,6 +789,72 @@ mod tests {
     use super::*;
     use crate::rng::torch::{CpuCapability, TorchGenerator};
 
+    /// FNV-1a over the bits of `values`.
+    fn fnv(values: impl IntoIterator<Item = u64>) -> u64 {
+        values.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, v| {
+            (h ^ v).wrapping_mul(0x100_0000_01b3)
+        })
+    }
+
+    /// The float32 constants of steps 1..=1,000,000 (the default configuration, the only one the
+    /// binaries use) and, to tell which build of `pow` ran, its raw float64 values `0.999^t`.
+    fn scalars_and_pow_hashes() -> (u64, u64) {
+        const STEPS: u64 = 1_000_000;
+        let scalars = fnv((1..=STEPS).flat_map(|t| {
+            let s = Scalars::new(AdamConfig::default(), t);
+            [s.neg_step.to_bits(), s.bc2.to_bits()].map(u64::from)
+        }));
+        let pow = fnv((1..=STEPS).map(|t| 0.999f64.powf(t as f64).to_bits()));
+        (scalars, pow)
+    }
+
+    /// Adam's step constants come from the C library's float64 `pow`, as torch's come from
+    /// Python's (the same `pow`). glibc has an FMA and an SSE2 build of it, chosen by the CPU, whose
+    /// values differ in the last bit for some steps (`0.999^3856`, the first); the float32 constants
+    /// the update uses do not. This runs itself again with glibc told to pick the SSE2 build and
+    /// compares.
+    #[test]
+    fn step_constants_do_not_depend_on_glibc_s_build_of_pow() {
+        let (scalars, pow) = scalars_and_pow_hashes();
+        if std::env::var_os("NPFL_ADAM_CHILD").is_some() {
+            println!("child-hashes {scalars:016x} {pow:016x}");
+            return;
+        }
+        if !cfg!(all(
+            target_arch = "x86_64",
+            target_os = "linux",
+            target_env = "gnu"
+        )) {
+            return;
+        }
+        let name = "nn::adam::tests::step_constants_do_not_depend_on_glibc_s_build_of_pow";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env("NPFL_ADAM_CHILD", "1")
+            .env("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX2,-FMA")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // libtest prints the test's name and the line on one line.
+        let line = stdout
+            .split("child-hashes ")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or_else(|| panic!("no hashes from the child: {stdout}"));
+        let child: Vec<u64> = line
+            .split(' ')
+            .map(|h| u64::from_str_radix(h, 16).unwrap())
+            .collect();
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("fma") {
+            assert_ne!(child[1], pow, "the child did not run glibc's SSE2 pow");
+        }
+        assert_eq!(
+            child[0], scalars,
+            "Adam's constants changed with glibc's pow build"
+        );
+    }
+
     /// Step `step`'s constants, with a lerp weight of 0.7 (torch's other form) unless
     /// `small_weight`.
     fn scalars(step: u32, small_weight: bool) -> Scalars {
