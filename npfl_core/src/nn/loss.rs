@@ -13,16 +13,23 @@ pub struct BatchLoss {
     pub correct: usize,
 }
 
-/// Index of the first maximal value (a NaN wins, as in torch's `argmax`).
+/// Rows per group of the vectorised pass (one per lane of a 512-bit vector).
+const LANES: usize = 16;
+/// Classes up to which rows go through the vectorised pass (its transposed group on the stack).
+const GROUP_CLASSES: usize = 32;
+
+/// Index of the first maximal value, or of the first NaN when there is one (torch's `argmax`).
 fn argmax(row: &[f32]) -> usize {
+    // The best value stays in a register (reloading `row[best]` made a chain of loads).
     let mut best = 0;
-    for (j, &v) in row.iter().enumerate().skip(1) {
-        let b = row[best];
-        if b.is_nan() {
-            break;
+    let mut top = f32::NEG_INFINITY;
+    for (j, &v) in row.iter().enumerate() {
+        if v.is_nan() {
+            return j;
         }
-        if v > b || v.is_nan() {
+        if v > top || j == 0 {
             best = j;
+            top = v;
         }
     }
     best
@@ -65,15 +72,93 @@ pub fn softmax_cross_entropy(
         });
     }
     let scale = 1.0 / rows as f32;
-    // Under the CPU's widest instruction set, so `exp`'s fused multiply-adds are instructions (the
-    // bits are the same either way).
+    // Under the CPU's widest instruction set, so that `exp`'s fused multiply-adds are instructions
+    // and the groups of rows below run in vector lanes (the bits are the same either way).
     let (total, correct) = crate::isa::vectorized(
         crate::isa::Isa::detect(),
         #[inline(always)]
         || {
             let mut total = 0.0f32;
             let mut correct = 0;
-            for (i, (row, &label)) in logits.chunks_exact(classes).zip(labels).enumerate() {
+            // Groups of LANES rows with a row in each lane (the same operations per row, in the
+            // same order), then the rest one row at a time; the loss's sum over the rows in order.
+            let grouped = if classes <= GROUP_CLASSES {
+                rows - rows % LANES
+            } else {
+                0
+            };
+            let mut t = [[0.0f32; LANES]; GROUP_CLASSES];
+            for first in (0..grouped).step_by(LANES) {
+                let group = &logits[first * classes..(first + LANES) * classes];
+                let t = &mut t[..classes];
+                for (l, row) in group.chunks_exact(classes).enumerate() {
+                    for (tc, &z) in t.iter_mut().zip(row) {
+                        tc[l] = z;
+                    }
+                }
+                let mut max = [f32::NEG_INFINITY; LANES];
+                for tc in t.iter() {
+                    for (m, &z) in max.iter_mut().zip(tc) {
+                        *m = m.max(z);
+                    }
+                }
+                // argmax: the first NaN, else the first value equal to the maximum (NaNs aside),
+                // found from the last class back so that the first one is kept.
+                let (mut first_max, mut first_nan) = ([usize::MAX; LANES], [usize::MAX; LANES]);
+                for (c, tc) in t.iter().enumerate().rev() {
+                    for l in 0..LANES {
+                        if tc[l] == max[l] {
+                            first_max[l] = c;
+                        }
+                        if tc[l].is_nan() {
+                            first_nan[l] = c;
+                        }
+                    }
+                }
+                let mut sum = [0.0f32; LANES];
+                for tc in t.iter_mut() {
+                    for ((z, s), &m) in tc.iter_mut().zip(&mut sum).zip(&max) {
+                        *z = exp(*z - m);
+                        *s += *z;
+                    }
+                }
+                if let Some(g) = grad.as_deref_mut() {
+                    let inv = sum.map(|s| 1.0 / s);
+                    let g = &mut g[first * classes..(first + LANES) * classes];
+                    for (l, (row, &label)) in g
+                        .chunks_exact_mut(classes)
+                        .zip(&labels[first..])
+                        .enumerate()
+                    {
+                        for (gj, tc) in row.iter_mut().zip(t.iter()) {
+                            *gj = tc[l] * inv[l] * scale;
+                        }
+                        row[usize::from(label)] -= scale;
+                    }
+                }
+                for (l, (row, &label)) in group
+                    .chunks_exact(classes)
+                    .zip(&labels[first..])
+                    .enumerate()
+                {
+                    let label = usize::from(label);
+                    total += sum[l].ln() - (row[label] - max[l]);
+                    let argmax = if first_nan[l] == usize::MAX {
+                        first_max[l]
+                    } else {
+                        first_nan[l]
+                    };
+                    if argmax == label {
+                        correct += 1;
+                    }
+                }
+            }
+            for (i, (row, &label)) in logits
+                .chunks_exact(classes)
+                .zip(labels)
+                .enumerate()
+                .skip(grouped)
+            {
                 let label = usize::from(label);
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0f32;
@@ -168,11 +253,92 @@ mod tests {
         assert!((f32_loss as f64 - loss_f64(&base, classes, &labels)).abs() < 1e-6);
     }
 
+    /// The groups of rows in vector lanes give each row's bits as the row alone (which takes the
+    /// one-row path): gradients, the loss summed in order, and the argmax with ties, infinities,
+    /// signed zeros and NaNs.
+    #[test]
+    fn grouped_rows_match_single_rows() {
+        // A NaN's sign and payload depend on the instructions (Rust does not fix them): any NaN.
+        let bits = |v: f32| if v.is_nan() { u32::MAX } else { v.to_bits() };
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            3.0,
+            -63.099_37,
+        ];
+        for classes in [1, 2, 10, 32, 33] {
+            for rows in [1, 15, 16, 17, 50] {
+                let mut seed = (classes * 1000 + rows) as u64;
+                let mut next = || {
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    seed >> 33
+                };
+                let logits: Vec<f32> = (0..rows * classes)
+                    .map(|_| match next() % 16 {
+                        0 => specials[(next() % 7) as usize],
+                        1 => 3.0, // ties
+                        _ => (next() % 2000) as f32 / 100.0 - 10.0,
+                    })
+                    .collect();
+                let labels: Vec<u8> = (0..rows).map(|_| (next() % classes as u64) as u8).collect();
+                let mut grad = vec![0.0f32; rows * classes];
+                let all =
+                    softmax_cross_entropy(&logits, classes, &labels, Some(&mut grad)).unwrap();
+                let plain = softmax_cross_entropy(&logits, classes, &labels, None).unwrap();
+                let (mut total, mut correct) = (0.0f32, 0);
+                for r in 0..rows {
+                    let row = &logits[r * classes..(r + 1) * classes];
+                    let mut g = vec![0.0f32; classes];
+                    let one =
+                        softmax_cross_entropy(row, classes, &labels[r..=r], Some(&mut g)).unwrap();
+                    // One row: its gradient is scaled by 1 instead of 1 / rows; compare unscaled
+                    // where that is exact (rows a power of two), else the loss and argmax only.
+                    if rows.is_power_of_two() || rows == 1 {
+                        let scaled: Vec<u32> = g
+                            .iter()
+                            .map(|&v| bits(if rows == 1 { v } else { v / rows as f32 }))
+                            .collect();
+                        let ours: Vec<u32> = grad[r * classes..(r + 1) * classes]
+                            .iter()
+                            .map(|&v| bits(v))
+                            .collect();
+                        assert_eq!(ours, scaled, "classes {classes} rows {rows} row {r}");
+                    }
+                    total += one.mean_loss;
+                    correct += one.correct;
+                    assert_eq!(
+                        one.correct,
+                        usize::from(argmax(row) == usize::from(labels[r])),
+                        "{row:?}"
+                    );
+                }
+                let mean = total / rows as f32;
+                for out in [all, plain] {
+                    assert_eq!(out.correct, correct, "classes {classes} rows {rows}");
+                    assert_eq!(
+                        bits(out.mean_loss),
+                        bits(mean),
+                        "classes {classes} rows {rows}: {} vs {mean}",
+                        out.mean_loss
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn argmax_takes_the_first_maximum_and_nan() {
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
         assert_eq!(argmax(&[1.0, f32::NAN, 3.0]), 1);
         assert_eq!(argmax(&[f32::NAN, 5.0]), 0);
+        assert_eq!(argmax(&[5.0, 6.0, f32::NAN, 7.0]), 2);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
+        assert_eq!(argmax(&[-0.0, 0.0]), 0);
     }
 
     #[test]
