@@ -40,7 +40,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::isa::Isa;
 use crate::matmul::symv::SymmetricPanels;
-use crate::matmul::{MatMut, MatRef, Matmul, MatmulError};
+use crate::matmul::{GramU8, MatMut, MatRef, Matmul, MatmulError};
 
 /// Rows of centred data formed and multiplied at a time (a 784-feature block is 3.2 MB).
 pub const BLOCK_ROWS: usize = 1024;
@@ -141,6 +141,20 @@ pub fn first_component_of_images(
     compute(&examples, iterations, matmul)
 }
 
+/// [`first_component_of_images`] from the images' exact Gram matrix and pixel sums, summed as the
+/// images arrived ([`Matmul::gram_u8_sum`]): the same result without holding the images.
+///
+/// # Errors
+/// [`PcaError::NoExamples`], [`PcaError::NoFeatures`], [`PcaError::NoIterations`],
+/// [`PcaError::ZeroCovariance`], [`PcaError::PowerIterationCollapsed`].
+pub fn first_component_of_gram(
+    gram: &GramU8,
+    iterations: usize,
+    matmul: &mut Matmul,
+) -> Result<FirstComponent, PcaError> {
+    compute(&Examples::Gram(gram), iterations, matmul)
+}
+
 /// The course's `pca_first` steps on `f32` data (`N x d`, one example per row).
 ///
 /// # Errors
@@ -234,6 +248,8 @@ enum Examples<'a> {
         dim: usize,
         indices: &'a [usize],
     },
+    /// The exact Gram matrix and pixel sums of images summed elsewhere.
+    Gram(&'a GramU8),
     /// The `rows` rows of a row-major `f32` matrix.
     Values {
         values: &'a [f32],
@@ -247,6 +263,7 @@ impl Examples<'_> {
     fn shape(&self) -> (usize, usize) {
         match *self {
             Examples::Images { dim, indices, .. } => (indices.len(), dim),
+            Examples::Gram(gram) => (gram.rows(), gram.dim()),
             Examples::Values { rows, dim, .. } => (rows, dim),
         }
     }
@@ -260,13 +277,7 @@ const SMALL_N: usize = 10_000_000;
 /// `cov_ij = (N G_ij - S_i S_j) / (N^2 255^2)`, the numerator an exact integer, rounded once
 /// to `f64` and once to `f32`. This is the covariance of `x = p / 255` that the course computes
 /// in `f32` (centre, product, divide), without the rounding of the `f32` partial sums.
-fn exact_covariance(
-    pixels: &[u8],
-    indices: &[usize],
-    (n, d): (usize, usize),
-    matmul: &mut Matmul,
-) -> Result<(Vec<f32>, Vec<f32>), PcaError> {
-    let gram = matmul.gram_u8(pixels, d, indices)?;
+fn exact_covariance(gram: &GramU8, (n, d): (usize, usize)) -> (Vec<f32>, Vec<f32>) {
     let sums = gram.sums();
     let mean = sums
         .iter()
@@ -282,12 +293,20 @@ fn exact_covariance(
         };
         (numerator / scale) as f32
     };
-    // Row by row over the Gram matrix, which `gram_u8` already made symmetric.
-    let mut cov = Vec::with_capacity(d * d);
-    for (row, &si) in gram.gram().chunks_exact(d).zip(sums) {
-        cov.extend(row.iter().zip(sums).map(|(&g, &sj)| entry(g, si, sj)));
+    // The upper triangle row by row, then its mirror image (the same values: the Gram matrix is
+    // symmetric and `entry` symmetric in `si`, `sj`).
+    let mut cov = vec![0.0f32; d * d];
+    for (i, (row, &si)) in gram.gram().chunks_exact(d).zip(sums).enumerate() {
+        for (j, (&g, &sj)) in row.iter().zip(sums).enumerate().skip(i) {
+            cov[i * d + j] = entry(g, si, sj);
+        }
     }
-    Ok((mean, cov))
+    for i in 0..d {
+        for j in 0..i {
+            cov[i * d + j] = cov[j * d + i];
+        }
+    }
+    (mean, cov)
 }
 
 /// The mean and covariance of `f32` examples (`n` rows of `d` values) as the course computes
@@ -349,7 +368,8 @@ fn compute(
     let (mean, cov) = match *examples {
         Examples::Images {
             pixels, indices, ..
-        } => exact_covariance(pixels, indices, (n, d), matmul)?,
+        } => exact_covariance(&matmul.gram_u8(pixels, d, indices)?, (n, d)),
+        Examples::Gram(gram) => exact_covariance(gram, (n, d)),
         Examples::Values { values, .. } => f32_covariance(values, (n, d), matmul)?,
     };
     if cov.iter().all(|&c| c == 0.0) {
@@ -483,6 +503,23 @@ mod tests {
                 let again = again.unwrap();
                 assert_eq!(again.covariance, pc.covariance, "{kernel:?} {threads}");
                 assert_eq!(again.eigenvalue.to_bits(), pc.eigenvalue.to_bits());
+                // The same from the Gram matrix summed over three parts of the images.
+                let mut sum = other.gram_u8_sum(d);
+                for (first, end) in [(0, 100), (100, 101), (101, n)] {
+                    let part = &pixels[first * d..end * d];
+                    let local: Vec<usize> = shuffled
+                        .iter()
+                        .filter(|&&r| (first..end).contains(&r))
+                        .map(|&r| r - first)
+                        .collect();
+                    sum.add(&mut other, part, &local).unwrap();
+                }
+                let parts = first_component_of_gram(&sum.finish(), 3, &mut other).unwrap();
+                assert_eq!(parts.covariance, pc.covariance, "{kernel:?} {threads}");
+                assert_eq!(parts.mean, pc.mean);
+                assert_eq!(parts.total_variance.to_bits(), pc.total_variance.to_bits());
+                assert_eq!(parts.eigenvalue.to_bits(), pc.eigenvalue.to_bits());
+                assert_eq!(parts.vector, pc.vector);
             }
         }
     }

@@ -70,6 +70,120 @@ impl GramU8 {
     }
 }
 
+/// An exact Gram matrix summed over rows given in parts ([`Matmul::gram_u8_sum`]): each
+/// [`GramU8Sum::add`] adds the chosen rows of one `u8` matrix (say, a chunk of a file being read),
+/// and [`GramU8Sum::finish`] gives the [`GramU8`] of all of them, the same as one
+/// [`Matmul::gram_u8`] over every row (the sums are exact, so neither the parts nor the order
+/// matter).
+pub struct GramU8Sum {
+    dim: usize,
+    rows: usize,
+    state: SumState,
+}
+
+enum SumState {
+    #[cfg(target_arch = "x86_64")]
+    Vnni(vnni::VnniSum),
+    F32(F32Sum),
+}
+
+impl GramU8Sum {
+    /// An empty sum for rows of `dim` values, computed as `mm`'s kernel computes.
+    pub(crate) fn new(mm: &Matmul, dim: usize) -> GramU8Sum {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v) = vnni::Vnni::for_kernel(mm.kernel()) {
+            return GramU8Sum {
+                dim,
+                rows: 0,
+                state: SumState::Vnni(vnni::VnniSum::new(v, mm.threads(), dim)),
+            };
+        }
+        GramU8Sum {
+            dim,
+            rows: 0,
+            state: SumState::F32(F32Sum::new(dim)),
+        }
+    }
+
+    /// Features of the rows.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows added so far (counted with multiplicity).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Adds rows `rows` (any order, repeats counted) of the row-major `pixels` (`dim` values a
+    /// row); `mm` is the multiplier this sum was made by (its threads, and its float32 products
+    /// where the CPU has no VNNI).
+    ///
+    /// # Errors
+    /// [`MatmulError::RowOutOfRange`] when a row index points past the end of `pixels` (nothing is
+    /// added then), [`MatmulError::KernelUnavailable`] when `mm`'s kernel cannot run here.
+    pub fn add(
+        &mut self,
+        mm: &mut Matmul,
+        pixels: &[u8],
+        rows: &[usize],
+    ) -> Result<(), MatmulError> {
+        mm.check_kernel()?;
+        let dim = self.dim;
+        let available = pixels.len().checked_div(dim).unwrap_or(0);
+        if let Some(&row) = rows.iter().find(|&&r| r >= available) {
+            return Err(MatmulError::RowOutOfRange {
+                row,
+                rows: available,
+            });
+        }
+        if dim == 0 || rows.is_empty() {
+            self.rows += rows.len();
+            return Ok(());
+        }
+        let (start, busy) = (std::time::Instant::now(), mm.busy);
+        // The sums are exact, so the order is free: memory order streams the rows.
+        let mut order = rows.to_vec();
+        order.sort_unstable();
+        let x = Rows { pixels, dim };
+        let result = match &mut self.state {
+            #[cfg(target_arch = "x86_64")]
+            SumState::Vnni(v) => {
+                v.add(x, &order);
+                Ok(())
+            }
+            SumState::F32(f) => f.add(mm, x, &order),
+        };
+        // Once, not also the fallback's own `gram` calls.
+        mm.busy = busy + start.elapsed();
+        result?;
+        self.rows += rows.len();
+        Ok(())
+    }
+
+    /// The Gram matrix and column sums of every row added.
+    pub fn finish(self) -> GramU8 {
+        let dim = self.dim;
+        let mut gram = vec![0u64; dim * dim];
+        let sums = match self.state {
+            #[cfg(target_arch = "x86_64")]
+            SumState::Vnni(v) => v.finish(dim, &mut gram),
+            SumState::F32(f) => f.finish(&mut gram),
+        };
+        for i in 0..dim {
+            for j in 0..i {
+                gram[i * dim + j] = gram[j * dim + i];
+            }
+        }
+        GramU8 {
+            dim,
+            rows: self.rows,
+            gram,
+            sums,
+        }
+    }
+}
+
 /// `G = X^T X` over `rows` of the row-major `pixels` (`dim` bytes a row), split over `threads`.
 ///
 /// # Errors
@@ -80,105 +194,95 @@ pub(crate) fn gram_u8(
     dim: usize,
     rows: &[usize],
 ) -> Result<GramU8, MatmulError> {
-    let available = pixels.len().checked_div(dim).unwrap_or(0);
-    if let Some(&row) = rows.iter().find(|&&r| r >= available) {
-        return Err(MatmulError::RowOutOfRange {
-            row,
-            rows: available,
-        });
-    }
-    // The sums are exact, so the order is free: memory order streams the rows.
-    let mut order = rows.to_vec();
-    order.sort_unstable();
-    let x = Rows { pixels, dim };
-    let mut gram = vec![0u64; dim * dim];
-    let mut sums = vec![0u64; dim];
-    if dim > 0 && !order.is_empty() {
-        #[cfg(target_arch = "x86_64")]
-        let vnni = vnni::Vnni::for_kernel(mm.kernel());
-        #[cfg(not(target_arch = "x86_64"))]
-        let vnni: Option<()> = None;
-        match vnni {
-            #[cfg(target_arch = "x86_64")]
-            Some(v) => sums = vnni::by_vnni(v, mm.threads(), x, &order, &mut gram),
-            _ => {
-                sums = vectorized(
-                    mm.kernel().isa(),
-                    #[inline(always)]
-                    || column_sums(pixels, dim, &order),
-                );
-                by_f32(mm, x, &order, &sums, &mut gram)?;
-            }
-        }
-        for i in 0..dim {
-            for j in 0..i {
-                gram[i * dim + j] = gram[j * dim + i];
-            }
-        }
-    }
-    Ok(GramU8 {
-        dim,
-        rows: rows.len(),
-        gram,
-        sums,
-    })
+    let mut sum = GramU8Sum::new(mm, dim);
+    sum.add(mm, pixels, rows)?;
+    Ok(sum.finish())
 }
 
-/// The upper triangle of `gram` by the float32 [`Matmul::gram`] of `x - 128` in blocks of
-/// [`F32_BLOCK_ROWS`] (exact: see the module docs), compiled for the kernel's instruction set.
-fn by_f32(
-    mm: &mut Matmul,
-    x: Rows<'_>,
-    order: &[usize],
-    sums: &[u64],
-    gram: &mut [u64],
-) -> Result<(), MatmulError> {
-    let (dim, isa) = (x.dim, mm.kernel().isa());
-    let block = F32_BLOCK_ROWS.min(order.len());
-    let mut tile = vec![0.0f32; block * dim];
-    let mut c = vec![0.0f32; dim * dim];
-    // Sums of integers below 2^53: exact in f64, and the f32 -> f64 conversion vectorises.
-    let mut totals = vec![0.0f64; dim * dim];
-    for rows in order.chunks(block) {
-        let tile = &mut tile[..rows.len() * dim];
-        vectorized(
-            isa,
-            #[inline(always)]
-            || {
-                for (out, &r) in tile.chunks_exact_mut(dim).zip(rows) {
-                    for (o, &p) in out.iter_mut().zip(x.row(r)) {
-                        *o = f32::from(p) - 128.0;
-                    }
-                }
-            },
-        );
-        mm.gram(
-            1.0,
-            MatRef::new(tile, rows.len(), dim)?,
-            0.0,
-            MatMut::new(&mut c, dim, dim)?,
-        )?;
-        vectorized(
-            isa,
-            #[inline(always)]
-            || {
-                for i in 0..dim {
-                    let upper = i * dim + i..(i + 1) * dim;
-                    for (t, &c) in totals[upper.clone()].iter_mut().zip(&c[upper]) {
-                        *t += f64::from(c);
-                    }
-                }
-            },
-        );
-    }
-    let n = order.len() as i64;
-    for i in 0..dim {
-        for j in i..dim {
-            let g = totals[i * dim + j] as i64 + 128 * (sums[i] + sums[j]) as i64 - 128 * 128 * n;
-            gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
+/// The float32 fallback's running sums: `T = sum of (x - 128)^T (x - 128)` (upper triangle, exact
+/// in `f64`), the column sums `S` and the row count; `G_ij = T_ij + 128 (S_i + S_j) - 128^2 N`.
+struct F32Sum {
+    dim: usize,
+    totals: Vec<f64>,
+    sums: Vec<u64>,
+    n: usize,
+}
+
+impl F32Sum {
+    fn new(dim: usize) -> F32Sum {
+        F32Sum {
+            dim,
+            totals: vec![0.0; dim * dim],
+            sums: vec![0; dim],
+            n: 0,
         }
     }
-    Ok(())
+
+    /// Adds the rows `order` by the float32 [`Matmul::gram`] of `x - 128` in blocks of
+    /// [`F32_BLOCK_ROWS`] (exact: see the module docs), compiled for the kernel's instruction set.
+    fn add(&mut self, mm: &mut Matmul, x: Rows<'_>, order: &[usize]) -> Result<(), MatmulError> {
+        let (dim, isa) = (x.dim, mm.kernel().isa());
+        let sums = vectorized(
+            isa,
+            #[inline(always)]
+            || column_sums(x.pixels, dim, order),
+        );
+        for (t, s) in self.sums.iter_mut().zip(sums) {
+            *t += s;
+        }
+        self.n += order.len();
+        let block = F32_BLOCK_ROWS.min(order.len());
+        let mut tile = vec![0.0f32; block * dim];
+        let mut c = vec![0.0f32; dim * dim];
+        let totals = &mut self.totals;
+        for rows in order.chunks(block) {
+            let tile = &mut tile[..rows.len() * dim];
+            vectorized(
+                isa,
+                #[inline(always)]
+                || {
+                    for (out, &r) in tile.chunks_exact_mut(dim).zip(rows) {
+                        for (o, &p) in out.iter_mut().zip(x.row(r)) {
+                            *o = f32::from(p) - 128.0;
+                        }
+                    }
+                },
+            );
+            mm.gram(
+                1.0,
+                MatRef::new(tile, rows.len(), dim)?,
+                0.0,
+                MatMut::new(&mut c, dim, dim)?,
+            )?;
+            // Sums of integers below 2^53: exact in f64, and the f32 -> f64 conversion vectorises.
+            vectorized(
+                isa,
+                #[inline(always)]
+                || {
+                    for i in 0..dim {
+                        let upper = i * dim + i..(i + 1) * dim;
+                        for (t, &c) in totals[upper.clone()].iter_mut().zip(&c[upper]) {
+                            *t += f64::from(c);
+                        }
+                    }
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The upper triangle of `gram`; returns the column sums.
+    fn finish(self, gram: &mut [u64]) -> Vec<u64> {
+        let (dim, sums, n) = (self.dim, self.sums, self.n as i64);
+        for i in 0..dim {
+            for j in i..dim {
+                let g = self.totals[i * dim + j] as i64 + 128 * (sums[i] + sums[j]) as i64
+                    - 128 * 128 * n;
+                gram[i * dim + j] = u64::try_from(g).expect("a sum of products of bytes");
+            }
+        }
+        sums
+    }
 }
 
 /// `S[j]` over `order`, in `u32` partial sums (65,536 rows of 255 cannot overflow them).
@@ -275,37 +379,53 @@ mod vnni {
         }
     }
 
-    /// The upper triangle of `gram` by VPDPBUSD tiles on `threads` threads; returns the column
-    /// sums (from the packed blocks of the first thread).
-    pub(super) fn by_vnni(
+    /// The VPDPBUSD tiles' running sums, split over threads by panels of the triangle.
+    pub(super) struct VnniSum {
         vnni: Vnni,
-        threads: usize,
-        x: Rows<'_>,
-        order: &[usize],
-        gram: &mut [u64],
-    ) -> Vec<u64> {
-        let threads = threads.clamp(1, x.dim.div_ceil(vnni.tile().0));
-        let parts: Vec<Part> = if threads == 1 {
-            vec![Part::compute(vnni, x, order, 0, 1)]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| s.spawn(move || Part::compute(vnni, x, order, t, threads)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a Gram thread panicked"))
-                    .collect()
-            })
-        };
-        let sums: Vec<u64> = parts[0].sums[..x.dim]
-            .iter()
-            .map(|&s| u64::try_from(s).expect("a sum of bytes"))
-            .collect();
-        for part in &parts {
-            part.write_upper(&sums, gram);
+        parts: Vec<Part>,
+    }
+
+    impl VnniSum {
+        /// Empty sums for rows of `dim` features on `threads` threads.
+        pub(super) fn new(vnni: Vnni, threads: usize, dim: usize) -> VnniSum {
+            let threads = threads.clamp(1, dim.div_ceil(vnni.tile().0).max(1));
+            VnniSum {
+                vnni,
+                parts: (0..threads)
+                    .map(|t| Part::new(vnni, dim, t, threads))
+                    .collect(),
+            }
         }
-        sums
+
+        /// Adds the rows `order` (sorted, the same dimension).
+        pub(super) fn add(&mut self, x: Rows<'_>, order: &[usize]) {
+            let vnni = self.vnni;
+            if let [part] = &mut self.parts[..] {
+                part.add(vnni, x, order);
+                return;
+            }
+            std::thread::scope(|s| {
+                for part in &mut self.parts {
+                    s.spawn(move || part.add(vnni, x, order));
+                }
+            });
+        }
+
+        /// The upper triangle of `gram`; returns the column sums (from the packed blocks of the
+        /// first part).
+        pub(super) fn finish(mut self, dim: usize, gram: &mut [u64]) -> Vec<u64> {
+            for part in &mut self.parts {
+                part.finish();
+            }
+            let sums: Vec<u64> = self.parts[0].sums[..dim]
+                .iter()
+                .map(|&s| u64::try_from(s).expect("a sum of bytes"))
+                .collect();
+            for part in &self.parts {
+                part.write_upper(&sums, gram);
+            }
+            sums
+        }
     }
 
     /// The panels `t, t + threads, ...` of the triangle (interleaved: the panels near the top have
@@ -315,19 +435,26 @@ mod vnni {
         mr: usize,
         /// Global panel indices, in order.
         panels: Vec<usize>,
-        /// `mr` rows per panel, `cols` columns each: the sums of the last chunk, and the 64-bit
-        /// totals of all chunks when there was more than one (else empty).
+        /// `mr` rows per panel, `cols` columns each: the sums since the last fold, and the 64-bit
+        /// totals of the folds (empty until the rows pass one chunk).
         acc: Vec<i32>,
         totals: Vec<i64>,
+        /// Rows summed in `acc` since the last fold.
+        pending: usize,
         cols: usize,
         /// The column sums `S` (the first thread's part only; the packed width of them, the
         /// padding's meaningless), else empty.
         sums: Vec<i64>,
+        /// The packed block, its width, one row of zeros, the block's column sums.
+        packed: Vec<u32>,
+        width: usize,
+        zeros: Vec<u8>,
+        block_sums: Vec<i32>,
     }
 
     impl Part {
-        fn compute(vnni: Vnni, x: Rows<'_>, order: &[usize], t: usize, threads: usize) -> Part {
-            let (dim, (mr, nr)) = (x.dim, vnni.tile());
+        fn new(vnni: Vnni, dim: usize, t: usize, threads: usize) -> Part {
+            let (mr, nr) = vnni.tile();
             let panels: Vec<usize> = (t..dim.div_ceil(mr)).step_by(threads).collect();
             // Packed width: a tile may read up to mr rows or nr columns past its first feature;
             // the column sums read whole 16-lane vectors.
@@ -336,58 +463,73 @@ mod vnni {
                 .max(dim.next_multiple_of(mr))
                 .next_multiple_of(16);
             let cols = dim.next_multiple_of(nr);
-            let mut packed = vec![FLIP; BLOCK_QUADS * width];
-            let zeros = vec![0u8; dim];
-            let mut acc = vec![0i32; panels.len() * mr * cols];
-            // 64-bit totals only when the rows take more than one chunk.
-            let mut totals = Vec::new();
-            let block_rows = 4 * BLOCK_QUADS;
-            let chunks = order.len().div_ceil(CHUNK_ROWS);
-            let mut sums = if t == 0 {
-                vec![0i64; width]
-            } else {
-                Vec::new()
-            };
-            let mut block_sums = vec![0i32; width];
-            for chunk in order.chunks(CHUNK_ROWS) {
-                for block in chunk.chunks(block_rows) {
-                    let quads = block.len().div_ceil(4);
-                    // The byte interleave compiled for the CPU's vectors (it has the tiles' ISA).
-                    vectorized(
-                        vnni.isa(),
-                        #[inline(always)]
-                        || pack(x, block, &zeros, &mut packed[..quads * width], width),
-                    );
-                    let block = Block {
-                        packed: &packed,
-                        width,
-                        quads,
-                    };
-                    if t == 0 {
-                        packed_sums(vnni, &block, &mut block_sums);
-                        // Each packed byte is x - 128, a missing row's included (x = 0).
-                        let offset = 4 * 128 * quads as i64;
-                        for (s, &b) in sums.iter_mut().zip(&block_sums) {
-                            *s += i64::from(b) + offset;
-                        }
-                    }
-                    tiles(vnni, &block, &panels, dim, &mut acc, cols);
-                }
-                if chunks > 1 {
-                    totals.resize(acc.len(), 0i64);
-                    for (t, a) in totals.iter_mut().zip(&mut acc) {
-                        *t += i64::from(*a);
-                        *a = 0;
-                    }
-                }
-            }
             Part {
                 mr,
+                acc: vec![0i32; panels.len() * mr * cols],
                 panels,
-                acc,
-                totals,
+                totals: Vec::new(),
+                pending: 0,
                 cols,
-                sums,
+                sums: if t == 0 {
+                    vec![0i64; width]
+                } else {
+                    Vec::new()
+                },
+                packed: vec![FLIP; BLOCK_QUADS * width],
+                width,
+                zeros: vec![0u8; dim],
+                block_sums: vec![0i32; width],
+            }
+        }
+
+        /// Adds the rows `order` block by block, folding `acc` into the 64-bit totals before
+        /// its lanes could overflow.
+        fn add(&mut self, vnni: Vnni, x: Rows<'_>, order: &[usize]) {
+            let (dim, width) = (x.dim, self.width);
+            for block in order.chunks(4 * BLOCK_QUADS) {
+                if self.pending + block.len() > CHUNK_ROWS {
+                    self.fold();
+                }
+                self.pending += block.len();
+                let quads = block.len().div_ceil(4);
+                let (packed, zeros) = (&mut self.packed, &self.zeros);
+                // The byte interleave compiled for the CPU's vectors (it has the tiles' ISA).
+                vectorized(
+                    vnni.isa(),
+                    #[inline(always)]
+                    || pack(x, block, zeros, &mut packed[..quads * width], width),
+                );
+                let block = Block {
+                    packed: &self.packed,
+                    width,
+                    quads,
+                };
+                if !self.sums.is_empty() {
+                    packed_sums(vnni, &block, &mut self.block_sums);
+                    // Each packed byte is x - 128, a missing row's included (x = 0).
+                    let offset = 4 * 128 * quads as i64;
+                    for (s, &b) in self.sums.iter_mut().zip(&self.block_sums) {
+                        *s += i64::from(b) + offset;
+                    }
+                }
+                tiles(vnni, &block, &self.panels, dim, &mut self.acc, self.cols);
+            }
+        }
+
+        /// `totals += acc; acc = 0`.
+        fn fold(&mut self) {
+            self.totals.resize(self.acc.len(), 0i64);
+            for (t, a) in self.totals.iter_mut().zip(&mut self.acc) {
+                *t += i64::from(*a);
+                *a = 0;
+            }
+            self.pending = 0;
+        }
+
+        /// Folds the last sums where there were folds before (else `acc` holds everything).
+        fn finish(&mut self) {
+            if !self.totals.is_empty() {
+                self.fold();
             }
         }
 
@@ -691,6 +833,66 @@ mod tests {
                     assert_eq!((got.dim(), got.rows()), (dim, rows.len()));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn sums_in_parts_are_the_sum_of_all_rows() {
+        // Parts of a matrix (each with its own row numbers, some rows twice, a partial quad in
+        // each), on every kernel and thread count.
+        let (n, dim) = (1100, 45);
+        let x = pixels(n, dim, 7);
+        let rows: Vec<usize> = (0..n).chain([3, 3, 1099]).collect();
+        let (g, s) = naive(&x, dim, &rows);
+        for kernel in Kernel::available() {
+            for threads in [1, 2, 3] {
+                let mut mm = Matmul::with_kernel(kernel, threads);
+                let mut sum = mm.gram_u8_sum(dim);
+                for (first, end) in [(0, 1), (1, 514), (514, 515), (515, 1030), (1030, 1100)] {
+                    let part = &x[first * dim..end * dim];
+                    let local: Vec<usize> = rows
+                        .iter()
+                        .filter(|&&r| (first..end).contains(&r))
+                        .map(|&r| r - first)
+                        .collect();
+                    sum.add(&mut mm, part, &local).unwrap();
+                }
+                assert_eq!(sum.rows(), rows.len());
+                let got = sum.finish();
+                assert_eq!(got.sums(), &s[..], "{kernel:?} {threads}");
+                assert_eq!(got.gram(), &g[..], "{kernel:?} {threads}");
+            }
+        }
+        // A row out of range adds nothing.
+        let mut mm = Matmul::new(1);
+        let mut sum = mm.gram_u8_sum(dim);
+        sum.add(&mut mm, &x[..dim], &[0]).unwrap();
+        assert_eq!(
+            sum.add(&mut mm, &x[..dim], &[0, 1]),
+            Err(MatmulError::RowOutOfRange { row: 1, rows: 1 })
+        );
+        assert_eq!(sum.rows(), 1);
+        assert_eq!(sum.finish(), gram_u8(&mut mm, &x, dim, &[0]).unwrap());
+    }
+
+    #[test]
+    fn more_rows_than_a_32_bit_chunk_holds_over_parts() {
+        // As below, in parts of 30,000 rows: the fold happens inside the second part.
+        let dim = 3;
+        let x: Vec<u8> = (0..70_000)
+            .flat_map(|r| [255, 0, if r % 2 == 0 { 255 } else { 1 }])
+            .collect();
+        let rows: Vec<usize> = (0..70_000).collect();
+        let (g, s) = naive(&x, dim, &rows);
+        for kernel in Kernel::available() {
+            let mut mm = Matmul::with_kernel(kernel, 1);
+            let mut sum = mm.gram_u8_sum(dim);
+            for part in x.chunks(30_000 * dim) {
+                let local: Vec<usize> = (0..part.len() / dim).collect();
+                sum.add(&mut mm, part, &local).unwrap();
+            }
+            let got = sum.finish();
+            assert_eq!((got.gram(), got.sums()), (&g[..], &s[..]), "{kernel:?}");
         }
     }
 

@@ -84,7 +84,7 @@ mod neon;
 use std::time::{Duration, Instant};
 
 pub use blocking::{Blocking, CacheSizes};
-pub use gram_u8::GramU8;
+pub use gram_u8::{GramU8, GramU8Sum};
 pub use kernel::Kernel;
 pub use view::{MatMut, MatRef};
 
@@ -367,12 +367,23 @@ impl Matmul {
         dim: usize,
         rows: &[usize],
     ) -> Result<GramU8, MatmulError> {
-        self.check_kernel()?;
-        let (start, busy) = (Instant::now(), self.busy);
-        let gram = gram_u8::gram_u8(self, pixels, dim, rows);
-        // Once, not also the fallback's own `gram` calls.
-        self.busy = busy + start.elapsed();
-        gram
+        gram_u8::gram_u8(self, pixels, dim, rows)
+    }
+
+    /// An empty [`GramU8Sum`] for rows of `dim` values: [`Matmul::gram_u8`] over rows that arrive
+    /// in parts (each [`GramU8Sum::add`] takes this multiplier again), with the same result.
+    ///
+    /// ```
+    /// use npfl_core::matmul::Matmul;
+    /// let mut mm = Matmul::new(1);
+    /// let pixels = [1u8, 2, 3, 4, 5, 6];
+    /// let mut sum = mm.gram_u8_sum(2);
+    /// sum.add(&mut mm, &pixels[..4], &[0, 1]).unwrap();
+    /// sum.add(&mut mm, &pixels[4..], &[0]).unwrap();
+    /// assert_eq!(sum.finish(), mm.gram_u8(&pixels, 2, &[0, 1, 2]).unwrap());
+    /// ```
+    pub fn gram_u8_sum(&self, dim: usize) -> GramU8Sum {
+        GramU8Sum::new(self, dim)
     }
 
     fn check_kernel(&self) -> Result<(), MatmulError> {
