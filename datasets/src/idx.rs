@@ -11,7 +11,7 @@ use flate2::read::MultiGzDecoder;
 use ndarray::{Array1, Array2};
 
 use crate::mnist::{H, LABELS, W};
-use crate::{DatasetError, Images, Mnist, Sizes, Split};
+use crate::{DatasetError, ImageChunk, Images, Mnist, OnChunk, Sizes, Split};
 
 /// Magic number of an IDX file of unsigned bytes with three dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -183,6 +183,55 @@ pub(crate) fn read_mnist_idx_dir(dir: &Path, sizes: Sizes) -> Result<Mnist, Data
     Ok(Mnist { train, dev, test }.truncated(sizes))
 }
 
+/// [`crate::Mnist::train_image_chunks_from_idx_dir`]: the images' header, the labels, then the
+/// training images in chunks, then the dev images read and the end of the file checked.
+pub(crate) fn train_image_chunks_idx_dir(
+    dir: &Path,
+    chunk_rows: usize,
+    on_chunk: &mut OnChunk<'_>,
+) -> Result<usize, DatasetError> {
+    assert!(chunk_rows > 0, "chunks of at least one image");
+    let images_path = find(dir, "train-images-idx3-ubyte");
+    let labels_path = find(dir, "train-labels-idx1-ubyte");
+    let mut reader = open(&images_path)?;
+    let (n, len) = read_images_header(&mut reader, &images_path)?;
+    let labels = read_labels(&labels_path)?;
+    check_counts(n, &images_path, labels.len(), &labels_path)?;
+    let train = train_size(dir, n)?;
+    let reason = |e: std::io::Error| bad_idx(&images_path, io_reason(&e));
+    let mut buf = vec![0u8; chunk_rows.min(train) * H * W];
+    let mut got = 0;
+    for first in (0..train).step_by(chunk_rows) {
+        let rows = chunk_rows.min(train - first);
+        let buf = &mut buf[..rows * H * W];
+        let k = read_up_to(&mut reader, buf).map_err(reason)?;
+        got += k;
+        if k < buf.len() {
+            return check_payload_end(&mut reader, &images_path, got, len, "pixel").map(|()| train);
+        }
+        let chunk = ImageChunk {
+            total: train,
+            first,
+            pixels: buf,
+        };
+        if on_chunk(chunk).is_break() {
+            return Ok(train);
+        }
+    }
+    // The dev images are read for the length and the end of the file, and dropped.
+    let mut scratch = vec![0u8; 1 << 16];
+    while got < len {
+        let want = (len - got).min(scratch.len());
+        let k = read_up_to(&mut reader, &mut scratch[..want]).map_err(reason)?;
+        got += k;
+        if k < want {
+            break;
+        }
+    }
+    check_payload_end(&mut reader, &images_path, got, len, "pixel")?;
+    Ok(train)
+}
+
 /// `dir/<base>.gz`, or `dir/<base>` when only the uncompressed file exists.
 fn find(dir: &Path, base: &str) -> PathBuf {
     let gz = dir.join(format!("{base}.gz"));
@@ -286,7 +335,7 @@ fn check_payload_end(
 }
 
 /// Reads until `buf` is full or the input ends; returns the number of bytes read.
-fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match reader.read(&mut buf[got..]) {

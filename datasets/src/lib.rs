@@ -25,4 +25,6 @@ pub use download::{
 };
 pub use error::DatasetError;
 pub use images::Images;
-pub use mnist::{C, DATASET_LIMIT_VAR, DatasetSource, H, LABELS, Mnist, Sizes, Split, W};
+pub use mnist::{
+    C, DATASET_LIMIT_VAR, DatasetSource, H, ImageChunk, LABELS, Mnist, OnChunk, Sizes, Split, W,
+};

@@ -1,6 +1,7 @@
 //! The dataset types: [`Mnist`] with its three [`Split`]s, [`Sizes`] and [`DatasetSource`].
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -126,6 +127,34 @@ fn parse_dataset_limit(value: &str) -> Option<usize> {
     value.parse::<usize>().ok()
 }
 
+/// One chunk of training images from [`Mnist::train_image_chunks_from_npz`] or
+/// [`Mnist::train_image_chunks_from_idx_dir`].
+#[derive(Clone, Copy, Debug)]
+pub struct ImageChunk<'a> {
+    /// Training images in the file (the same in every chunk).
+    pub total: usize,
+    /// The index of the chunk's first image.
+    pub first: usize,
+    /// The chunk's images, row-major, 784 bytes each.
+    pub pixels: &'a [u8],
+}
+
+impl ImageChunk<'_> {
+    /// Images in the chunk.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / (C * H * W)
+    }
+
+    /// Whether the chunk holds no image (never, for a chunk that was handed out).
+    pub fn is_empty(&self) -> bool {
+        self.pixels.is_empty()
+    }
+}
+
+/// What receives the chunks: [`ControlFlow::Break`] stops the reading (the rest of the file is
+/// then neither read nor checked).
+pub type OnChunk<'f> = dyn FnMut(ImageChunk<'_>) -> ControlFlow<()> + 'f;
+
 impl Mnist {
     /// Reads an `.npz` in the course's layout (`{train,dev,test}_{images,labels}`, images uint8
     /// (N, 28, 28, 1), labels integers in 0..10), compressed (`np.savez_compressed`) or not.
@@ -142,10 +171,47 @@ impl Mnist {
         crate::idx::read_mnist_idx_dir(dir, sizes)
     }
 
+    /// The training split's images of an `.npz` in the course's layout, handed to `on_chunk` in
+    /// chunks of `chunk_rows` images (the last one shorter) as they are inflated, in one buffer
+    /// that is reused: what [`Mnist::train_images_from_npz`] reads, with the same checks (the
+    /// labels and their count first, then the images' header, the data's length and its CRC),
+    /// without holding the images. Returns the number of training images.
+    ///
+    /// # Errors
+    /// As [`Mnist::train_images_from_npz`]; an error found after chunks were handed out (a
+    /// truncated or corrupt member) comes after them.
+    ///
+    /// # Panics
+    /// If `chunk_rows` is zero.
+    pub fn train_image_chunks_from_npz(
+        path: &Path,
+        chunk_rows: usize,
+        on_chunk: &mut OnChunk<'_>,
+    ) -> Result<usize, DatasetError> {
+        crate::npz::train_image_chunks_npz(path, chunk_rows, on_chunk)
+    }
+
+    /// [`Mnist::train_image_chunks_from_npz`] for the IDX files of `dir`: the first 55,000 of the
+    /// 60,000 training images, with the checks of [`Mnist::train_images_from_idx_dir`] (the rest
+    /// of the file is read and checked after the last chunk).
+    ///
+    /// # Errors
+    /// As [`Mnist::train_images_from_idx_dir`].
+    ///
+    /// # Panics
+    /// If `chunk_rows` is zero.
+    pub fn train_image_chunks_from_idx_dir(
+        dir: &Path,
+        chunk_rows: usize,
+        on_chunk: &mut OnChunk<'_>,
+    ) -> Result<usize, DatasetError> {
+        crate::idx::train_image_chunks_idx_dir(dir, chunk_rows, on_chunk)
+    }
+
     /// Reads only the training split's images from the IDX files of `dir`: what
     /// [`Mnist::from_idx_dir`] gives as `train.images` (the first 55,000 of 60,000), with the
     /// same checks of the training files (the labels are read, t10k is not opened), read into
-    /// [`Images`], whose pages the inflater fills directly. `pca_first` needs nothing else.
+    /// [`Images`], whose pages the inflater fills directly.
     pub fn train_images_from_idx_dir(dir: &Path) -> Result<Images, DatasetError> {
         crate::idx::read_train_images_idx_dir(dir)
     }

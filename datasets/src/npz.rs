@@ -5,11 +5,12 @@ use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, Axis, Ix1};
+use ndarray_npy::npy::header::Header;
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ViewNpyError, ViewNpyExt};
 use zip::ZipArchive;
 
 use crate::mnist::{C, H, LABELS, W};
-use crate::{DatasetError, Images, Mnist, Sizes, Split};
+use crate::{DatasetError, ImageChunk, Images, Mnist, OnChunk, Sizes, Split};
 
 /// The six keys of the course's `mnist.npz`.
 pub(crate) const KEYS: [&str; 6] = [
@@ -46,6 +47,42 @@ pub(crate) fn read_train_images_npz(path: &Path) -> Result<Images, DatasetError>
     let labels = reader.labels("train_labels")?;
     reader.check_counts("train", images.len(), labels.len())?;
     Ok(images)
+}
+
+/// [`crate::Mnist::train_image_chunks_from_npz`]: the keys and the training labels, then the
+/// training images in chunks (read whole and handed out from memory when stored in Fortran order).
+pub(crate) fn train_image_chunks_npz(
+    path: &Path,
+    chunk_rows: usize,
+    on_chunk: &mut OnChunk<'_>,
+) -> Result<usize, DatasetError> {
+    assert!(chunk_rows > 0, "chunks of at least one image");
+    let file = File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = NpzFile::open(path, BufReader::new(file))?;
+    let labels = reader.labels("train_labels")?;
+    let key = ("train_images", "train", labels.len());
+    if let Some(n) = reader.image_chunks(key, chunk_rows, on_chunk)? {
+        return Ok(n);
+    }
+    let images = reader.images_paged("train_images")?;
+    reader.check_counts("train", images.len(), labels.len())?;
+    let pixels = images.view();
+    let pixels = pixels.as_slice().expect("images are in standard layout");
+    let row = H * W * C;
+    for (c, chunk) in pixels.chunks(chunk_rows * row).enumerate() {
+        let chunk = ImageChunk {
+            total: images.len(),
+            first: c * chunk_rows,
+            pixels: chunk,
+        };
+        if on_chunk(chunk).is_break() {
+            break;
+        }
+    }
+    Ok(images.len())
 }
 
 struct NpzFile<'p, R: Read + Seek> {
@@ -121,32 +158,17 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
     /// in Fortran order.
     fn images_paged(&mut self, key: &str) -> Result<Images, DatasetError> {
         let decode = |e: &dyn std::fmt::Display| self.bad(key, format!("cannot decode: {e}"));
-        let file = File::open(self.path).map_err(|source| DatasetError::Io {
-            path: self.path.to_path_buf(),
-            source,
-        })?;
-        let mut zip = ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|e| {
-            DatasetError::NotNpz {
-                path: self.path.to_path_buf(),
-                reason: e.to_string(),
+        let (bytes, len) = self.with_member(key, |member, len| {
+            let mut bytes = crate::images::pages(len).map_err(|e| decode(&e))?;
+            member
+                .read_exact(&mut bytes[..len])
+                .map_err(|e| decode(&e))?;
+            // Reading on to the end checks the member's CRC.
+            if member.read(&mut [0u8; 1]).map_err(|e| decode(&e))? != 0 {
+                return Err(decode(&"data past the member's size"));
             }
+            Ok((bytes, len))
         })?;
-        // NumPy's lookup (and ndarray-npy's): the name, else the name with `.npy`.
-        let index = zip
-            .index_for_name(key)
-            .or_else(|| zip.index_for_name(&format!("{key}.npy")))
-            .expect("the keys were checked when the file was opened");
-        let mut member = zip.by_index(index).map_err(|e| decode(&e))?;
-        let len = usize::try_from(member.size()).map_err(|e| decode(&e))?;
-        let mut bytes = crate::images::pages(len).map_err(|e| decode(&e))?;
-        member
-            .read_exact(&mut bytes[..len])
-            .map_err(|e| decode(&e))?;
-        // Reading on to the end checks the member's CRC.
-        if member.read(&mut [0u8; 1]).map_err(|e| decode(&e))? != 0 {
-            return Err(decode(&"data past the member's size"));
-        }
-        drop(member);
         let view = ArrayViewD::<u8>::view_npy(&bytes[..len]).map_err(|e| {
             let reason = match e {
                 ViewNpyError::WrongDescriptor(d) => {
@@ -167,6 +189,84 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
             view.as_ptr() as usize - bytes.as_ptr() as usize,
         );
         Ok(Images::in_pages(bytes, offset, n))
+    }
+
+    /// Runs `read` on the member `key` and its size, from a `ZipArchive` of its own (ndarray-npy's
+    /// reader hands out arrays, not a member's bytes).
+    fn with_member<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&mut dyn Read, usize) -> Result<T, DatasetError>,
+    ) -> Result<T, DatasetError> {
+        let decode = |e: &dyn std::fmt::Display| self.bad(key, format!("cannot decode: {e}"));
+        let file = File::open(self.path).map_err(|source| DatasetError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        })?;
+        let mut zip = ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|e| {
+            DatasetError::NotNpz {
+                path: self.path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
+        // NumPy's lookup (and ndarray-npy's): the name, else the name with `.npy`.
+        let index = zip
+            .index_for_name(key)
+            .or_else(|| zip.index_for_name(&format!("{key}.npy")))
+            .expect("the keys were checked when the file was opened");
+        let mut member = zip.by_index(index).map_err(|e| decode(&e))?;
+        let len = usize::try_from(member.size()).map_err(|e| decode(&e))?;
+        read(&mut member, len)
+    }
+
+    /// The images of `key` in chunks (see [`crate::Mnist::train_image_chunks_from_npz`]), checked
+    /// against `labels` labels of `split`: the header parsed as it arrives, the rows handed out as
+    /// they are inflated, then the end of the data and the member's CRC checked. `None` for an
+    /// array in Fortran order (its rows are not contiguous), before any chunk.
+    fn image_chunks(
+        &self,
+        (key, split, labels): (&str, &str, usize),
+        chunk_rows: usize,
+        on_chunk: &mut OnChunk<'_>,
+    ) -> Result<Option<usize>, DatasetError> {
+        let decode = |e: &dyn std::fmt::Display| self.bad(key, format!("cannot decode: {e}"));
+        self.with_member(key, |member, _| {
+            let header = Header::from_reader(&mut &mut *member).map_err(|e| decode(&e))?;
+            let descr = header.type_descriptor.to_string();
+            // ndarray-npy's spellings of uint8.
+            if !["'|u1'", "'u1'", "'B'"].contains(&descr.as_str()) {
+                return Err(self.bad(key, format!("dtype {descr} where uint8 is required")));
+            }
+            self.check_image_shape(key, &header.shape)?;
+            if header.layout.is_fortran() {
+                return Ok(None);
+            }
+            let n = header.shape[0];
+            self.check_counts(split, n, labels)?;
+            let row = H * W * C;
+            let mut buf = vec![0u8; chunk_rows.min(n) * row];
+            for first in (0..n).step_by(chunk_rows) {
+                let rows = chunk_rows.min(n - first);
+                let buf = &mut buf[..rows * row];
+                if crate::idx::read_up_to(member, buf).map_err(|e| decode(&e))? < buf.len() {
+                    return Err(self.bad(key, TRUNCATED));
+                }
+                let chunk = ImageChunk {
+                    total: n,
+                    first,
+                    pixels: buf,
+                };
+                if on_chunk(chunk).is_break() {
+                    return Ok(Some(n));
+                }
+            }
+            // Reading on to the end checks the member's CRC.
+            let extra = std::io::copy(member, &mut std::io::sink()).map_err(|e| decode(&e))?;
+            if extra > 0 {
+                return Err(self.bad(key, extra_bytes(extra as usize)));
+            }
+            Ok(Some(n))
+        })
     }
 
     fn check_image_shape(&self, key: &str, shape: &[usize]) -> Result<(), DatasetError> {

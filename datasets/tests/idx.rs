@@ -104,6 +104,11 @@ fn uncompressed_files_are_accepted() {
     assert_eq!(mnist.test.labels.to_vec(), vec![0, 1, 2]);
     let images = Mnist::train_images_from_idx_dir(dir.path()).unwrap();
     assert_eq!(images.view(), mnist.train.images);
+    let (n, pixels) = support::chunked(dir.path(), false, 1).unwrap();
+    assert_eq!(
+        (n, &pixels[..]),
+        (2, mnist.train.images.as_slice().unwrap())
+    );
 }
 
 #[test]
@@ -278,6 +283,13 @@ fn train_images_alone_are_the_train_split() {
     let images = Mnist::train_images_from_idx_dir(dir.path()).unwrap();
     assert_eq!(images.len(), 9);
     assert_eq!(images.view(), mnist.train.images);
+    for rows in [1, 4, 9, 100] {
+        let (n, pixels) = support::chunked(dir.path(), false, rows).unwrap();
+        assert_eq!(
+            (n, &pixels[..]),
+            (9, mnist.train.images.as_slice().unwrap())
+        );
+    }
     let all = read_images_paged(&dir.path().join("train-images-idx3-ubyte.gz")).unwrap();
     assert_eq!(
         all.view(),
@@ -293,6 +305,8 @@ fn train_images_alone_are_the_train_split() {
     let message = Mnist::train_images_from_idx_dir(dir.path())
         .unwrap_err()
         .to_string();
+    let chunked = support::chunked(dir.path(), false, 4).unwrap_err();
+    assert_eq!(chunked.to_string(), message);
     assert!(
         message.contains(&format!(
             "train-labels-idx1-ubyte.gz: {} labels for the {} images of",
@@ -306,6 +320,8 @@ fn train_images_alone_are_the_train_split() {
     let message = Mnist::train_images_from_idx_dir(small.path())
         .unwrap_err()
         .to_string();
+    let chunked = support::chunked(small.path(), false, 4).unwrap_err();
+    assert_eq!(chunked.to_string(), message);
     assert!(
         message.contains("10 training examples, fewer than the 5000 the dev split takes"),
         "{message}"
@@ -313,6 +329,8 @@ fn train_images_alone_are_the_train_split() {
     let message = Mnist::train_images_from_idx_dir(&dir.path().join("nowhere"))
         .unwrap_err()
         .to_string();
+    let chunked = support::chunked(&dir.path().join("nowhere"), false, 4).unwrap_err();
+    assert_eq!(chunked.to_string(), message);
     assert!(
         message.contains("nowhere/train-images-idx3-ubyte.gz"),
         "{message}"
@@ -330,4 +348,41 @@ fn a_header_announcing_terabytes() {
         message.contains("too many") || message.contains("truncated data: 784 pixel bytes"),
         "{message}"
     );
+}
+
+/// The chunk reader (pca_first's) on a training images file that ends early in the training
+/// images, ends early in the dev images, or goes on past them: the paged reader's errors, after
+/// the chunks it could hand out; and a receiver that stops gets no more chunks.
+#[test]
+fn chunks_check_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_idx_dir(dir.path(), DEV_SIZE + 6, 1);
+    let full = support::idx_images(DEV_SIZE + 6, 0);
+    let header = 16;
+    for (name, bytes) in [
+        ("in train", full[..header + 3 * 784 + 5].to_vec()),
+        ("in dev", full[..full.len() - 10].to_vec()),
+        ("past the end", [&full[..], &[7u8; 3][..]].concat()),
+    ] {
+        write(
+            dir.path(),
+            "train-images-idx3-ubyte.gz",
+            &support::gzip(&bytes),
+        );
+        let paged = Mnist::train_images_from_idx_dir(dir.path()).unwrap_err();
+        let chunked = support::chunked(dir.path(), false, 2).unwrap_err();
+        assert_eq!(chunked.to_string(), paged.to_string(), "{name}");
+    }
+    write(
+        dir.path(),
+        "train-images-idx3-ubyte.gz",
+        &support::gzip(&full),
+    );
+    let mut seen = Vec::new();
+    let n = Mnist::train_image_chunks_from_idx_dir(dir.path(), 4, &mut |c| {
+        seen.push((c.first, c.len(), c.total));
+        std::ops::ControlFlow::Break(())
+    })
+    .unwrap();
+    assert_eq!((n, seen), (6, vec![(0, 4, 6)]));
 }

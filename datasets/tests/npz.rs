@@ -14,6 +14,12 @@ fn load(path: &Path) -> Mnist {
     let mnist = Mnist::from_npz(path, Sizes::default()).unwrap();
     let images = Mnist::train_images_from_npz(path).unwrap();
     assert_eq!(images.view(), mnist.train.images);
+    // And the same images in chunks (pca_first's reader), of any size.
+    for rows in [1, 2, 5, 1000] {
+        let (n, pixels) = support::chunked(path, true, rows).unwrap();
+        assert_eq!(n, mnist.train.len());
+        assert_eq!(pixels, mnist.train.images.as_slice().unwrap());
+    }
     mnist
 }
 
@@ -57,10 +63,13 @@ fn error_of(arrays: &[(String, ArrayD<u8>)]) -> (String, DatasetError) {
     // pca_first's reader of the training images fails alike, unless the problem is in dev or
     // test, which it does not read.
     let paged = Mnist::train_images_from_npz(&path);
+    let chunked = support::chunked(&path, true, 2);
     if message.contains(": key `dev_") || message.contains(": key `test_") {
         assert!(paged.is_ok(), "{message}");
+        assert!(chunked.is_ok(), "{message}");
     } else {
         assert_eq!(paged.unwrap_err().to_string(), message);
+        assert_eq!(chunked.unwrap_err().to_string(), message);
     }
     (message, err)
 }
@@ -251,6 +260,7 @@ fn truncated_npz() {
     for err in [
         Mnist::from_npz(&path, Sizes::default()).unwrap_err(),
         Mnist::train_images_from_npz(&path).unwrap_err(),
+        support::chunked(&path, true, 2).unwrap_err(),
     ] {
         assert!(matches!(err, DatasetError::NotNpz { .. }), "{err}");
         assert!(
@@ -277,6 +287,7 @@ fn corrupt_member_data_names_the_key() {
             .unwrap_err()
             .to_string(),
         Mnist::train_images_from_npz(&path).unwrap_err().to_string(),
+        support::chunked(&path, true, 2).unwrap_err().to_string(),
     ] {
         assert!(
             message.contains("flipped.npz: key `train_images`: cannot decode"),
@@ -390,5 +401,20 @@ fn truncated_and_overlong_image_data() {
         assert!(message.contains(expected), "{message}");
         let paged = Mnist::train_images_from_npz(&path).unwrap_err().to_string();
         assert_eq!(paged, message);
+        let chunked = support::chunked(&path, true, 2).unwrap_err().to_string();
+        assert_eq!(chunked, message);
     }
+}
+
+/// The receiver can stop the reading: no chunk after it, and the count all the same.
+#[test]
+fn chunks_stop_when_asked() {
+    let path = support::fixture("course_layout_compressed.npz");
+    let mut seen = Vec::new();
+    let n = Mnist::train_image_chunks_from_npz(&path, 2, &mut |c| {
+        seen.push((c.first, c.len(), c.total));
+        std::ops::ControlFlow::Break(())
+    })
+    .unwrap();
+    assert_eq!((n, seen), (5, vec![(0, 2, 5)]));
 }

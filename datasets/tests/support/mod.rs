@@ -146,3 +146,30 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The training images of `Mnist::train_image_chunks_from_npz` (`npz`) or
+/// `Mnist::train_image_chunks_from_idx_dir`, in chunks of `rows`, concatenated; each chunk is
+/// checked (where it starts, its size, the total it announces) and the count returned.
+pub fn chunked(
+    path: &Path,
+    npz: bool,
+    rows: usize,
+) -> Result<(usize, Vec<u8>), datasets::DatasetError> {
+    let mut all = Vec::new();
+    let mut total = None;
+    let mut on_chunk = |c: datasets::ImageChunk<'_>| {
+        assert_eq!(c.first * 784, all.len());
+        assert!(!c.is_empty() && c.len() <= rows && c.pixels.len() == c.len() * 784);
+        assert_eq!(*total.get_or_insert(c.total), c.total);
+        all.extend_from_slice(c.pixels);
+        std::ops::ControlFlow::Continue(())
+    };
+    let n = if npz {
+        datasets::Mnist::train_image_chunks_from_npz(path, rows, &mut on_chunk)?
+    } else {
+        datasets::Mnist::train_image_chunks_from_idx_dir(path, rows, &mut on_chunk)?
+    };
+    assert_eq!(all.len(), n * 784);
+    assert!(total.is_none_or(|t| t == n));
+    Ok((n, all))
+}
