@@ -19,7 +19,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use datasets::{DatasetError, DatasetSource, DownloadEvent, DownloadOptions, Images, Mnist, Sizes};
+use datasets::{
+    DatasetError, DatasetSource, DownloadEvent, DownloadOptions, Mnist, OnChunk, Sizes,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use npfl_core::matmul::{Kernel, Matmul};
 
@@ -170,19 +172,37 @@ impl CommonArgs {
         )
     }
 
-    /// Loads only the training split's images of the chosen dataset (what `pca_first` uses), with
-    /// the settings of the environment, straight into [`Images`]' pages, from the IDX files or the
-    /// `.npz` (the same checks and errors as [`CommonArgs::load_with`]).
-    pub fn load_train_images(&self) -> anyhow::Result<Images> {
-        self.load_train_images_with(&DataSettings::from_env())
+    /// Reads the training split's images of the chosen dataset (what `pca_first` uses), with the
+    /// settings of the environment, in chunks of `chunk_rows` handed to `on_chunk` as they are
+    /// inflated, from the IDX files or the `.npz`, without holding them (the same checks and errors
+    /// as [`CommonArgs::load_with`]). Returns the number of training images.
+    pub fn train_image_chunks(
+        &self,
+        chunk_rows: usize,
+        on_chunk: &mut OnChunk<'_>,
+    ) -> anyhow::Result<usize> {
+        self.train_image_chunks_with(&DataSettings::from_env(), chunk_rows, on_chunk)
     }
 
-    /// [`CommonArgs::load_train_images`] with the given settings.
-    pub fn load_train_images_with(&self, settings: &DataSettings) -> anyhow::Result<Images> {
+    /// [`CommonArgs::train_image_chunks`] with the given settings.
+    pub fn train_image_chunks_with(
+        &self,
+        settings: &DataSettings,
+        chunk_rows: usize,
+        on_chunk: &mut OnChunk<'_>,
+    ) -> anyhow::Result<usize> {
+        // One of the two readers runs; both are handed the receiver.
+        let on_chunk = std::cell::RefCell::new(on_chunk);
         self.read_source(
             settings,
-            Mnist::train_images_from_npz,
-            Mnist::train_images_from_idx_dir,
+            |npz| Mnist::train_image_chunks_from_npz(npz, chunk_rows, &mut **on_chunk.borrow_mut()),
+            |dir| {
+                Mnist::train_image_chunks_from_idx_dir(
+                    dir,
+                    chunk_rows,
+                    &mut **on_chunk.borrow_mut(),
+                )
+            },
         )
     }
 

@@ -14,10 +14,11 @@
 //! `--examples 0`, `--iterations 0`, identical examples), [`run`] returns an error that says why.
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use anyhow::bail;
 use clap::Parser;
-use npfl_core::pca::first_component_of_images;
+use npfl_core::pca::first_component_of_gram;
 use npfl_core::rng::numpy::{NumpyRngError, RandomState};
 
 use crate::cli::int_flag;
@@ -103,10 +104,65 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
              (the course's script fails with NameError)"
         );
     }
-    // Only the training images are loaded, into pages of their own (`datasets::Images`).
-    let train_images = args.common.load_train_images()?;
-    let indices = RandomState::new(args.common.seed)
-        .choice_without_replacement(train_images.len(), args.examples)
+    let mut matmul = args.common.matmul();
+    // The images are not kept: each chunk's chosen rows are added to the exact Gram matrix while
+    // the chunk is in cache (the sums are exact, so the result is that of all chosen rows at once).
+    let chunk_rows = if matmul.threads() == 1 {
+        GRAM_CHUNK_ROWS
+    } else {
+        GRAM_CHUNK_ROWS * 8
+    };
+    let mut gram = matmul.gram_u8_sum(datasets::H * datasets::W * datasets::C);
+    let mut chosen: Option<Vec<usize>> = None;
+    let mut failure: Option<anyhow::Error> = None;
+    let total = args.common.train_image_chunks(chunk_rows, &mut |chunk| {
+        let chosen = match &mut chosen {
+            Some(chosen) => chosen,
+            None => match choose(args, chunk.total) {
+                Ok(indices) => chosen.insert(indices),
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            },
+        };
+        let end = chunk.first + chunk.len();
+        let local: Vec<usize> = chosen[chosen.partition_point(|&i| i < chunk.first)..]
+            .iter()
+            .take_while(|&&i| i < end)
+            .map(|&i| i - chunk.first)
+            .collect();
+        match gram.add(&mut matmul, chunk.pixels, &local) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failure = Some(e.into());
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if chosen.is_none() {
+        // No chunk: no training image, and the choice's own error.
+        choose(args, total)?;
+    }
+    let pc = first_component_of_gram(&gram.finish(), args.iterations, &mut matmul)?;
+    Ok(Report {
+        total_variance: pc.total_variance,
+        explained_variance: 100.0 * pc.explained_variance(),
+    })
+}
+
+/// Images per chunk of the training images (one thread): the Gram matrix's packed block, so that
+/// the chunk is still in the L2 cache when it is packed.
+const GRAM_CHUNK_ROWS: usize = 512;
+
+/// The course's `np.random.choice(len(train), examples, replace=False)`, sorted (the order does not
+/// change the exact sums).
+fn choose(args: &Args, population: usize) -> anyhow::Result<Vec<usize>> {
+    let mut indices = RandomState::new(args.common.seed)
+        .choice_without_replacement(population, args.examples)
         .map_err(|e| match e {
             NumpyRngError::SampleLargerThanPopulation { sample, population } => anyhow::anyhow!(
                 "--examples {sample} is larger than the training split ({population} images): \
@@ -114,13 +170,8 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
             ),
             e => anyhow::Error::new(e),
         })?;
-    let mut matmul = args.common.matmul();
-    let pc =
-        first_component_of_images(train_images.view(), &indices, args.iterations, &mut matmul)?;
-    Ok(Report {
-        total_variance: pc.total_variance,
-        explained_variance: 100.0 * pc.explained_variance(),
-    })
+    indices.sort_unstable();
+    Ok(indices)
 }
 
 #[cfg(test)]
