@@ -504,17 +504,9 @@ mod tests {
                 assert_eq!(again.covariance, pc.covariance, "{kernel:?} {threads}");
                 assert_eq!(again.eigenvalue.to_bits(), pc.eigenvalue.to_bits());
                 // The same from the Gram matrix summed over three parts of the images.
-                let mut sum = other.gram_u8_sum(d);
-                for (first, end) in [(0, 100), (100, 101), (101, n)] {
-                    let part = &pixels[first * d..end * d];
-                    let local: Vec<usize> = shuffled
-                        .iter()
-                        .filter(|&&r| (first..end).contains(&r))
-                        .map(|&r| r - first)
-                        .collect();
-                    sum.add(&mut other, part, &local).unwrap();
-                }
-                let parts = first_component_of_gram(&sum.finish(), 3, &mut other).unwrap();
+                let bounds = [0, 100, 101, n];
+                let sum = crate::matmul::sum_in_parts(&mut other, &pixels, d, &shuffled, &bounds);
+                let parts = first_component_of_gram(&sum, 3, &mut other).unwrap();
                 assert_eq!(parts.covariance, pc.covariance, "{kernel:?} {threads}");
                 assert_eq!(parts.mean, pc.mean);
                 assert_eq!(parts.total_variance.to_bits(), pc.total_variance.to_bits());

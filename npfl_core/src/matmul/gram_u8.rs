@@ -771,6 +771,30 @@ mod vnni {
     );
 }
 
+/// The [`GramU8Sum`] of `rows` of `pixels` added part by part, the parts being the rows
+/// `bounds[i]..bounds[i + 1]`, each handed over as a matrix of its own (tests of the sums in parts).
+#[cfg(test)]
+pub(crate) fn sum_in_parts(
+    mm: &mut Matmul,
+    pixels: &[u8],
+    dim: usize,
+    rows: &[usize],
+    bounds: &[usize],
+) -> GramU8 {
+    let mut sum = mm.gram_u8_sum(dim);
+    for w in bounds.windows(2) {
+        let (first, end) = (w[0], w[1]);
+        let local: Vec<usize> = rows
+            .iter()
+            .filter(|&&r| (first..end).contains(&r))
+            .map(|&r| r - first)
+            .collect();
+        sum.add(mm, &pixels[first * dim..end * dim], &local)
+            .unwrap();
+    }
+    sum.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -847,18 +871,9 @@ mod tests {
         for kernel in Kernel::available() {
             for threads in [1, 2, 3] {
                 let mut mm = Matmul::with_kernel(kernel, threads);
-                let mut sum = mm.gram_u8_sum(dim);
-                for (first, end) in [(0, 1), (1, 514), (514, 515), (515, 1030), (1030, 1100)] {
-                    let part = &x[first * dim..end * dim];
-                    let local: Vec<usize> = rows
-                        .iter()
-                        .filter(|&&r| (first..end).contains(&r))
-                        .map(|&r| r - first)
-                        .collect();
-                    sum.add(&mut mm, part, &local).unwrap();
-                }
-                assert_eq!(sum.rows(), rows.len());
-                let got = sum.finish();
+                let bounds = [0, 1, 514, 515, 1030, 1100];
+                let got = sum_in_parts(&mut mm, &x, dim, &rows, &bounds);
+                assert_eq!(got.rows(), rows.len());
                 assert_eq!(got.sums(), &s[..], "{kernel:?} {threads}");
                 assert_eq!(got.gram(), &g[..], "{kernel:?} {threads}");
             }
@@ -876,27 +891,6 @@ mod tests {
     }
 
     #[test]
-    fn more_rows_than_a_32_bit_chunk_holds_over_parts() {
-        // As below, in parts of 30,000 rows: the fold happens inside the second part.
-        let dim = 3;
-        let x: Vec<u8> = (0..70_000)
-            .flat_map(|r| [255, 0, if r % 2 == 0 { 255 } else { 1 }])
-            .collect();
-        let rows: Vec<usize> = (0..70_000).collect();
-        let (g, s) = naive(&x, dim, &rows);
-        for kernel in Kernel::available() {
-            let mut mm = Matmul::with_kernel(kernel, 1);
-            let mut sum = mm.gram_u8_sum(dim);
-            for part in x.chunks(30_000 * dim) {
-                let local: Vec<usize> = (0..part.len() / dim).collect();
-                sum.add(&mut mm, part, &local).unwrap();
-            }
-            let got = sum.finish();
-            assert_eq!((got.gram(), got.sums()), (&g[..], &s[..]), "{kernel:?}");
-        }
-    }
-
-    #[test]
     fn more_rows_than_a_32_bit_chunk_holds() {
         // 70,000 rows of 255 next to rows of 0: the signed partial sums pass 2^31 in one lane
         // unless folded into 64 bits every CHUNK_ROWS rows.
@@ -907,8 +901,12 @@ mod tests {
         let rows: Vec<usize> = (0..70_000).collect();
         let (g, s) = naive(&x, dim, &rows);
         for kernel in Kernel::available() {
-            let got = gram_u8(&mut Matmul::with_kernel(kernel, 1), &x, dim, &rows).unwrap();
+            let mut mm = Matmul::with_kernel(kernel, 1);
+            let got = gram_u8(&mut mm, &x, dim, &rows).unwrap();
             assert_eq!((got.gram(), got.sums()), (&g[..], &s[..]), "{kernel:?}");
+            // In parts of 30,000 rows: the fold happens inside the second part.
+            let parts = sum_in_parts(&mut mm, &x, dim, &rows, &[0, 30_000, 60_000, 70_000]);
+            assert_eq!(parts, got, "{kernel:?}");
         }
     }
 

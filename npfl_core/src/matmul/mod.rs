@@ -84,6 +84,8 @@ mod neon;
 use std::time::{Duration, Instant};
 
 pub use blocking::{Blocking, CacheSizes};
+#[cfg(test)]
+pub(crate) use gram_u8::sum_in_parts;
 pub use gram_u8::{GramU8, GramU8Sum};
 pub use kernel::Kernel;
 pub use view::{MatMut, MatRef};
