@@ -98,6 +98,9 @@ impl GramU8Sum {
                 state: SumState::Vnni(vnni::VnniSum::new(v, mm.threads(), dim)),
             };
         }
+        // Elsewhere the float32 fallback runs, whatever the kernel.
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = mm;
         GramU8Sum {
             dim,
             rows: 0,
