@@ -319,6 +319,63 @@ fn error_all_zero_covariance() {
     assert!(e.contains("all zeros"), "{e}");
 }
 
+/// The images are summed as they are inflated, in chunks handed to other threads with
+/// `--threads` above 1: the same report for every thread count, and the same errors (the choice
+/// made at the first chunk, a file that breaks off after some chunks were added).
+#[test]
+fn threads_give_the_same_report_and_errors() {
+    let Some(npz) = npm10k_or_skip("pca_first threads_give_the_same_report_and_errors") else {
+        return;
+    };
+    let with_threads = |dataset: &str, examples: usize, threads: i64| {
+        let mut a = args(dataset, examples, 64);
+        a.common.threads = threads;
+        a
+    };
+    let one = run(&with_threads(&npz, 8000, 1)).unwrap();
+    for threads in [2, 3] {
+        let more = run(&with_threads(&npz, 8000, threads)).unwrap();
+        assert_eq!(
+            (
+                more.total_variance.to_bits(),
+                more.explained_variance.to_bits()
+            ),
+            (
+                one.total_variance.to_bits(),
+                one.explained_variance.to_bits()
+            ),
+            "--threads={threads}"
+        );
+        let e = error_of(&with_threads(&npz, 8001, threads));
+        assert!(
+            e.contains("--examples 8001 is larger than the training split"),
+            "{e}"
+        );
+    }
+    // A byte flipped inside the training images (the zip directory intact): chunks are read and
+    // added before the inflater or the CRC check fails.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(&npz).unwrap();
+    let member = bytes
+        .windows(12)
+        .position(|w| w == b"train_images")
+        .unwrap();
+    bytes[member + 200_000] ^= 0x55;
+    let flipped = dir.path().join("flipped.npz");
+    std::fs::write(&flipped, &bytes).unwrap();
+    let flipped = flipped.to_str().unwrap();
+    let errors: Vec<String> = [1, 2]
+        .into_iter()
+        .map(|threads| error_of(&with_threads(flipped, 1000, threads)))
+        .collect();
+    assert!(
+        errors[0].contains("flipped.npz: key `train_images`"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[0], errors[1]);
+}
+
 #[test]
 fn error_missing_file_names_it() {
     let e = error_of(&args("/nonexistent/mnist_missing.npz", 10, 10));

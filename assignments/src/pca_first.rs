@@ -15,9 +15,12 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::sync::mpsc;
 
 use anyhow::bail;
 use clap::Parser;
+use datasets::ImageChunk;
+use npfl_core::matmul::{GramU8, Matmul, MatmulError};
 use npfl_core::pca::first_component_of_gram;
 use npfl_core::rng::numpy::{NumpyRngError, RandomState};
 
@@ -105,49 +108,8 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         );
     }
     let mut matmul = args.common.matmul();
-    // The images are not kept: each chunk's chosen rows are added to the exact Gram matrix while
-    // the chunk is in cache (the sums are exact, so the result is that of all chosen rows at once).
-    let chunk_rows = if matmul.threads() == 1 {
-        GRAM_CHUNK_ROWS
-    } else {
-        GRAM_CHUNK_ROWS * 8
-    };
-    let mut gram = matmul.gram_u8_sum(datasets::H * datasets::W * datasets::C);
-    let mut chosen: Option<Vec<usize>> = None;
-    let mut failure: Option<anyhow::Error> = None;
-    let total = args.common.train_image_chunks(chunk_rows, &mut |chunk| {
-        let chosen = match &mut chosen {
-            Some(chosen) => chosen,
-            None => match choose(args, chunk.total) {
-                Ok(indices) => chosen.insert(indices),
-                Err(e) => {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-            },
-        };
-        let end = chunk.first + chunk.len();
-        let local: Vec<usize> = chosen[chosen.partition_point(|&i| i < chunk.first)..]
-            .iter()
-            .take_while(|&&i| i < end)
-            .map(|&i| i - chunk.first)
-            .collect();
-        match gram.add(&mut matmul, chunk.pixels, &local) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failure = Some(e.into());
-                ControlFlow::Break(())
-            }
-        }
-    })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    if chosen.is_none() {
-        // No chunk: no training image, and the choice's own error.
-        choose(args, total)?;
-    }
-    let pc = first_component_of_gram(&gram.finish(), args.iterations, &mut matmul)?;
+    let gram = chosen_gram(args, &mut matmul)?;
+    let pc = first_component_of_gram(&gram, args.iterations, &mut matmul)?;
     Ok(Report {
         total_variance: pc.total_variance,
         explained_variance: 100.0 * pc.explained_variance(),
@@ -157,6 +119,101 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
 /// Images per chunk of the training images (one thread): the Gram matrix's packed block, so that
 /// the chunk is still in the L2 cache when it is packed.
 const GRAM_CHUNK_ROWS: usize = 512;
+
+/// Images per chunk with more threads: the chunks are handed to the threads summing the Gram matrix
+/// while the next one is inflated, and fewer, larger hand-overs cost less.
+const PIPELINE_CHUNK_ROWS: usize = 4096;
+
+/// The exact Gram matrix of the chosen training images, summed as they are inflated: the images are
+/// not kept. The sums are exact, so the result is that of all chosen rows at once, whatever the
+/// chunks and the threads. With one thread each chunk's chosen rows are added while the chunk is in
+/// cache; with more, one thread inflates (into a copy per chunk) while the others add the previous
+/// chunk.
+fn chosen_gram(args: &Args, matmul: &mut Matmul) -> anyhow::Result<GramU8> {
+    let dim = datasets::H * datasets::W * datasets::C;
+    let mut chosen: Option<Vec<usize>> = None;
+    // The chosen rows of a chunk, numbered within it; the choice is made at the first chunk, which
+    // says how many training images there are.
+    let mut rows_of = |chunk: &ImageChunk<'_>| -> anyhow::Result<Vec<usize>> {
+        let chosen = match &mut chosen {
+            Some(chosen) => chosen,
+            None => chosen.insert(choose(args, chunk.total)?),
+        };
+        let end = chunk.first + chunk.len();
+        Ok(chosen[chosen.partition_point(|&i| i < chunk.first)..]
+            .iter()
+            .take_while(|&&i| i < end)
+            .map(|&i| i - chunk.first)
+            .collect())
+    };
+    let mut failure: Option<anyhow::Error> = None;
+    let (total, gram) = if matmul.threads() == 1 {
+        let mut gram = matmul.gram_u8_sum(dim);
+        let total = args
+            .common
+            .train_image_chunks(GRAM_CHUNK_ROWS, &mut |chunk| {
+                let added =
+                    rows_of(&chunk).and_then(|rows| Ok(gram.add(matmul, chunk.pixels, &rows)?));
+                match added {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failure = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+        (total, gram)
+    } else {
+        let mut adder = Matmul::with_kernel(matmul.kernel(), matmul.threads() - 1);
+        let mut gram = adder.gram_u8_sum(dim);
+        let (total, added) = std::thread::scope(|s| {
+            // At most one chunk waiting while one is added; their buffers come back for reuse.
+            let (to_add, chunks) = mpsc::sync_channel::<(Vec<u8>, Vec<usize>)>(1);
+            let (give_back, returned) = mpsc::channel::<Vec<u8>>();
+            let gram = &mut gram;
+            let adding = s.spawn(move || -> Result<(), MatmulError> {
+                for (pixels, rows) in chunks {
+                    gram.add(&mut adder, &pixels, &rows)?;
+                    // The reader may have finished: then the buffer is simply dropped.
+                    let _ = give_back.send(pixels);
+                }
+                Ok(())
+            });
+            let total = args
+                .common
+                .train_image_chunks(PIPELINE_CHUNK_ROWS, &mut |chunk| {
+                    let rows = match rows_of(&chunk) {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            failure = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    };
+                    let mut pixels = returned.try_recv().unwrap_or_default();
+                    pixels.clear();
+                    pixels.extend_from_slice(chunk.pixels);
+                    // A closed channel: the adding thread failed (its error is reported below).
+                    match to_add.send((pixels, rows)) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(_) => ControlFlow::Break(()),
+                    }
+                });
+            drop(to_add);
+            let added = adding.join().expect("the Gram matrix's thread panicked");
+            (total, added)
+        });
+        added?;
+        (total?, gram)
+    };
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if chosen.is_none() {
+        // No chunk: no training image, and the choice's own error.
+        choose(args, total)?;
+    }
+    Ok(gram.finish())
+}
 
 /// The course's `np.random.choice(len(train), examples, replace=False)`, sorted (the order does not
 /// change the exact sums).
