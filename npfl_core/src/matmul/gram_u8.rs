@@ -30,6 +30,10 @@
 //!
 //! Range: `|(x_i - 128) x_j| <= 32,640`, so `CHUNK_ROWS` = 65,536 rows fit a 32-bit lane; the
 //! lanes are folded into 64-bit totals after each chunk.
+//!
+//! Rows may also arrive in parts ([`GramU8Sum`]: `pca_first` adds each chunk of images as it is
+//! inflated): the running sums, lanes and totals, are kept between the parts, so the result is
+//! the one of all the rows at once.
 
 use super::isa::vectorized;
 use super::{MatMut, MatRef, Matmul, MatmulError};
