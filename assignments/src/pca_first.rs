@@ -108,7 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<Report> {
         );
     }
     let mut matmul = args.common.matmul();
-    let gram = chosen_gram(args, &mut matmul)?;
+    let gram = chosen_gram(args, &matmul)?;
     let pc = first_component_of_gram(&gram, args.iterations, &mut matmul)?;
     Ok(Report {
         total_variance: pc.total_variance,
@@ -129,7 +129,7 @@ const PIPELINE_CHUNK_ROWS: usize = 4096;
 /// chunks and the threads. With one thread each chunk's chosen rows are added while the chunk is in
 /// cache; with more, one thread inflates (into a copy per chunk) while the others add the previous
 /// chunk.
-fn chosen_gram(args: &Args, matmul: &mut Matmul) -> anyhow::Result<GramU8> {
+fn chosen_gram(args: &Args, matmul: &Matmul) -> anyhow::Result<GramU8> {
     let dim = datasets::H * datasets::W * datasets::C;
     let mut chosen: Option<Vec<usize>> = None;
     // The chosen rows of a chunk, numbered within it; the choice is made at the first chunk, which
@@ -148,12 +148,11 @@ fn chosen_gram(args: &Args, matmul: &mut Matmul) -> anyhow::Result<GramU8> {
     };
     let mut failure: Option<anyhow::Error> = None;
     let (total, gram) = if matmul.threads() == 1 {
-        let mut gram = matmul.gram_u8_sum(dim);
+        let mut gram = matmul.gram_u8_sum(dim)?;
         let total = args
             .common
             .train_image_chunks(GRAM_CHUNK_ROWS, &mut |chunk| {
-                let added =
-                    rows_of(&chunk).and_then(|rows| Ok(gram.add(matmul, chunk.pixels, &rows)?));
+                let added = rows_of(&chunk).and_then(|rows| Ok(gram.add(chunk.pixels, &rows)?));
                 match added {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(e) => {
@@ -164,8 +163,10 @@ fn chosen_gram(args: &Args, matmul: &mut Matmul) -> anyhow::Result<GramU8> {
             })?;
         (total, gram)
     } else {
-        let mut adder = Matmul::with_kernel(matmul.kernel(), matmul.threads() - 1);
-        let mut gram = adder.gram_u8_sum(dim);
+        // The other threads add.
+        let mut gram = Matmul::with_kernel(matmul.kernel(), matmul.threads() - 1)
+            .with_blocking(matmul.blocking())
+            .gram_u8_sum(dim)?;
         let (total, added) = std::thread::scope(|s| {
             // At most one chunk waiting while one is added; their buffers come back for reuse.
             let (to_add, chunks) = mpsc::sync_channel::<(Vec<u8>, Vec<usize>)>(1);
@@ -173,7 +174,7 @@ fn chosen_gram(args: &Args, matmul: &mut Matmul) -> anyhow::Result<GramU8> {
             let gram = &mut gram;
             let adding = s.spawn(move || -> Result<(), MatmulError> {
                 for (pixels, rows) in chunks {
-                    gram.add(&mut adder, &pixels, &rows)?;
+                    gram.add(&pixels, &rows)?;
                     // The reader may have finished: then the buffer is simply dropped.
                     let _ = give_back.send(pixels);
                 }

@@ -133,12 +133,9 @@ pub fn first_component_of_images(
         });
     }
     let images = images.as_standard_layout();
-    let examples = Examples::Images {
-        pixels: images.as_slice().expect("standard layout is contiguous"),
-        dim: images.ncols(),
-        indices,
-    };
-    compute(&examples, iterations, matmul)
+    let pixels = images.as_slice().expect("standard layout is contiguous");
+    let gram = matmul.gram_u8(pixels, images.ncols(), indices)?;
+    first_component_of_gram(&gram, iterations, matmul)
 }
 
 /// [`first_component_of_images`] from the images' exact Gram matrix and pixel sums, summed as the
@@ -242,13 +239,7 @@ fn norm(x: &[f32]) -> f32 {
 
 /// The examples of [`compute`].
 enum Examples<'a> {
-    /// Rows `indices` of the row-major `u8` images (`dim` pixels each).
-    Images {
-        pixels: &'a [u8],
-        dim: usize,
-        indices: &'a [usize],
-    },
-    /// The exact Gram matrix and pixel sums of images summed elsewhere.
+    /// Images, as their exact Gram matrix and pixel sums.
     Gram(&'a GramU8),
     /// The `rows` rows of a row-major `f32` matrix.
     Values {
@@ -262,7 +253,6 @@ impl Examples<'_> {
     /// `(examples, features)`.
     fn shape(&self) -> (usize, usize) {
         match *self {
-            Examples::Images { dim, indices, .. } => (indices.len(), dim),
             Examples::Gram(gram) => (gram.rows(), gram.dim()),
             Examples::Values { rows, dim, .. } => (rows, dim),
         }
@@ -366,9 +356,6 @@ fn compute(
         return Err(PcaError::NoIterations);
     }
     let (mean, cov) = match *examples {
-        Examples::Images {
-            pixels, indices, ..
-        } => exact_covariance(&matmul.gram_u8(pixels, d, indices)?, (n, d)),
         Examples::Gram(gram) => exact_covariance(gram, (n, d)),
         Examples::Values { values, .. } => f32_covariance(values, (n, d), matmul)?,
     };
@@ -505,7 +492,7 @@ mod tests {
                 assert_eq!(again.eigenvalue.to_bits(), pc.eigenvalue.to_bits());
                 // The same from the Gram matrix summed over three parts of the images.
                 let bounds = [0, 100, 101, n];
-                let sum = crate::matmul::sum_in_parts(&mut other, &pixels, d, &shuffled, &bounds);
+                let sum = crate::matmul::sum_in_parts(&other, &pixels, d, &shuffled, &bounds);
                 let parts = first_component_of_gram(&sum, 3, &mut other).unwrap();
                 assert_eq!(parts.covariance, pc.covariance, "{kernel:?} {threads}");
                 assert_eq!(parts.mean, pc.mean);

@@ -92,7 +92,8 @@ enum SumState {
 }
 
 impl GramU8Sum {
-    /// An empty sum for rows of `dim` values, computed as `mm`'s kernel computes.
+    /// An empty sum for rows of `dim` values, computed as `mm`'s kernel computes (with its
+    /// threads; the float32 fallback with a multiplier of the same settings, its own).
     pub(crate) fn new(mm: &Matmul, dim: usize) -> GramU8Sum {
         #[cfg(target_arch = "x86_64")]
         if let Some(v) = vnni::Vnni::for_kernel(mm.kernel()) {
@@ -102,13 +103,10 @@ impl GramU8Sum {
                 state: SumState::Vnni(vnni::VnniSum::new(v, mm.threads(), dim)),
             };
         }
-        // Elsewhere the float32 fallback runs, whatever the kernel.
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = mm;
         GramU8Sum {
             dim,
             rows: 0,
-            state: SumState::F32(F32Sum::new(dim)),
+            state: SumState::F32(F32Sum::new(mm, dim)),
         }
     }
 
@@ -123,19 +121,12 @@ impl GramU8Sum {
     }
 
     /// Adds rows `rows` (any order, repeats counted) of the row-major `pixels` (`dim` values a
-    /// row); `mm` is the multiplier this sum was made by (its threads, and its float32 products
-    /// where the CPU has no VNNI).
+    /// row).
     ///
     /// # Errors
     /// [`MatmulError::RowOutOfRange`] when a row index points past the end of `pixels` (nothing is
-    /// added then), [`MatmulError::KernelUnavailable`] when `mm`'s kernel cannot run here.
-    pub fn add(
-        &mut self,
-        mm: &mut Matmul,
-        pixels: &[u8],
-        rows: &[usize],
-    ) -> Result<(), MatmulError> {
-        mm.check_kernel()?;
+    /// added then).
+    pub fn add(&mut self, pixels: &[u8], rows: &[usize]) -> Result<(), MatmulError> {
         let dim = self.dim;
         let available = pixels.len().checked_div(dim).unwrap_or(0);
         if let Some(&row) = rows.iter().find(|&&r| r >= available) {
@@ -144,27 +135,19 @@ impl GramU8Sum {
                 rows: available,
             });
         }
+        self.rows += rows.len();
         if dim == 0 || rows.is_empty() {
-            self.rows += rows.len();
             return Ok(());
         }
-        let (start, busy) = (std::time::Instant::now(), mm.busy);
         // The sums are exact, so the order is free: memory order streams the rows.
         let mut order = rows.to_vec();
         order.sort_unstable();
         let x = Rows { pixels, dim };
-        let result = match &mut self.state {
+        match &mut self.state {
             #[cfg(target_arch = "x86_64")]
-            SumState::Vnni(v) => {
-                v.add(x, &order);
-                Ok(())
-            }
-            SumState::F32(f) => f.add(mm, x, &order),
-        };
-        // Once, not also the fallback's own `gram` calls.
-        mm.busy = busy + start.elapsed();
-        result?;
-        self.rows += rows.len();
+            SumState::Vnni(v) => v.add(x, &order),
+            SumState::F32(f) => f.add(x, &order),
+        }
         Ok(())
     }
 
@@ -196,39 +179,48 @@ impl GramU8Sum {
 /// # Errors
 /// [`MatmulError::RowOutOfRange`] when a row index points past the end of `pixels`.
 pub(crate) fn gram_u8(
-    mm: &mut Matmul,
+    mm: &Matmul,
     pixels: &[u8],
     dim: usize,
     rows: &[usize],
 ) -> Result<GramU8, MatmulError> {
     let mut sum = GramU8Sum::new(mm, dim);
-    sum.add(mm, pixels, rows)?;
+    sum.add(pixels, rows)?;
     Ok(sum.finish())
 }
 
 /// The float32 fallback's running sums: `T = sum of (x - 128)^T (x - 128)` (upper triangle, exact
 /// in `f64`), the column sums `S` and the row count; `G_ij = T_ij + 128 (S_i + S_j) - 128^2 N`.
+/// Rows wait in `tile`, as `x - 128`, until a block of [`F32_BLOCK_ROWS`] is full (or the sum
+/// finishes), whatever the parts they came in.
 struct F32Sum {
+    mm: Matmul,
     dim: usize,
     totals: Vec<f64>,
     sums: Vec<u64>,
     n: usize,
+    tile: Vec<f32>,
+    waiting: usize,
+    c: Vec<f32>,
 }
 
 impl F32Sum {
-    fn new(dim: usize) -> F32Sum {
+    fn new(mm: &Matmul, dim: usize) -> F32Sum {
         F32Sum {
+            mm: Matmul::with_kernel(mm.kernel(), mm.threads()).with_blocking(mm.blocking()),
             dim,
             totals: vec![0.0; dim * dim],
             sums: vec![0; dim],
             n: 0,
+            tile: Vec::new(),
+            waiting: 0,
+            c: Vec::new(),
         }
     }
 
-    /// Adds the rows `order` by the float32 [`Matmul::gram`] of `x - 128` in blocks of
-    /// [`F32_BLOCK_ROWS`] (exact: see the module docs), compiled for the kernel's instruction set.
-    fn add(&mut self, mm: &mut Matmul, x: Rows<'_>, order: &[usize]) -> Result<(), MatmulError> {
-        let (dim, isa) = (x.dim, mm.kernel().isa());
+    /// Adds the rows `order`: their column sums now, their products a block at a time.
+    fn add(&mut self, x: Rows<'_>, order: &[usize]) {
+        let (dim, isa) = (x.dim, self.mm.kernel().isa());
         let sums = vectorized(
             isa,
             #[inline(always)]
@@ -238,49 +230,69 @@ impl F32Sum {
             *t += s;
         }
         self.n += order.len();
-        let block = F32_BLOCK_ROWS.min(order.len());
-        let mut tile = vec![0.0f32; block * dim];
-        let mut c = vec![0.0f32; dim * dim];
-        let totals = &mut self.totals;
-        for rows in order.chunks(block) {
-            let tile = &mut tile[..rows.len() * dim];
+        self.tile.resize(F32_BLOCK_ROWS * dim, 0.0);
+        let mut rest = order;
+        while !rest.is_empty() {
+            let (now, later) = rest.split_at((F32_BLOCK_ROWS - self.waiting).min(rest.len()));
+            let tile = &mut self.tile[self.waiting * dim..(self.waiting + now.len()) * dim];
             vectorized(
                 isa,
                 #[inline(always)]
                 || {
-                    for (out, &r) in tile.chunks_exact_mut(dim).zip(rows) {
+                    for (out, &r) in tile.chunks_exact_mut(dim).zip(now) {
                         for (o, &p) in out.iter_mut().zip(x.row(r)) {
                             *o = f32::from(p) - 128.0;
                         }
                     }
                 },
             );
-            mm.gram(
-                1.0,
-                MatRef::new(tile, rows.len(), dim)?,
-                0.0,
-                MatMut::new(&mut c, dim, dim)?,
-            )?;
-            // Sums of integers below 2^53: exact in f64, and the f32 -> f64 conversion vectorises.
-            vectorized(
-                isa,
-                #[inline(always)]
-                || {
-                    for i in 0..dim {
-                        let upper = i * dim + i..(i + 1) * dim;
-                        for (t, &c) in totals[upper.clone()].iter_mut().zip(&c[upper]) {
-                            *t += f64::from(c);
-                        }
-                    }
-                },
-            );
+            self.waiting += now.len();
+            rest = later;
+            if self.waiting == F32_BLOCK_ROWS {
+                self.flush();
+            }
         }
-        Ok(())
+    }
+
+    /// The waiting rows' float32 [`Matmul::gram`] (exact: see the module docs), added to the
+    /// totals.
+    fn flush(&mut self) {
+        if self.waiting == 0 {
+            return;
+        }
+        let (dim, isa) = (self.dim, self.mm.kernel().isa());
+        self.c.resize(dim * dim, 0.0);
+        let tile = &self.tile[..self.waiting * dim];
+        self.mm
+            .gram(
+                1.0,
+                MatRef::new(tile, self.waiting, dim).expect("the waiting rows"),
+                0.0,
+                MatMut::new(&mut self.c, dim, dim).expect("a dim x dim block"),
+            )
+            .expect("the multiplier's kernel was checked when the sum was made");
+        self.waiting = 0;
+        let (totals, c) = (&mut self.totals, &self.c);
+        // Sums of integers below 2^53: exact in f64, and the f32 -> f64 conversion vectorises.
+        vectorized(
+            isa,
+            #[inline(always)]
+            || {
+                for i in 0..dim {
+                    let upper = i * dim + i..(i + 1) * dim;
+                    for (t, &c) in totals[upper.clone()].iter_mut().zip(&c[upper]) {
+                        *t += f64::from(c);
+                    }
+                }
+            },
+        );
     }
 
     /// The upper triangle of `gram`; returns the column sums.
-    fn finish(self, gram: &mut [u64]) -> Vec<u64> {
-        let (dim, sums, n) = (self.dim, self.sums, self.n as i64);
+    fn finish(mut self, gram: &mut [u64]) -> Vec<u64> {
+        self.flush();
+        let (dim, n) = (self.dim, self.n as i64);
+        let sums = std::mem::take(&mut self.sums);
         for i in 0..dim {
             for j in i..dim {
                 let g = self.totals[i * dim + j] as i64 + 128 * (sums[i] + sums[j]) as i64
@@ -782,13 +794,13 @@ mod vnni {
 /// `bounds[i]..bounds[i + 1]`, each handed over as a matrix of its own (tests of the sums in parts).
 #[cfg(test)]
 pub(crate) fn sum_in_parts(
-    mm: &mut Matmul,
+    mm: &Matmul,
     pixels: &[u8],
     dim: usize,
     rows: &[usize],
     bounds: &[usize],
 ) -> GramU8 {
-    let mut sum = mm.gram_u8_sum(dim);
+    let mut sum = mm.gram_u8_sum(dim).unwrap();
     for w in bounds.windows(2) {
         let (first, end) = (w[0], w[1]);
         let local: Vec<usize> = rows
@@ -796,8 +808,7 @@ pub(crate) fn sum_in_parts(
             .filter(|&&r| (first..end).contains(&r))
             .map(|&r| r - first)
             .collect();
-        sum.add(mm, &pixels[first * dim..end * dim], &local)
-            .unwrap();
+        sum.add(&pixels[first * dim..end * dim], &local).unwrap();
     }
     sum.finish()
 }
@@ -857,8 +868,8 @@ mod tests {
             let (g, s) = naive(&x, dim, &rows);
             for kernel in Kernel::available() {
                 for threads in [1, 2, 3] {
-                    let mut mm = Matmul::with_kernel(kernel, threads);
-                    let got = gram_u8(&mut mm, &x, dim, &rows).unwrap();
+                    let mm = Matmul::with_kernel(kernel, threads);
+                    let got = gram_u8(&mm, &x, dim, &rows).unwrap();
                     assert_eq!(got.sums(), &s[..], "{kernel:?} {threads} {n}x{dim}");
                     assert_eq!(got.gram(), &g[..], "{kernel:?} {threads} {n}x{dim}");
                     assert_eq!((got.dim(), got.rows()), (dim, rows.len()));
@@ -877,24 +888,24 @@ mod tests {
         let (g, s) = naive(&x, dim, &rows);
         for kernel in Kernel::available() {
             for threads in [1, 2, 3] {
-                let mut mm = Matmul::with_kernel(kernel, threads);
+                let mm = Matmul::with_kernel(kernel, threads);
                 let bounds = [0, 1, 514, 515, 1030, 1100];
-                let got = sum_in_parts(&mut mm, &x, dim, &rows, &bounds);
+                let got = sum_in_parts(&mm, &x, dim, &rows, &bounds);
                 assert_eq!(got.rows(), rows.len());
                 assert_eq!(got.sums(), &s[..], "{kernel:?} {threads}");
                 assert_eq!(got.gram(), &g[..], "{kernel:?} {threads}");
             }
         }
         // A row out of range adds nothing.
-        let mut mm = Matmul::new(1);
-        let mut sum = mm.gram_u8_sum(dim);
-        sum.add(&mut mm, &x[..dim], &[0]).unwrap();
+        let mm = Matmul::new(1);
+        let mut sum = mm.gram_u8_sum(dim).unwrap();
+        sum.add(&x[..dim], &[0]).unwrap();
         assert_eq!(
-            sum.add(&mut mm, &x[..dim], &[0, 1]),
+            sum.add(&x[..dim], &[0, 1]),
             Err(MatmulError::RowOutOfRange { row: 1, rows: 1 })
         );
         assert_eq!(sum.rows(), 1);
-        assert_eq!(sum.finish(), gram_u8(&mut mm, &x, dim, &[0]).unwrap());
+        assert_eq!(sum.finish(), gram_u8(&mm, &x, dim, &[0]).unwrap());
     }
 
     #[test]
@@ -908,11 +919,11 @@ mod tests {
         let rows: Vec<usize> = (0..70_000).collect();
         let (g, s) = naive(&x, dim, &rows);
         for kernel in Kernel::available() {
-            let mut mm = Matmul::with_kernel(kernel, 1);
-            let got = gram_u8(&mut mm, &x, dim, &rows).unwrap();
+            let mm = Matmul::with_kernel(kernel, 1);
+            let got = gram_u8(&mm, &x, dim, &rows).unwrap();
             assert_eq!((got.gram(), got.sums()), (&g[..], &s[..]), "{kernel:?}");
             // In parts of 30,000 rows: the fold happens inside the second part.
-            let parts = sum_in_parts(&mut mm, &x, dim, &rows, &[0, 30_000, 60_000, 70_000]);
+            let parts = sum_in_parts(&mm, &x, dim, &rows, &[0, 30_000, 60_000, 70_000]);
             assert_eq!(parts, got, "{kernel:?}");
         }
     }
@@ -921,10 +932,10 @@ mod tests {
     fn rows_out_of_range_and_empty_inputs() {
         let x = [1u8, 2, 3, 4, 5, 6];
         assert_eq!(
-            gram_u8(&mut Matmul::new(1), &x, 3, &[0, 2]),
+            gram_u8(&Matmul::new(1), &x, 3, &[0, 2]),
             Err(MatmulError::RowOutOfRange { row: 2, rows: 2 })
         );
-        let empty = gram_u8(&mut Matmul::new(1), &x, 3, &[]).unwrap();
+        let empty = gram_u8(&Matmul::new(1), &x, 3, &[]).unwrap();
         assert_eq!(
             (empty.gram(), empty.sums()),
             (&[0u64; 9][..], &[0u64; 3][..])

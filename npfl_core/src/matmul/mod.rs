@@ -357,8 +357,8 @@ impl Matmul {
     /// The exact Gram matrix `X^T X` and the column sums of rows `rows` (any order, repeats
     /// counted) of the row-major `u8` matrix `pixels` (`dim` values a row), in integer
     /// arithmetic: AVX-512 VNNI where this multiplier's kernel is AVX-512 and the CPU has it,
-    /// AVX-VNNI (256-bit) where the kernel is AVX-512 or AVX2 and the CPU has that, else this
-    /// multiplier's float32 [`Matmul::gram`] in blocks small enough to be exact. Exact, so the same on every CPU and for every thread count.
+    /// AVX-VNNI (256-bit) where the kernel is AVX-512 or AVX2 and the CPU has that, else the
+    /// float32 [`Matmul::gram`] of its kernel in blocks small enough to be exact. Exact, so the same on every CPU and for every thread count.
     ///
     /// # Errors
     /// [`MatmulError::RowOutOfRange`] for a row index past the end of `pixels`,
@@ -369,23 +369,31 @@ impl Matmul {
         dim: usize,
         rows: &[usize],
     ) -> Result<GramU8, MatmulError> {
-        gram_u8::gram_u8(self, pixels, dim, rows)
+        self.check_kernel()?;
+        let start = Instant::now();
+        let gram = gram_u8::gram_u8(self, pixels, dim, rows);
+        self.busy += start.elapsed();
+        gram
     }
 
     /// An empty [`GramU8Sum`] for rows of `dim` values: [`Matmul::gram_u8`] over rows that arrive
-    /// in parts (each [`GramU8Sum::add`] takes this multiplier again), with the same result.
+    /// in parts, with the same result (computed by this multiplier's kernel and threads).
     ///
     /// ```
     /// use npfl_core::matmul::Matmul;
     /// let mut mm = Matmul::new(1);
     /// let pixels = [1u8, 2, 3, 4, 5, 6];
-    /// let mut sum = mm.gram_u8_sum(2);
-    /// sum.add(&mut mm, &pixels[..4], &[0, 1]).unwrap();
-    /// sum.add(&mut mm, &pixels[4..], &[0]).unwrap();
+    /// let mut sum = mm.gram_u8_sum(2).unwrap();
+    /// sum.add(&pixels[..4], &[0, 1]).unwrap();
+    /// sum.add(&pixels[4..], &[0]).unwrap();
     /// assert_eq!(sum.finish(), mm.gram_u8(&pixels, 2, &[0, 1, 2]).unwrap());
     /// ```
-    pub fn gram_u8_sum(&self, dim: usize) -> GramU8Sum {
-        GramU8Sum::new(self, dim)
+    ///
+    /// # Errors
+    /// [`MatmulError::KernelUnavailable`] when the forced kernel cannot run on this CPU.
+    pub fn gram_u8_sum(&self, dim: usize) -> Result<GramU8Sum, MatmulError> {
+        self.check_kernel()?;
+        Ok(GramU8Sum::new(self, dim))
     }
 
     fn check_kernel(&self) -> Result<(), MatmulError> {
