@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use ndarray::{Array1, Array2};
 
+use crate::mnist::{Chunked, read_chunks};
 use crate::mnist::{H, LABELS, W};
-use crate::{DatasetError, ImageChunk, Images, Mnist, OnChunk, Sizes, Split};
+use crate::{DatasetError, Images, Mnist, OnChunk, Sizes, Split};
 
 /// Magic number of an IDX file of unsigned bytes with three dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -190,7 +191,6 @@ pub(crate) fn train_image_chunks_idx_dir(
     chunk_rows: usize,
     on_chunk: &mut OnChunk<'_>,
 ) -> Result<usize, DatasetError> {
-    assert!(chunk_rows > 0, "chunks of at least one image");
     let images_path = find(dir, "train-images-idx3-ubyte");
     let labels_path = find(dir, "train-labels-idx1-ubyte");
     let mut reader = open(&images_path)?;
@@ -199,36 +199,18 @@ pub(crate) fn train_image_chunks_idx_dir(
     check_counts(n, &images_path, labels.len(), &labels_path)?;
     let train = train_size(dir, n)?;
     let reason = |e: std::io::Error| bad_idx(&images_path, io_reason(&e));
-    let mut buf = vec![0u8; chunk_rows.min(train) * H * W];
-    let mut got = 0;
-    for first in (0..train).step_by(chunk_rows) {
-        let rows = chunk_rows.min(train - first);
-        let buf = &mut buf[..rows * H * W];
-        let k = read_up_to(&mut reader, buf).map_err(reason)?;
-        got += k;
-        if k < buf.len() {
-            return check_payload_end(&mut reader, &images_path, got, len, "pixel").map(|()| train);
+    let got = match read_chunks(&mut reader, train, chunk_rows, on_chunk).map_err(reason)? {
+        Chunked::All => train * H * W,
+        Chunked::Stopped => return Ok(train),
+        Chunked::Short { read } => {
+            return check_payload_end(&mut reader, &images_path, read, len, "pixel")
+                .map(|()| train);
         }
-        let chunk = ImageChunk {
-            total: train,
-            first,
-            pixels: buf,
-        };
-        if on_chunk(chunk).is_break() {
-            return Ok(train);
-        }
-    }
+    };
     // The dev images are read for the length and the end of the file, and dropped.
-    let mut scratch = vec![0u8; 1 << 16];
-    while got < len {
-        let want = (len - got).min(scratch.len());
-        let k = read_up_to(&mut reader, &mut scratch[..want]).map_err(reason)?;
-        got += k;
-        if k < want {
-            break;
-        }
-    }
-    check_payload_end(&mut reader, &images_path, got, len, "pixel")?;
+    let rest = (len - got) as u64;
+    let dev = std::io::copy(&mut (&mut reader).take(rest), &mut std::io::sink()).map_err(reason)?;
+    check_payload_end(&mut reader, &images_path, got + dev as usize, len, "pixel")?;
     Ok(train)
 }
 

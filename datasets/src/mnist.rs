@@ -155,6 +155,47 @@ impl ImageChunk<'_> {
 /// then neither read nor checked).
 pub type OnChunk<'f> = dyn FnMut(ImageChunk<'_>) -> ControlFlow<()> + 'f;
 
+/// How [`read_chunks`] ended.
+pub(crate) enum Chunked {
+    /// Every image was read and handed out.
+    All,
+    /// The receiver stopped the reading.
+    Stopped,
+    /// The input ended first, after `read` bytes of images.
+    Short { read: usize },
+}
+
+/// Reads `total` images from `reader` in chunks of `chunk_rows` (the last one shorter) into one
+/// buffer and hands each to `on_chunk` (the readers of
+/// [`Mnist::train_image_chunks_from_npz`] and [`Mnist::train_image_chunks_from_idx_dir`]).
+pub(crate) fn read_chunks(
+    reader: &mut dyn std::io::Read,
+    total: usize,
+    chunk_rows: usize,
+    on_chunk: &mut OnChunk<'_>,
+) -> std::io::Result<Chunked> {
+    let row = C * H * W;
+    let mut buf = vec![0u8; chunk_rows.min(total) * row];
+    for first in (0..total).step_by(chunk_rows) {
+        let buf = &mut buf[..chunk_rows.min(total - first) * row];
+        let got = crate::idx::read_up_to(reader, buf)?;
+        if got < buf.len() {
+            return Ok(Chunked::Short {
+                read: first * row + got,
+            });
+        }
+        let chunk = ImageChunk {
+            total,
+            first,
+            pixels: buf,
+        };
+        if on_chunk(chunk).is_break() {
+            return Ok(Chunked::Stopped);
+        }
+    }
+    Ok(Chunked::All)
+}
+
 impl Mnist {
     /// Reads an `.npz` in the course's layout (`{train,dev,test}_{images,labels}`, images uint8
     /// (N, 28, 28, 1), labels integers in 0..10), compressed (`np.savez_compressed`) or not.
@@ -188,6 +229,7 @@ impl Mnist {
         chunk_rows: usize,
         on_chunk: &mut OnChunk<'_>,
     ) -> Result<usize, DatasetError> {
+        assert!(chunk_rows > 0, "chunks of at least one image");
         crate::npz::train_image_chunks_npz(path, chunk_rows, on_chunk)
     }
 
@@ -205,6 +247,7 @@ impl Mnist {
         chunk_rows: usize,
         on_chunk: &mut OnChunk<'_>,
     ) -> Result<usize, DatasetError> {
+        assert!(chunk_rows > 0, "chunks of at least one image");
         crate::idx::train_image_chunks_idx_dir(dir, chunk_rows, on_chunk)
     }
 

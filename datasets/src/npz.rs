@@ -10,7 +10,8 @@ use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ViewNpyError, ViewNpyEx
 use zip::ZipArchive;
 
 use crate::mnist::{C, H, LABELS, W};
-use crate::{DatasetError, ImageChunk, Images, Mnist, OnChunk, Sizes, Split};
+use crate::mnist::{Chunked, read_chunks};
+use crate::{DatasetError, Images, Mnist, OnChunk, Sizes, Split};
 
 /// The six keys of the course's `mnist.npz`.
 pub(crate) const KEYS: [&str; 6] = [
@@ -56,7 +57,6 @@ pub(crate) fn train_image_chunks_npz(
     chunk_rows: usize,
     on_chunk: &mut OnChunk<'_>,
 ) -> Result<usize, DatasetError> {
-    assert!(chunk_rows > 0, "chunks of at least one image");
     let file = File::open(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
@@ -70,18 +70,9 @@ pub(crate) fn train_image_chunks_npz(
     let images = reader.images_paged("train_images")?;
     reader.check_counts("train", images.len(), labels.len())?;
     let pixels = images.view();
-    let pixels = pixels.as_slice().expect("images are in standard layout");
-    let row = H * W * C;
-    for (c, chunk) in pixels.chunks(chunk_rows * row).enumerate() {
-        let chunk = ImageChunk {
-            total: images.len(),
-            first: c * chunk_rows,
-            pixels: chunk,
-        };
-        if on_chunk(chunk).is_break() {
-            break;
-        }
-    }
+    let mut pixels = pixels.as_slice().expect("images are in standard layout");
+    read_chunks(&mut pixels, images.len(), chunk_rows, on_chunk)
+        .expect("the images are all in memory");
     Ok(images.len())
 }
 
@@ -243,22 +234,10 @@ impl<'p, R: Read + Seek> NpzFile<'p, R> {
             }
             let n = header.shape[0];
             self.check_counts(split, n, labels)?;
-            let row = H * W * C;
-            let mut buf = vec![0u8; chunk_rows.min(n) * row];
-            for first in (0..n).step_by(chunk_rows) {
-                let rows = chunk_rows.min(n - first);
-                let buf = &mut buf[..rows * row];
-                if crate::idx::read_up_to(member, buf).map_err(|e| decode(&e))? < buf.len() {
-                    return Err(self.bad(key, TRUNCATED));
-                }
-                let chunk = ImageChunk {
-                    total: n,
-                    first,
-                    pixels: buf,
-                };
-                if on_chunk(chunk).is_break() {
-                    return Ok(Some(n));
-                }
+            match read_chunks(member, n, chunk_rows, on_chunk).map_err(|e| decode(&e))? {
+                Chunked::All => {}
+                Chunked::Stopped => return Ok(Some(n)),
+                Chunked::Short { .. } => return Err(self.bad(key, TRUNCATED)),
             }
             // Reading on to the end checks the member's CRC.
             let extra = std::io::copy(member, &mut std::io::sink()).map_err(|e| decode(&e))?;
