@@ -347,7 +347,7 @@ fn train_run(
     );
     (
         bits(trainer.model().params()),
-        bits(trainer.adam().exp_avg()),
+        bits(&trainer.adam().exp_avg()),
         bits(trainer.adam().exp_avg_sq()),
         line,
     )
@@ -380,4 +380,87 @@ fn every_kernel_trains_bit_identically() {
             assert!(got.2 == want.2, "{what}: Adam's exp_avg_sq differs");
         }
     }
+}
+
+/// `n` images where most pixels are zero, 300 carry a pattern of the label, and 150 are lit in
+/// one image each: their weights' gradients are zero for hundreds of steps at a time, so that
+/// Adam's moments decay into the tiny range and its parameters are parked, and unparked when
+/// the image comes round again.
+fn sparse_images(n: usize) -> (Vec<u8>, Vec<u8>) {
+    let hash = |a: usize, b: usize| {
+        let x = (a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (b as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 40
+    };
+    let mut pixels = vec![0u8; n * 784];
+    let labels: Vec<u8> = (0..n).map(|i| (hash(i, 7) % 10) as u8).collect();
+    for (i, image) in pixels.chunks_exact_mut(784).enumerate() {
+        let label = usize::from(labels[i]);
+        for (p, x) in image.iter_mut().enumerate().skip(200).take(300) {
+            let on = (p + label * 17) % 40 < 12;
+            *x = (if on { 150 } else { 20 } + hash(i, p) % 100) as u8;
+        }
+    }
+    for p in 600..750 {
+        pixels[(p * 263 % n) * 784 + p] = 200;
+    }
+    (pixels, labels)
+}
+
+#[test]
+fn parking_trains_bit_identically() {
+    let (x, y) = sparse_images(40_000);
+    let (dx, dy) = sparse_images(500);
+    let train = Examples::new(Features::U8(&x), &y, 784).unwrap();
+    let dev = Examples::new(Features::U8(&dx), &dy, 784).unwrap();
+    let run = |parking: bool| {
+        let config = MlpConfig {
+            inputs: 784,
+            hidden_layers: 1,
+            hidden_layer_size: 100,
+            outputs: 10,
+            activation: Activation::Relu,
+        };
+        let mut rng = CourseRng::new(42, true);
+        let model = Mlp::new(config, &mut rng).unwrap();
+        let matmul = Matmul::new(1);
+        let mut trainer = Trainer::new(model, AdamConfig::default(), matmul, rng, 50)
+            .unwrap()
+            .map_adam(|adam| adam.with_parking(parking));
+        let mut parked = Vec::new();
+        let mut lines = Vec::new();
+        for _ in 0..2 {
+            let logs = trainer
+                .fit(&train, Some(&dev), 1, &mut |_| {}, &mut |_| {})
+                .unwrap()
+                .unwrap();
+            parked.push(trainer.adam().parked());
+            lines.push(format!(
+                "{:#x} {:#x}",
+                logs.train.loss.to_bits(),
+                logs.dev.unwrap().loss.to_bits()
+            ));
+        }
+        let state = (
+            bits(trainer.model().params()),
+            bits(&trainer.adam().exp_avg()),
+            bits(trainer.adam().exp_avg_sq()),
+            lines,
+        );
+        (state, parked)
+    };
+    let (with, parked) = run(true);
+    let (without, none) = run(false);
+    assert_eq!(none, [0, 0]);
+    assert!(
+        parked.iter().all(|&n| n > 100),
+        "parked after each epoch: {parked:?}"
+    );
+    assert!(
+        with.3 == without.3,
+        "losses {:?} against {:?}",
+        with.3,
+        without.3
+    );
+    assert!(with == without, "the parameters or moments differ");
 }

@@ -10,6 +10,7 @@
 //! The scalars are computed in `float64` as Python does and rounded to `float32` where torch converts
 //! them; no fused multiply-add, as in torch's default CPU capability (ReCodEx mode).
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ pub struct Adam {
     exp_avg_sq: Vec<f32>,
     /// The parameters with a tiny `exp_avg` (see [`SetAside`]).
     set_aside: SetAside,
+    /// The parameters left out of the pass while their gradient stays zero (see [`Parked`]).
+    parked: Parked,
     /// The instruction set the vectorised pass is compiled for (same bits for every one).
     isa: Isa,
     /// How the pass divides by the bias correction (same bits either way).
@@ -56,6 +59,14 @@ pub struct Adam {
     tiny_moments: TinyMoments,
     /// The timing of both ways for [`TinyMoments::Timed`].
     trial: Trial,
+    /// Whether parameters may be parked ([`Adam::with_parking`], [`Parked`]; the same bits).
+    parking: bool,
+    /// Whether the configuration allows parking: `0 <= beta1, beta2 < 1`, a positive finite
+    /// `eps` and a finite `lr` (so that `|lr / bias_correction1|` only shrinks and the
+    /// denominator is at least `eps`).
+    parkable: bool,
+    /// Steps between sweeps for parameters to park ([`PARK_PERIOD`]; tests sweep more often).
+    park_period: u64,
 }
 
 /// What a step does with the parameters whose `exp_avg` is tiny (non-zero, below 2^-100: a dead
@@ -220,10 +231,18 @@ impl Adam {
             exp_avg: vec![0.0; params],
             exp_avg_sq: vec![0.0; params],
             set_aside: SetAside::default(),
+            parked: Parked::default(),
             isa: Isa::detect(),
             division: Division::fastest(Isa::detect()),
             tiny_moments: TinyMoments::Timed,
             trial: Trial::default(),
+            parkable: (0.0..1.0).contains(&config.beta1)
+                && (0.0..1.0).contains(&config.beta2)
+                && (config.eps as f32) > 0.0
+                && (config.eps as f32).is_finite()
+                && config.lr.is_finite(),
+            park_period: PARK_PERIOD,
+            parking: true,
         }
     }
 
@@ -267,9 +286,47 @@ impl Adam {
         self.step
     }
 
-    /// The first moments (`exp_avg`).
-    pub fn exp_avg(&self) -> &[f32] {
-        &self.exp_avg
+    /// The first moments (`exp_avg`); a copy when some are parked (see [`Adam::with_parking`]).
+    pub fn exp_avg(&self) -> Cow<'_, [f32]> {
+        if self.parked.index.is_empty() {
+            return Cow::Borrowed(&self.exp_avg);
+        }
+        let mut m = self.exp_avg.clone();
+        for (&i, &value) in self.parked.index.iter().zip(&self.parked.m) {
+            m[i] = value;
+        }
+        Cow::Owned(m)
+    }
+
+    /// Parks parameters whose gradient stays zero with a tiny `exp_avg`, or not (unparking any
+    /// parked now): the same bits either way (tested); the default is to park.
+    ///
+    /// A dead relu unit's weights (or those of a pixel that is zero in every batch) get a zero
+    /// gradient on every step, and their `exp_avg` decays into the subnormals, where the vectorised
+    /// update's float32 operations are slow on every later step. A parked parameter is left out
+    /// of them while its gradient stays zero and its value is one no tiny moment can move: its
+    /// `exp_avg` is kept apart and decayed exactly in float64, its `exp_avg_sq` and value come
+    /// out of the update as they would. A step with a gradient (or a value changed by the
+    /// caller) unparks it first.
+    pub fn with_parking(mut self, parking: bool) -> Self {
+        if !parking {
+            self.unpark_all();
+        }
+        self.parking = parking;
+        self
+    }
+
+    /// Unparks every parked parameter (their `exp_avg` back in place).
+    fn unpark_all(&mut self) {
+        for (&i, &m) in self.parked.index.iter().zip(&self.parked.m) {
+            self.exp_avg[i] = m;
+        }
+        self.parked = Parked::default();
+    }
+
+    /// How many parameters are parked now (see [`Adam::with_parking`]).
+    pub fn parked(&self) -> usize {
+        self.parked.index.len()
     }
 
     /// The second moments (`exp_avg_sq`).
@@ -306,6 +363,7 @@ impl Adam {
         // from an older step only cost speed: a parameter set aside that is no longer tiny is
         // updated apart all the same, and a tiny one left unmarked is updated by the pass.
         let marks = set_aside || timed;
+        self.parked.unpark_changed(params, grads, m);
         aside.take(params, m, v, set_aside);
         run_pass(
             self.isa,
@@ -326,6 +384,12 @@ impl Adam {
         }
         if let Some(start) = start {
             self.trial.record(set_aside, start.elapsed());
+        }
+        if !self.parked.m.is_empty() {
+            self.parked.decay(self.isa, s.w1);
+        }
+        if self.step.is_multiple_of(self.park_period) && self.parking && self.parkable {
+            self.parked.sweep(&s, params, grads, m, v);
         }
     }
 }
@@ -381,6 +445,150 @@ impl SetAside {
                 exp_avg[i] = 0.0;
             }
         }
+    }
+}
+
+/// Steps from one sweep for parameters to park to the next ([`Parked::sweep`]).
+const PARK_PERIOD: u64 = 64;
+
+/// The parameters whose gradient has stayed exactly zero since their `exp_avg` became tiny
+/// ([`is_tiny`]): a dead relu unit's weights, a pixel that is zero in every batch. With a zero
+/// gradient, `exp_avg` decays through the tiny normals and the subnormals until `w1 * m` rounds
+/// to zero, and then stays (a few times 2^-149), and the pass's float32 operations on it are slow
+/// from about 2^-116 on, for good (Zen 5: about 6 ns more per group of 16 parameters for a moment
+/// of `3 * 2^-149`, 10 ns for one of `2^-139`; x86 CPUs with microcode assists far more). While the
+/// gradient stays zero, such a parameter's update needs none of them:
+/// - `exp_avg` becomes `m + w1 * (0 - m)` rounded as float32 does, which [`decay`] computes for all
+///   parked parameters at once in float64 (exact, no subnormal float32 operation, vectorised);
+/// - `p` stays as it is: when parked, `|lr / bias_correction1| * |m|` over `eps` is below a quarter
+///   of its ulp, and on later steps `|m|` and `|lr / bias_correction1|` only shrink while the
+///   denominator stays at least `eps`;
+/// - `exp_avg_sq` becomes `v * beta2 + 0`, as the pass computes it for any `exp_avg`.
+///
+/// So a parked parameter's `exp_avg` is stored as +0, with which the pass keeps it at +0 and leaves
+/// `p` as it is (`p` is normal, not zero), while its value is kept here, side by side with the
+/// others (no scattered reads or writes on each step). A step that finds a parked parameter's
+/// gradient not zero (checked before the pass) unparks it, restoring its `exp_avg`, and the pass
+/// computes that step as always. [`Adam::exp_avg`] puts the parked values in. Found by a sweep
+/// every [`PARK_PERIOD`] steps.
+#[derive(Clone, Debug, Default)]
+struct Parked {
+    /// The parked parameters' indices, their `exp_avg`, and the bits of their `p` (which a
+    /// caller could change between steps: a parameter whose `p` changed is unparked).
+    index: Vec<usize>,
+    m: Vec<f32>,
+    p: Vec<u32>,
+    /// How many of the first parked values are fixed points of [`decay`] (parked earliest, they
+    /// settle first), which it skips.
+    settled: usize,
+}
+
+impl Parked {
+    /// Before a step: unparks the parameters whose gradient is not zero or whose `p` is not the
+    /// one they were parked with, so that the pass computes them.
+    fn unpark_changed(&mut self, params: &[f32], grads: &[f32], exp_avg: &mut [f32]) {
+        // Not zero when parameter i, parked with p bits `p`, changed.
+        let changed = |i: usize, p: u32| (grads[i].to_bits() << 1) | (params[i].to_bits() ^ p);
+        // One test for all (usually nothing changed), then the compaction.
+        let any = (self.index.iter().zip(&self.p)).fold(0u32, |any, (&i, &p)| any | changed(i, p));
+        if any == 0 {
+            return;
+        }
+        let (mut kept, mut settled) = (0, 0);
+        for k in 0..self.index.len() {
+            let i = self.index[k];
+            if changed(i, self.p[k]) != 0 {
+                exp_avg[i] = self.m[k];
+            } else {
+                settled += usize::from(k < self.settled);
+                (self.index[kept], self.m[kept], self.p[kept]) = (i, self.m[k], self.p[k]);
+                kept += 1;
+            }
+        }
+        self.index.truncate(kept);
+        self.m.truncate(kept);
+        self.p.truncate(kept);
+        self.settled = settled;
+    }
+
+    /// After a step with lerp weight `w1`: every parked `exp_avg` one step on ([`decay`]), and
+    /// the settled ones counted.
+    fn decay(&mut self, isa: Isa, w1: f32) {
+        let moving = &mut self.m[self.settled..];
+        vectorized(
+            isa,
+            #[inline(always)]
+            || decay(w1, moving),
+        );
+        let tie = f64::from_bits(0x3690_0000_0000_0000); // 2^-150
+        while self.settled < self.m.len()
+            && f64::from(w1) * widen(self.m[self.settled]).abs() <= tie
+        {
+            self.settled += 1;
+        }
+    }
+
+    /// After a step with constants `s`: parks the parameters with a tiny `exp_avg`, a zero
+    /// gradient in this step (likely to stay zero), a normal `p` that no later step can change
+    /// (see above) and a finite `v`; `s` is of the lerp form [`Scalars::small_weight`].
+    fn sweep(
+        &mut self,
+        s: &Scalars,
+        params: &[f32],
+        grads: &[f32],
+        exp_avg: &mut [f32],
+        exp_avg_sq: &[f32],
+    ) {
+        const CHUNK: usize = 64;
+        if !s.small_weight {
+            return;
+        }
+        let (neg_step, eps) = (f64::from(s.neg_step).abs(), f64::from(s.eps));
+        let slack = f64::from_bits(0x36b0_0000_0000_0000); // 2^-148
+        for start in (0..exp_avg.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(exp_avg.len());
+            // A vectorised look first: tiny moments are few.
+            if !exp_avg[start..end]
+                .iter()
+                .fold(false, |any, &m| any | is_tiny(m))
+            {
+                continue;
+            }
+            for i in start..end {
+                let (m, p) = (exp_avg[i], params[i]);
+                let p_exponent = (p.to_bits() >> 23) & 0xff;
+                if !is_tiny(m)
+                    || grads[i] != 0.0
+                    || !(1..255).contains(&p_exponent)
+                    || !exp_avg_sq[i].is_finite()
+                {
+                    continue;
+                }
+                // |step| <= ((|neg_step| |m| (1 + 2^-24) + 2^-150) / eps) (1 + 2^-24) + 2^-150
+                // (the float32 product and quotient, subnormal or not); p's ulp is 2^(e - 150).
+                let bound = (neg_step * widen(m).abs() * 1.001 + slack) / eps * 1.001 + slack;
+                let quarter_ulp = f64::from_bits(u64::from(p_exponent + 1023 - 152) << 52);
+                if bound < quarter_ulp {
+                    self.index.push(i);
+                    self.m.push(m);
+                    self.p.push(p.to_bits());
+                    exp_avg[i] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// One step of every parked `exp_avg` (tiny, non-zero) with a zero gradient: `m + w1 * (0 - m)`
+/// in float32, each rounding done by [`encode_tiny`] in float64 (`0 - m` is exact, `w1 * m` and
+/// the sum are exact in float64). Branch-free, for [`vectorized`].
+#[inline(always)]
+fn decay(w1: f32, exp_avg: &mut [f32]) {
+    for m in exp_avg {
+        let m64 = decode_tiny(*m);
+        let (u, _) = encode_tiny(f64::from(w1) * -m64);
+        let (_, bits) = encode_tiny(m64 + u);
+        *m = f32::from_bits(bits);
     }
 }
 
@@ -1011,6 +1219,7 @@ mod tests {
         let n = 4099;
         let mut adam = Adam::new(AdamConfig::default(), n)
             .with_tiny_moments(tiny.unwrap_or(TinyMoments::InPass));
+        adam.park_period = 4;
         let mut p = vec![0.0f32; n];
         g.uniform_f32(&mut p, -0.5, 0.5, CpuCapability::Default);
         let (mut m_ref, mut v_ref, mut p_ref) = (vec![0.0f32; n], vec![0.0f32; n], p.clone());
@@ -1025,6 +1234,7 @@ mod tests {
             }
             if step % 20 == 10 {
                 // Push some moments into the tiny range and the subnormals directly.
+                adam.unpark_all();
                 for i in (0..n).step_by(3) {
                     m_ref[i] = any_f32(&mut g, (i % 2) as u32);
                     adam.exp_avg[i] = m_ref[i];
@@ -1042,37 +1252,152 @@ mod tests {
             for i in 0..n {
                 update_with::<false>(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
             }
-            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            // The first difference, readably (the whole vectors would be thousands of numbers).
-            let same = |a: f32, b: f32| a.to_bits() == b.to_bits();
-            if let Some(i) = (0..n).find(|&i| {
-                !same(p[i], p_ref[i])
-                    || !same(adam.exp_avg[i], m_ref[i])
-                    || !same(adam.exp_avg_sq[i], v_ref[i])
-            }) {
-                panic!(
-                    "{tiny:?}: step {step}, parameter {i} (gradient {:e}): (p, m, v) = ({:e}, {:e}, {:e}), \
-                     the plain formula gives ({:e}, {:e}, {:e})",
-                    grads[i],
-                    p[i],
-                    adam.exp_avg[i],
-                    adam.exp_avg_sq[i],
-                    p_ref[i],
-                    m_ref[i],
-                    v_ref[i]
-                );
+            assert_same_state(
+                &format!("{tiny:?}: step {step}"),
+                &adam,
+                &p,
+                &grads,
+                [&p_ref, &m_ref, &v_ref],
+            );
+        }
+    }
+
+    /// Panics, naming the first difference, unless the parameters `p` and the moments of `adam`
+    /// (parked ones included) have the bits of `reference` (parameters, `exp_avg`, `exp_avg_sq`).
+    fn assert_same_state(
+        what: &str,
+        adam: &Adam,
+        p: &[f32],
+        grads: &[f32],
+        reference: [&[f32]; 3],
+    ) {
+        let m = adam.exp_avg();
+        let [p_ref, m_ref, v_ref] = reference;
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits();
+        if let Some(i) = (0..p.len()).find(|&i| {
+            !same(p[i], p_ref[i]) || !same(m[i], m_ref[i]) || !same(adam.exp_avg_sq[i], v_ref[i])
+        }) {
+            panic!(
+                "{what}, parameter {i} (gradient {:e}): (p, m, v) = ({:e}, {:e}, {:e}), \
+                 the plain formula gives ({:e}, {:e}, {:e})",
+                grads[i], p[i], m[i], adam.exp_avg_sq[i], p_ref[i], m_ref[i], v_ref[i]
+            );
+        }
+    }
+
+    /// Parking (see [`Parked`]): moments that decay through the tiny normals and the subnormals
+    /// to their fixed points while the gradient stays zero, gradients that come back (also as
+    /// subnormals, and `-0.0`, which does not unpark), parameters that a caller changes between
+    /// steps, parameters that may not be parked (zero, subnormal, infinite, NaN, or so small that
+    /// a tiny moment could move them; an infinite `exp_avg_sq`): every step equals the plain
+    /// float32 formula bit for bit, for each way of treating tiny moments, and parameters are
+    /// parked and unparked.
+    #[test]
+    fn parked_steps_equal_the_plain_formula() {
+        for tiny in [
+            TinyMoments::Timed,
+            TinyMoments::SetAside,
+            TinyMoments::InPass,
+        ] {
+            let mut g = TorchGenerator::new(17);
+            let n = 2003;
+            let mut adam = Adam::new(AdamConfig::default(), n).with_tiny_moments(tiny);
+            adam.park_period = 3;
+            let mut p: Vec<f32> = (0..n)
+                .map(|i| match i % 41 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::from_bits(0x0000_0123),
+                    3 => f32::from_bits(0x1000_0000), // 2^-95: a tiny moment could move it
+                    4 => f32::INFINITY,
+                    5 => f32::NAN,
+                    6 => 1e30,
+                    _ => any_f32(&mut g, 5) + 0.01,
+                })
+                .collect();
+            // Moments from tiny normals down to the fixed points, both signs.
+            for i in 0..n {
+                let r = g.random();
+                let magnitude = match i % 4 {
+                    0 => (r % (26 << 23)) + (1 << 23),  // 2^-126 .. 2^-100
+                    1 => r & 0x007f_ffff,               // subnormal
+                    2 => 1 + r % 5,                     // at or near a fixed point
+                    _ => (r % (20 << 23)) + (90 << 23), // ordinary small
+                };
+                adam.exp_avg[i] = f32::from_bits(magnitude | (r & 0x8000_0000));
+                adam.exp_avg_sq[i] = match i % 53 {
+                    0 => f32::INFINITY,
+                    1 => 0.0,
+                    _ => any_f32(&mut g, 5).abs() * 1e-6,
+                };
             }
-            assert_eq!(bits(&p), bits(&p_ref), "params after step {step}");
-            assert_eq!(
-                bits(&adam.exp_avg),
-                bits(&m_ref),
-                "exp_avg after step {step}"
-            );
-            assert_eq!(
-                bits(&adam.exp_avg_sq),
-                bits(&v_ref),
-                "exp_avg_sq after step {step}"
-            );
+            let (mut p_ref, mut m_ref, mut v_ref) =
+                (p.clone(), adam.exp_avg.clone(), adam.exp_avg_sq.clone());
+            let mut grads = vec![0.0f32; n];
+            let (mut most, mut unparked) = (0, 0);
+            for step in 0..400u32 {
+                for (i, gr) in grads.iter_mut().enumerate() {
+                    // Mostly zero (some -0.0); a gradient now and then, for some parameters often.
+                    let r = g.random();
+                    let often = i % 7 == 0;
+                    *gr = if !r.is_multiple_of(if often { 3 } else { 97 }) {
+                        if r.is_multiple_of(11) { -0.0 } else { 0.0 }
+                    } else {
+                        match r % 5 {
+                            0 => f32::from_bits(1 + r % 1000), // subnormal
+                            1 => -1e-40,
+                            _ => any_f32(&mut g, 5) * 1e-3,
+                        }
+                    };
+                }
+                if step % 37 == 36 {
+                    // A caller changes some parameters between steps.
+                    for i in (step as usize % 13..n).step_by(13) {
+                        p[i] = if i % 2 == 0 { p[i] * 1e-30 } else { p[i] + 0.5 };
+                        p_ref[i] = p[i];
+                    }
+                }
+                let before = adam.parked();
+                adam.step(&mut p, &grads);
+                let s = scalars(step + 1, true);
+                for i in 0..n {
+                    update_with::<false>(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
+                }
+                assert_same_state(
+                    &format!("{tiny:?}: step {step}"),
+                    &adam,
+                    &p,
+                    &grads,
+                    [&p_ref, &m_ref, &v_ref],
+                );
+                most = most.max(adam.parked());
+                unparked += before.saturating_sub(adam.parked());
+            }
+            assert!(most > n / 3, "{tiny:?}: at most {most} parked");
+            assert!(unparked > 100, "{tiny:?}: {unparked} unparked");
+        }
+    }
+
+    /// [`decay`] is `m + w1 * (0 - m)` in float32, for tiny moments of every kind.
+    #[test]
+    fn decay_is_the_float32_lerp() {
+        let mut g = TorchGenerator::new(23);
+        let w1 = scalars(1, true).w1;
+        let mut m: Vec<f32> = (0..200_000)
+            .map(|i| {
+                let r = g.random();
+                let magnitude = if i % 2 == 0 {
+                    1 + r % 0x007f_ffff
+                } else {
+                    r % (27 << 23) + 1
+                };
+                f32::from_bits(magnitude | (r & 0x8000_0000))
+            })
+            .collect();
+        let expected: Vec<f32> = m.iter().map(|&x| x + w1 * (0.0 - x)).collect();
+        decay(w1, &mut m);
+        for (i, (&x, &e)) in m.iter().zip(&expected).enumerate() {
+            assert_eq!(x.to_bits(), e.to_bits(), "value {i}: {x:e} against {e:e}");
         }
     }
 

@@ -218,6 +218,13 @@ impl Trainer {
         &self.adam
     }
 
+    /// Reconfigures the optimiser with `f` (its choices, such as [`Adam::with_parking`], change
+    /// no result).
+    pub fn map_adam(mut self, f: impl FnOnce(Adam) -> Adam) -> Self {
+        self.adam = f(self.adam);
+        self
+    }
+
     /// Epochs trained so far.
     pub fn epoch(&self) -> usize {
         self.epoch
