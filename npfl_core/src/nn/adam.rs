@@ -317,7 +317,7 @@ impl Adam {
     }
 
     /// Unparks every parked parameter (their `exp_avg` back in place).
-    fn unpark_all(&mut self) {
+    pub(crate) fn unpark_all(&mut self) {
         for (&i, &m) in self.parked.index.iter().zip(&self.parked.m) {
             self.exp_avg[i] = m;
         }
@@ -339,6 +339,18 @@ impl Adam {
     /// # Panics
     /// If the lengths differ from the one given to [`Adam::new`].
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.step_checked::<true>(params, grads);
+    }
+
+    /// [`Adam::step`] for a caller that passes the parameters exactly as the previous step left
+    /// them (the trainer, which lends its model out only to be read): the parked parameters'
+    /// values are not checked for changes.
+    pub(crate) fn step_unchanged(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.step_checked::<false>(params, grads);
+    }
+
+    /// [`Adam::step`], checking whether parked parameters' values changed with `CHANGED`.
+    fn step_checked<const CHANGED: bool>(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(
             params.len(),
             self.exp_avg.len(),
@@ -363,7 +375,7 @@ impl Adam {
         // from an older step only cost speed: a parameter set aside that is no longer tiny is
         // updated apart all the same, and a tiny one left unmarked is updated by the pass.
         let marks = set_aside || timed;
-        self.parked.unpark_changed(params, grads, m);
+        self.parked.unpark_changed::<CHANGED>(params, grads, m);
         aside.take(params, m, v, set_aside);
         run_pass(
             self.isa,
@@ -484,11 +496,19 @@ struct Parked {
 }
 
 impl Parked {
-    /// Before a step: unparks the parameters whose gradient is not zero or whose `p` is not the
-    /// one they were parked with, so that the pass computes them.
-    fn unpark_changed(&mut self, params: &[f32], grads: &[f32], exp_avg: &mut [f32]) {
+    /// Before a step: unparks the parameters whose gradient is not zero or (with `CHANGED`)
+    /// whose `p` is not the one they were parked with, so that the pass computes them.
+    fn unpark_changed<const CHANGED: bool>(
+        &mut self,
+        params: &[f32],
+        grads: &[f32],
+        exp_avg: &mut [f32],
+    ) {
         // Not zero when parameter i, parked with p bits `p`, changed.
-        let changed = |i: usize, p: u32| (grads[i].to_bits() << 1) | (params[i].to_bits() ^ p);
+        let changed = |i: usize, p: u32| {
+            let moved = if CHANGED { params[i].to_bits() ^ p } else { 0 };
+            (grads[i].to_bits() << 1) | moved
+        };
         // One test for all (usually nothing changed), then the compaction.
         let any = (self.index.iter().zip(&self.p)).fold(0u32, |any, (&i, &p)| any | changed(i, p));
         if any == 0 {
@@ -1288,16 +1308,17 @@ mod tests {
     /// Parking (see [`Parked`]): moments that decay through the tiny normals and the subnormals
     /// to their fixed points while the gradient stays zero, gradients that come back (also as
     /// subnormals, and `-0.0`, which does not unpark), parameters that a caller changes between
-    /// steps, parameters that may not be parked (zero, subnormal, infinite, NaN, or so small that
-    /// a tiny moment could move them; an infinite `exp_avg_sq`): every step equals the plain
-    /// float32 formula bit for bit, for each way of treating tiny moments, and parameters are
-    /// parked and unparked.
+    /// steps ([`Adam::step`]; [`Adam::step_unchanged`] without such changes), parameters that
+    /// may not be parked (zero, subnormal, infinite, NaN, or so small that a tiny moment could
+    /// move them; an infinite `exp_avg_sq`): every step equals the plain float32 formula bit for
+    /// bit, for each way of treating tiny moments, and parameters are parked and unparked.
     #[test]
     fn parked_steps_equal_the_plain_formula() {
-        for tiny in [
-            TinyMoments::Timed,
-            TinyMoments::SetAside,
-            TinyMoments::InPass,
+        for (tiny, unchanged) in [
+            (TinyMoments::Timed, false),
+            (TinyMoments::SetAside, false),
+            (TinyMoments::InPass, false),
+            (TinyMoments::Timed, true),
         ] {
             let mut g = TorchGenerator::new(17);
             let n = 2003;
@@ -1350,7 +1371,7 @@ mod tests {
                         }
                     };
                 }
-                if step % 37 == 36 {
+                if step % 37 == 36 && !unchanged {
                     // A caller changes some parameters between steps.
                     for i in (step as usize % 13..n).step_by(13) {
                         p[i] = if i % 2 == 0 { p[i] * 1e-30 } else { p[i] + 0.5 };
@@ -1358,13 +1379,17 @@ mod tests {
                     }
                 }
                 let before = adam.parked();
-                adam.step(&mut p, &grads);
+                if unchanged {
+                    adam.step_unchanged(&mut p, &grads);
+                } else {
+                    adam.step(&mut p, &grads);
+                }
                 let s = scalars(step + 1, true);
                 for i in 0..n {
                     update_with::<false>(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
                 }
                 assert_same_state(
-                    &format!("{tiny:?}: step {step}"),
+                    &format!("{tiny:?} (unchanged: {unchanged}): step {step}"),
                     &adam,
                     &p,
                     &grads,

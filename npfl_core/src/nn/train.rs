@@ -222,6 +222,9 @@ impl Trainer {
     /// no result).
     pub fn map_adam(mut self, f: impl FnOnce(Adam) -> Adam) -> Self {
         self.adam = f(self.adam);
+        // The training steps do not look for parked parameters whose value changed (only the
+        // optimiser changes them here); one given by `f` may have parked others.
+        self.adam.unpark_all();
         self
     }
 
@@ -301,7 +304,8 @@ impl Trainer {
             let t3 = Instant::now();
             self.model.backward(&mut self.matmul, &mut self.ws, rows)?;
             let t4 = Instant::now();
-            self.adam.step(self.model.params_mut(), self.ws.grads());
+            self.adam
+                .step_unchanged(self.model.params_mut(), self.ws.grads());
             let t5 = Instant::now();
             self.phases.load += t1 - t0;
             self.phases.forward += t2 - t1;
