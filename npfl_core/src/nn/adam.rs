@@ -374,7 +374,12 @@ impl Adam {
         // one probably does too) and in trials (so that both ways do the same work). Marks left
         // from an older step only cost speed: a parameter set aside that is no longer tiny is
         // updated apart all the same, and a tiny one left unmarked is updated by the pass.
-        let marks = set_aside || timed;
+        // A sweep for parameters to park reads the marks of this step.
+        let sweep = self.step.is_multiple_of(self.park_period)
+            && self.parking
+            && self.parkable
+            && s.small_weight;
+        let marks = set_aside || timed || sweep;
         self.parked.unpark_changed::<CHANGED>(params, grads, m);
         aside.take(params, m, v, set_aside);
         run_pass(
@@ -400,8 +405,9 @@ impl Adam {
         if !self.parked.m.is_empty() {
             self.parked.decay(self.isa, s.w1);
         }
-        if self.step.is_multiple_of(self.park_period) && self.parking && self.parkable {
-            self.parked.sweep(&s, params, grads, m, v);
+        if sweep {
+            self.parked
+                .sweep(&s, params, grads, m, v, &self.set_aside.tiny);
         }
     }
 }
@@ -490,8 +496,8 @@ struct Parked {
     index: Vec<usize>,
     m: Vec<f32>,
     p: Vec<u32>,
-    /// How many of the first parked values are fixed points of [`decay`] (parked earliest, they
-    /// settle first), which it skips.
+    /// How many of the first parked values are fixed points of [`decay`], which it skips (each
+    /// sweep moves the settled ones to the front).
     settled: usize,
 }
 
@@ -540,17 +546,16 @@ impl Parked {
             #[inline(always)]
             || decay(w1, moving),
         );
-        let tie = f64::from_bits(0x3690_0000_0000_0000); // 2^-150
-        while self.settled < self.m.len()
-            && f64::from(w1) * widen(self.m[self.settled]).abs() <= tie
-        {
+        while self.settled < self.m.len() && is_fixed_point(w1, self.m[self.settled]) {
             self.settled += 1;
         }
     }
 
-    /// After a step with constants `s`: parks the parameters with a tiny `exp_avg`, a zero
-    /// gradient in this step (likely to stay zero), a normal `p` that no later step can change
-    /// (see above) and a finite `v`; `s` is of the lerp form [`Scalars::small_weight`].
+    /// After a step with constants `s` (of the lerp form [`Scalars::small_weight`]), whose pass
+    /// marked the tiny moments in `tiny` (a mask per group of [`LANES`]): parks the parameters
+    /// with a tiny `exp_avg`, a zero gradient in this step (likely to stay zero), a normal `p`
+    /// that no later step can change (see above) and a finite `v`. First moves the settled
+    /// values to the front, for [`Parked::decay`] to skip.
     fn sweep(
         &mut self,
         s: &Scalars,
@@ -558,23 +563,24 @@ impl Parked {
         grads: &[f32],
         exp_avg: &mut [f32],
         exp_avg_sq: &[f32],
+        tiny: &[u32],
     ) {
-        const CHUNK: usize = 64;
-        if !s.small_weight {
-            return;
+        for k in self.settled..self.m.len() {
+            if is_fixed_point(s.w1, self.m[k]) {
+                let j = self.settled;
+                self.index.swap(j, k);
+                self.m.swap(j, k);
+                self.p.swap(j, k);
+                self.settled += 1;
+            }
         }
         let (neg_step, eps) = (f64::from(s.neg_step).abs(), f64::from(s.eps));
         let slack = f64::from_bits(0x36b0_0000_0000_0000); // 2^-148
-        for start in (0..exp_avg.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(exp_avg.len());
-            // A vectorised look first: tiny moments are few.
-            if !exp_avg[start..end]
-                .iter()
-                .fold(false, |any, &m| any | is_tiny(m))
-            {
-                continue;
-            }
-            for i in start..end {
+        for (group, &mask) in tiny.iter().enumerate() {
+            let mut mask = mask;
+            while mask != 0 {
+                let i = group * LANES + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
                 let (m, p) = (exp_avg[i], params[i]);
                 let p_exponent = (p.to_bits() >> 23) & 0xff;
                 if !is_tiny(m)
@@ -597,6 +603,12 @@ impl Parked {
             }
         }
     }
+}
+
+/// Whether `m` is a fixed point of [`decay`] with lerp weight `w1`: `w1 * |m| <= 2^-150`, so that
+/// `w1 * (0 - m)` rounds to zero.
+fn is_fixed_point(w1: f32, m: f32) -> bool {
+    f64::from(w1) * widen(m).abs() <= f64::from_bits(0x3690_0000_0000_0000)
 }
 
 /// One step of every parked `exp_avg` (tiny, non-zero) with a zero gradient: `m + w1 * (0 - m)`
