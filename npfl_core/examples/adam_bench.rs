@@ -9,7 +9,8 @@
 //! has (the vector width the update loop is compiled for) and both forms of the division by the
 //! bias correction (`*` marks the one `Division::fastest` picks here), with the default
 //! `TinyMoments::Timed`; then, for this CPU's instruction set and division, each way of treating
-//! tiny moments forced.
+//! tiny moments forced, with parking (the default: parameters whose gradient stays zero leave the
+//! vectorised loop once their `exp_avg` is tiny, `Adam::with_parking`) and without.
 
 use std::time::Instant;
 
@@ -28,8 +29,10 @@ fn main() {
         divider_bound(isa, n, steps);
     }
     let isa = Isa::detect();
-    for tiny in [TinyMoments::SetAside, TinyMoments::InPass] {
-        bench(isa, Division::fastest(isa), tiny, n, steps);
+    for parking in [true, false] {
+        for tiny in [TinyMoments::SetAside, TinyMoments::InPass] {
+            bench_parking(isa, Division::fastest(isa), tiny, parking, n, steps);
+        }
     }
 }
 
@@ -64,6 +67,17 @@ fn divider_bound(isa: Isa, n: usize, steps: usize) {
 }
 
 fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, steps: usize) {
+    bench_parking(isa, division, tiny_moments, true, n, steps);
+}
+
+fn bench_parking(
+    isa: Isa,
+    division: Division,
+    tiny_moments: TinyMoments,
+    parking: bool,
+    n: usize,
+    steps: usize,
+) {
     for stride in [0usize, 67, 7] {
         let gradient = |i: usize| ((i * 104_729) % 1000) as f32 * 1e-4 - 0.05;
         let g0: Vec<f32> = (0..n).map(gradient).collect();
@@ -77,7 +91,7 @@ fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, step
             })
             .collect();
         let mut times = Vec::new();
-        let mut tiny = 0;
+        let (mut tiny, mut parked) = (0, 0);
         for _ in 0..5 {
             let mut p: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
@@ -85,7 +99,8 @@ fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, step
             let mut adam = Adam::new(AdamConfig::default(), n)
                 .with_isa(isa)
                 .with_division(division)
-                .with_tiny_moments(tiny_moments);
+                .with_tiny_moments(tiny_moments)
+                .with_parking(parking);
             for _ in 0..10 {
                 adam.step(&mut p, &g0);
             }
@@ -97,6 +112,7 @@ fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, step
                 .iter()
                 .filter(|m| m.abs() < 7.9e-31 && **m != 0.0)
                 .count();
+            parked = adam.parked();
             let start = Instant::now();
             for _ in 0..steps {
                 adam.step(&mut p, &g);
@@ -115,8 +131,9 @@ fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, step
         } else {
             " "
         };
+        let parking = if parking { "" } else { ", no parking" };
         println!(
-            "{isa} {division:?}{picked} {tiny_moments:?}: {n} parameters, {zero}: {tiny} tiny exp_avg; {steps} steps min {:.1} ms median {:.1} ms",
+            "{isa} {division:?}{picked} {tiny_moments:?}{parking}: {n} parameters, {zero}: {tiny} tiny exp_avg ({parked} parked); {steps} steps min {:.1} ms median {:.1} ms",
             times[0], times[2]
         );
     }
