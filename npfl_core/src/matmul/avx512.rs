@@ -350,6 +350,51 @@ pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usi
     }
 }
 
+/// Packs rows `0..MR` (`MR <= 16`) of `kc` elements at `base + i * a_rs` into `panel`
+/// transposed (element `(i, p)` at `p * MR + i`: a row-major `op(A)` panel for the tiles), 16 k
+/// steps at a time through [`transpose16`]: each row's cache line is read once, where a scalar
+/// transpose reads all `MR` rows' lines at every k step (and rows a power of two apart, such as a
+/// 1024-wide matrix's, share L1 sets and evict each other). The last `kc % 16` steps one by one.
+///
+/// # Safety
+/// AVX-512F is available; rows `0..MR` of `kc` elements at `base + i * a_rs` are readable;
+/// `panel` holds at least `kc * MR` elements.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn pack_rows<const MR: usize>(
+    panel: &mut [f32],
+    base: *const f32,
+    a_rs: usize,
+    kc: usize,
+) {
+    debug_assert!(MR <= L && panel.len() >= kc * MR);
+    let mask = lane_mask(MR);
+    let out = panel.as_mut_ptr();
+    let full = kc / L;
+    for block in 0..full {
+        let p0 = block * L;
+        let rows: [__m512; L] = std::array::from_fn(|i| {
+            if i < MR {
+                // SAFETY: row i < MR holds kc >= p0 + 16 readable elements (the contract).
+                unsafe { _mm512_loadu_ps(base.add(i * a_rs + p0)) }
+            } else {
+                _mm512_setzero_ps()
+            }
+        });
+        for (q, &column) in transpose16(rows).iter().enumerate() {
+            // SAFETY: the mask writes MR elements at (p0 + q) * MR, inside the kc * MR of
+            // `panel` since p0 + q < kc.
+            unsafe { _mm512_mask_storeu_ps(out.add((p0 + q) * MR), mask, column) };
+        }
+    }
+    for p in full * L..kc {
+        for i in 0..MR {
+            // SAFETY: p < kc and i < MR (the contract).
+            panel[p * MR + i] = unsafe { *base.add(i * a_rs + p) };
+        }
+    }
+}
+
 /// `acc[j] += columns[q] * B(q, j)` for 16 steps `q` in order and `j < COLS`, unrolled, with
 /// `B(q, j)` at `b + q * b_rs + j * b_cs`.
 ///

@@ -9,6 +9,15 @@ pub(crate) fn panel_width(valid: usize, nr: usize, narrow: usize) -> usize {
     if valid <= narrow { narrow } else { nr }
 }
 
+/// The vector extensions the packing routine was compiled with (and may use).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Simd {
+    None,
+    Avx2,
+    Avx512,
+}
+
 /// `pack_a_impl` / `pack_b_impl` compiled for the kernel's instruction set, so the copies use
 /// its widest moves (the generic build is limited to 16-byte SSE moves).
 macro_rules! dispatch {
@@ -23,13 +32,13 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx512f")]
                 unsafe fn avx512($($arg: $ty),*) {
-                    // SAFETY: forwarded contract; AVX-512F implies AVX2 for `simd`.
-                    unsafe { $imp(true, $($arg),*) }
+                    // SAFETY: forwarded contract; AVX-512F is enabled here (and implies AVX2).
+                    unsafe { $imp(Simd::Avx512, $($arg),*) }
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
-                    // SAFETY: forwarded contract; AVX2 is enabled here, as `simd` requires.
-                    unsafe { $imp(true, $($arg),*) }
+                    // SAFETY: forwarded contract; AVX2 is enabled here.
+                    unsafe { $imp(Simd::Avx2, $($arg),*) }
                 }
                 match kernel {
                     // SAFETY: forwarded contract; the caller checked the CPU supports the kernel.
@@ -40,8 +49,8 @@ macro_rules! dispatch {
                 }
             }
             let _ = kernel;
-            // SAFETY: forwarded contract; `simd` is false.
-            unsafe { $imp(false, $($arg),*) }
+            // SAFETY: forwarded contract; no vector extension is claimed.
+            unsafe { $imp(Simd::None, $($arg),*) }
         }
     };
 }
@@ -58,7 +67,7 @@ dispatch!(pack_b, pack_b_impl, (dst: &mut [f32], b: *const f32, b_rs: usize, b_c
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_a_impl(
-    _simd: bool,
+    simd: Simd,
     dst: &mut [f32],
     a: *const f32,
     a_rs: usize,
@@ -96,9 +105,10 @@ unsafe fn pack_a_impl(
         let valid = mr.min(rows - i0);
         let base = a.wrapping_add(i0 * a_rs);
         if valid == mr && a_cs == 1 && a_rs != 1 {
-            // Row-major op(A): a transpose, the hot packing path of X W.
-            // SAFETY: the mr rows of the panel hold kc elements each.
-            unsafe { pack_rows(panel, base, a_rs, kc, mr) };
+            // Row-major op(A): a transpose (the NN products' A panels).
+            // SAFETY: the mr rows of the panel hold kc elements each; with `Simd::Avx512` this
+            // code was compiled for (and runs on) AVX-512F.
+            unsafe { pack_rows(simd, panel, base, a_rs, kc, mr) };
         } else if valid == mr && a_rs == 1 {
             // SAFETY: rows i0..i0 + mr of each column p < kc are inside the block (valid == mr),
             // and with a_rs == 1 they are contiguous.
@@ -341,7 +351,29 @@ unsafe fn transpose_rows_avx2(
 /// # Safety
 /// Rows `0..mr` of `kc` elements at `base + i * a_rs` are readable.
 #[inline(always)]
-unsafe fn pack_rows(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize, mr: usize) {
+unsafe fn pack_rows(
+    simd: Simd,
+    panel: &mut [f32],
+    base: *const f32,
+    a_rs: usize,
+    kc: usize,
+    mr: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == Simd::Avx512 {
+        use super::avx512::pack_rows as transposed;
+        // SAFETY (each arm): forwarded contract, MR == mr; `Simd::Avx512` means AVX-512F.
+        match mr {
+            // SAFETY: as above.
+            4 => return unsafe { transposed::<4>(panel, base, a_rs, kc) },
+            // SAFETY: as above.
+            10 => return unsafe { transposed::<10>(panel, base, a_rs, kc) },
+            // SAFETY: as above.
+            14 => return unsafe { transposed::<14>(panel, base, a_rs, kc) },
+            _ => {}
+        }
+    }
+    let _ = simd;
     /// # Safety
     /// As `pack_rows`, with `MR == mr`.
     #[inline(always)]
@@ -385,7 +417,7 @@ unsafe fn pack_rows(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize,
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn pack_b_impl(
-    simd: bool,
+    simd: Simd,
     dst: &mut [f32],
     b: *const f32,
     b_rs: usize,
@@ -426,7 +458,7 @@ unsafe fn pack_b_impl(
         } else if b_rs == 1 && valid == width {
             // op(B) = B^T: full columns of op(B) are contiguous rows of B; transpose them.
             #[cfg(target_arch = "x86_64")]
-            if simd && width.is_multiple_of(8) {
+            if simd != Simd::None && width.is_multiple_of(8) {
                 // SAFETY: the width columns of the panel hold kc elements each; `simd` is set
                 // only by the AVX2 / AVX-512 builds, so the CPU has AVX2.
                 unsafe { transpose_rows_avx2(panel, base, b_cs, kc, width) };
@@ -435,7 +467,7 @@ unsafe fn pack_b_impl(
             }
             let _ = simd;
             // SAFETY: the width columns of the panel hold kc elements each.
-            unsafe { pack_rows(panel, base, b_cs, kc, width) };
+            unsafe { pack_rows(simd, panel, base, b_cs, kc, width) };
         } else if b_rs == 1 {
             // op(B) = B^T: column j of op(B) is contiguous in p; write it down the panel.
             for j in 0..width {
