@@ -310,6 +310,21 @@ fn images(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
     (pixels, labels)
 }
 
+/// The course's MLP (784 inputs, hidden layers of 100, 10 classes) and trainer (seed 42, ReCodEx
+/// mode, batches of 50, Adam's defaults), multiplying with `matmul`.
+fn course_trainer(matmul: Matmul, activation: Activation, hidden_layers: usize) -> Trainer {
+    let config = MlpConfig {
+        inputs: 784,
+        hidden_layers,
+        hidden_layer_size: 100,
+        outputs: 10,
+        activation,
+    };
+    let mut rng = CourseRng::new(42, true);
+    let model = Mlp::new(config, &mut rng).unwrap();
+    Trainer::new(model, AdamConfig::default(), matmul, rng, 50).unwrap()
+}
+
 /// One epoch over `train` (batches of 50, a short last one) and an evaluation on `dev`, as
 /// `mnist_layers_activations --recodex` trains; returns the parameters' and Adam's moments' bits
 /// and the epoch's logs, printed as the binary prints them.
@@ -320,17 +335,7 @@ fn train_run(
     train: &Examples,
     dev: &Examples,
 ) -> (Vec<u32>, Vec<u32>, Vec<u32>, String) {
-    let config = MlpConfig {
-        inputs: 784,
-        hidden_layers,
-        hidden_layer_size: 100,
-        outputs: 10,
-        activation,
-    };
-    let mut rng = CourseRng::new(42, true);
-    let model = Mlp::new(config, &mut rng).unwrap();
-    let matmul = Matmul::with_kernel(kernel, 1);
-    let mut trainer = Trainer::new(model, AdamConfig::default(), matmul, rng, 50).unwrap();
+    let mut trainer = course_trainer(Matmul::with_kernel(kernel, 1), activation, hidden_layers);
     let logs = trainer
         .fit(train, Some(dev), 1, &mut |_| {}, &mut |_| {})
         .unwrap()
@@ -414,18 +419,7 @@ fn parking_trains_bit_identically() {
     let train = Examples::new(Features::U8(&x), &y, 784).unwrap();
     let dev = Examples::new(Features::U8(&dx), &dy, 784).unwrap();
     let run = |parking: bool| {
-        let config = MlpConfig {
-            inputs: 784,
-            hidden_layers: 1,
-            hidden_layer_size: 100,
-            outputs: 10,
-            activation: Activation::Relu,
-        };
-        let mut rng = CourseRng::new(42, true);
-        let model = Mlp::new(config, &mut rng).unwrap();
-        let matmul = Matmul::new(1);
-        let mut trainer = Trainer::new(model, AdamConfig::default(), matmul, rng, 50)
-            .unwrap()
+        let mut trainer = course_trainer(Matmul::new(1), Activation::Relu, 1)
             .map_adam(|adam| adam.with_parking(parking));
         let mut parked = Vec::new();
         let mut lines = Vec::new();

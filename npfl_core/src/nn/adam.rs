@@ -75,6 +75,9 @@ pub struct Adam {
 /// assists cost ~100 cycles per subnormal operation, setting them aside wins by far; on Zen 5,
 /// leaving them in the pass was faster in real training (three relu layers: Adam 43 -> 31 ms per
 /// epoch) but slower on a synthetic pattern (`adam_bench`, 1,187 scattered: 26.9 -> 35.2 ms).
+/// With parking ([`Adam::with_parking`], the default) a tiny moment whose gradient stays zero leaves
+/// the pass within [`PARK_PERIOD`] steps, before it could reach the subnormals; this choice is then
+/// about the few others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TinyMoments {
     /// Set them aside before the vectorised pass and update them apart, so that the pass meets
@@ -466,8 +469,8 @@ impl SetAside {
     }
 }
 
-/// Steps from one sweep for parameters to park to the next ([`Parked::sweep`]).
-const PARK_PERIOD: u64 = 64;
+/// Steps from one sweep for parameters to park to the next (see [`Adam::with_parking`]).
+pub const PARK_PERIOD: u64 = 64;
 
 /// The parameters whose gradient has stayed exactly zero since their `exp_avg` became tiny
 /// ([`is_tiny`]): a dead relu unit's weights, a pixel that is zero in every batch. With a zero
@@ -1280,10 +1283,7 @@ mod tests {
                 };
             }
             adam.step(&mut p, &grads);
-            let s = scalars(step + 1, true);
-            for i in 0..n {
-                update_with::<false>(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
-            }
+            plain_step(step + 1, &grads, [&mut p_ref, &mut m_ref, &mut v_ref]);
             assert_same_state(
                 &format!("{tiny:?}: step {step}"),
                 &adam,
@@ -1291,6 +1291,16 @@ mod tests {
                 &grads,
                 [&p_ref, &m_ref, &v_ref],
             );
+        }
+    }
+
+    /// Step `step` (1-based) of the plain float32 formula on `state` (parameters, `exp_avg`,
+    /// `exp_avg_sq`), one element at a time.
+    fn plain_step(step: u32, grads: &[f32], state: [&mut [f32]; 3]) {
+        let s = scalars(step, true);
+        let [p, m, v] = state;
+        for (i, &g) in grads.iter().enumerate() {
+            update_with::<false>(&s, &mut p[i], g, &mut m[i], &mut v[i]);
         }
     }
 
@@ -1396,10 +1406,7 @@ mod tests {
                 } else {
                     adam.step(&mut p, &grads);
                 }
-                let s = scalars(step + 1, true);
-                for i in 0..n {
-                    update_with::<false>(&s, &mut p_ref[i], grads[i], &mut m_ref[i], &mut v_ref[i]);
-                }
+                plain_step(step + 1, &grads, [&mut p_ref, &mut m_ref, &mut v_ref]);
                 assert_same_state(
                     &format!("{tiny:?} (unchanged: {unchanged}): step {step}"),
                     &adam,
