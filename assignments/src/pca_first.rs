@@ -164,9 +164,7 @@ fn chosen_gram(args: &Args, matmul: &Matmul) -> anyhow::Result<GramU8> {
         (total, gram)
     } else {
         // The other threads add.
-        let mut gram = Matmul::with_kernel(matmul.kernel(), matmul.threads() - 1)
-            .with_blocking(matmul.blocking())
-            .gram_u8_sum(dim)?;
+        let mut gram = matmul.with_threads(matmul.threads() - 1).gram_u8_sum(dim)?;
         let (total, added) = std::thread::scope(|s| {
             // At most one chunk waiting while one is added; their buffers come back for reuse.
             let (to_add, chunks) = mpsc::sync_channel::<(Vec<u8>, Vec<usize>)>(1);

@@ -207,7 +207,7 @@ struct F32Sum {
 impl F32Sum {
     fn new(mm: &Matmul, dim: usize) -> F32Sum {
         F32Sum {
-            mm: Matmul::with_kernel(mm.kernel(), mm.threads()).with_blocking(mm.blocking()),
+            mm: mm.with_threads(mm.threads()),
             dim,
             totals: vec![0.0; dim * dim],
             sums: vec![0; dim],

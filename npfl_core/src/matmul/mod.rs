@@ -232,6 +232,12 @@ impl Matmul {
         self
     }
 
+    /// A new multiplier of this one's kernel and cache blocks on `threads` threads (its own
+    /// buffers and busy time): the same results.
+    pub fn with_threads(&self, threads: usize) -> Matmul {
+        Matmul::with_kernel(self.kernel, threads).with_blocking(self.blocking)
+    }
+
     /// The micro-kernel this multiplier uses.
     pub fn kernel(&self) -> Kernel {
         self.kernel

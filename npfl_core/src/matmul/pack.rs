@@ -346,7 +346,9 @@ unsafe fn transpose_rows_avx2(
 }
 
 /// Packs `mr` full rows of a row-major block (row `i` at `base + i * a_rs`, `kc` elements each)
-/// into `panel` transposed, with the row count fixed at compile time so the loop unrolls.
+/// into `panel` transposed, with the row count fixed at compile time so the loop unrolls; up to
+/// 16 rows 16 k steps at a time in registers in the AVX-512 build
+/// ([`super::avx512::pack_rows`]).
 ///
 /// # Safety
 /// Rows `0..mr` of `kc` elements at `base + i * a_rs` are readable.
@@ -359,25 +361,23 @@ unsafe fn pack_rows(
     kc: usize,
     mr: usize,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if simd == Simd::Avx512 {
-        use super::avx512::pack_rows as transposed;
-        // SAFETY (each arm): forwarded contract, MR == mr; `Simd::Avx512` means AVX-512F.
-        match mr {
-            // SAFETY: as above.
-            4 => return unsafe { transposed::<4>(panel, base, a_rs, kc) },
-            // SAFETY: as above.
-            10 => return unsafe { transposed::<10>(panel, base, a_rs, kc) },
-            // SAFETY: as above.
-            14 => return unsafe { transposed::<14>(panel, base, a_rs, kc) },
-            _ => {}
-        }
-    }
-    let _ = simd;
     /// # Safety
     /// As `pack_rows`, with `MR == mr`.
     #[inline(always)]
-    unsafe fn go<const MR: usize>(panel: &mut [f32], base: *const f32, a_rs: usize, kc: usize) {
+    unsafe fn go<const MR: usize>(
+        simd: Simd,
+        panel: &mut [f32],
+        base: *const f32,
+        a_rs: usize,
+        kc: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if simd == Simd::Avx512 && MR <= 16 {
+            // SAFETY: forwarded contract; `Simd::Avx512` means this code was compiled for (and
+            // runs on) AVX-512F.
+            return unsafe { super::avx512::pack_rows::<MR>(panel, base, a_rs, kc) };
+        }
+        let _ = simd;
         let rows: [*const f32; MR] = std::array::from_fn(|i| base.wrapping_add(i * a_rs));
         for (p, out) in panel.chunks_exact_mut(MR).take(kc).enumerate() {
             for (x, row) in out.iter_mut().zip(rows.iter()) {
@@ -389,14 +389,14 @@ unsafe fn pack_rows(
     // SAFETY: forwarded contract, MR == mr in each arm.
     unsafe {
         match mr {
-            4 => go::<4>(panel, base, a_rs, kc),
-            6 => go::<6>(panel, base, a_rs, kc),
-            8 => go::<8>(panel, base, a_rs, kc),
-            10 => go::<10>(panel, base, a_rs, kc),
-            12 => go::<12>(panel, base, a_rs, kc),
-            14 => go::<14>(panel, base, a_rs, kc),
-            16 => go::<16>(panel, base, a_rs, kc),
-            32 => go::<32>(panel, base, a_rs, kc),
+            4 => go::<4>(simd, panel, base, a_rs, kc),
+            6 => go::<6>(simd, panel, base, a_rs, kc),
+            8 => go::<8>(simd, panel, base, a_rs, kc),
+            10 => go::<10>(simd, panel, base, a_rs, kc),
+            12 => go::<12>(simd, panel, base, a_rs, kc),
+            14 => go::<14>(simd, panel, base, a_rs, kc),
+            16 => go::<16>(simd, panel, base, a_rs, kc),
+            32 => go::<32>(simd, panel, base, a_rs, kc),
             _ => {
                 for (p, out) in panel.chunks_exact_mut(mr).take(kc).enumerate() {
                     for (i, x) in out.iter_mut().enumerate() {
@@ -465,7 +465,6 @@ unsafe fn pack_b_impl(
                 j0 += nr;
                 continue;
             }
-            let _ = simd;
             // SAFETY: the width columns of the panel hold kc elements each.
             unsafe { pack_rows(simd, panel, base, b_cs, kc, width) };
         } else if b_rs == 1 {

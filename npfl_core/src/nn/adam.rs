@@ -454,19 +454,25 @@ impl SetAside {
         if !set_aside {
             return;
         }
-        for (group, &mask) in self.tiny.iter().enumerate() {
-            let mut mask = mask;
-            while mask != 0 {
-                let i = group * LANES + mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                self.index.push(i);
-                self.p.push(params[i]);
-                self.m.push(exp_avg[i]);
-                self.v.push(exp_avg_sq[i]);
-                exp_avg[i] = 0.0;
-            }
+        for i in marked(&self.tiny) {
+            self.index.push(i);
+            self.p.push(params[i]);
+            self.m.push(exp_avg[i]);
+            self.v.push(exp_avg_sq[i]);
+            exp_avg[i] = 0.0;
         }
     }
+}
+
+/// The indices of the parameters marked in `tiny` (bit `k` of mask `g`: parameter
+/// `g * LANES + k`), in order.
+fn marked(tiny: &[u32]) -> impl Iterator<Item = usize> + '_ {
+    tiny.iter().enumerate().flat_map(|(group, &mask)| {
+        std::iter::successors(Some(mask).filter(|&m| m != 0), |&m| {
+            Some(m & (m - 1)).filter(|&m| m != 0)
+        })
+        .map(move |m| group * LANES + m.trailing_zeros() as usize)
+    })
 }
 
 /// Steps from one sweep for parameters to park to the next (see [`Adam::with_parking`]).
@@ -579,30 +585,24 @@ impl Parked {
         }
         let (neg_step, eps) = (f64::from(s.neg_step).abs(), f64::from(s.eps));
         let slack = f64::from_bits(0x36b0_0000_0000_0000); // 2^-148
-        for (group, &mask) in tiny.iter().enumerate() {
-            let mut mask = mask;
-            while mask != 0 {
-                let i = group * LANES + mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                let (m, p) = (exp_avg[i], params[i]);
-                let p_exponent = (p.to_bits() >> 23) & 0xff;
-                if !is_tiny(m)
-                    || grads[i] != 0.0
-                    || !(1..255).contains(&p_exponent)
-                    || !exp_avg_sq[i].is_finite()
-                {
-                    continue;
-                }
-                // |step| <= ((|neg_step| |m| (1 + 2^-24) + 2^-150) / eps) (1 + 2^-24) + 2^-150
-                // (the float32 product and quotient, subnormal or not); p's ulp is 2^(e - 150).
-                let bound = (neg_step * widen(m).abs() * 1.001 + slack) / eps * 1.001 + slack;
-                let quarter_ulp = f64::from_bits(u64::from(p_exponent + 1023 - 152) << 52);
-                if bound < quarter_ulp {
-                    self.index.push(i);
-                    self.m.push(m);
-                    self.p.push(p.to_bits());
-                    exp_avg[i] = 0.0;
-                }
+        for i in marked(tiny) {
+            let (m, p) = (exp_avg[i], params[i]);
+            let p_exponent = (p.to_bits() >> 23) & 0xff;
+            if !is_tiny(m)
+                || grads[i] != 0.0
+                || !(1..255).contains(&p_exponent)
+                || !exp_avg_sq[i].is_finite()
+            {
+                continue;
+            }
+            // |step| <= ((|neg_step| |m| (1 + 2^-24) + 2^-150) / eps) (1 + 2^-24) + 2^-150 (the
+            // float32 product and quotient, subnormal or not).
+            let bound = (neg_step * widen(m).abs() * 1.001 + slack) / eps * 1.001 + slack;
+            if bound < quarter_ulp(p_exponent) {
+                self.index.push(i);
+                self.m.push(m);
+                self.p.push(p.to_bits());
+                exp_avg[i] = 0.0;
             }
         }
     }
@@ -614,16 +614,12 @@ fn is_fixed_point(w1: f32, m: f32) -> bool {
     f64::from(w1) * widen(m).abs() <= f64::from_bits(0x3690_0000_0000_0000)
 }
 
-/// One step of every parked `exp_avg` (tiny, non-zero) with a zero gradient: `m + w1 * (0 - m)`
-/// in float32, each rounding done by [`encode_tiny`] in float64 (`0 - m` is exact, `w1 * m` and
-/// the sum are exact in float64). Branch-free, for [`vectorized`].
+/// One step of every parked `exp_avg` (tiny, non-zero) with a zero gradient
+/// ([`tiny_lerp_to_zero`]), for [`vectorized`].
 #[inline(always)]
 fn decay(w1: f32, exp_avg: &mut [f32]) {
     for m in exp_avg {
-        let m64 = decode_tiny(*m);
-        let (u, _) = encode_tiny(f64::from(w1) * -m64);
-        let (_, bits) = encode_tiny(m64 + u);
-        *m = f32::from_bits(bits);
+        *m = f32::from_bits(tiny_lerp_to_zero(w1, *m).1);
     }
 }
 
@@ -923,8 +919,7 @@ fn update_set_aside(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) 
     let denom = div_by_constant(v_new.sqrt(), s.inv_bc2) + s.eps;
     // |step| <= |neg_step| |m_new| / denom * (1 + 2^-22); p's ulp is 2^(e - 150).
     let bound = f64::from(s.neg_step).abs() * widen(m_new).abs() * 1.001;
-    let quarter_ulp = f64::from_bits(u64::from(p_exponent + 1023 - 152) << 52); // 2^(e - 152)
-    if bound < quarter_ulp * f64::from(denom) {
+    if bound < quarter_ulp(p_exponent) * f64::from(denom) {
         *m = m_new;
         *v = v_new;
     } else {
@@ -943,15 +938,12 @@ fn short_case(s: &Scalars, p: f32, g: f32, m: f32, v: f32) -> (bool, f32) {
     let p_exponent = (p.to_bits() >> 23) & 0xff;
     let v_ok = v == 0.0 || ((v.to_bits() >> 23) & 0xff) >= 27;
     let ok = g == 0.0 && s.small_weight && v_ok && (64..255).contains(&p_exponent);
-    let m64 = decode_tiny(m);
-    let (u, _) = encode_tiny(f64::from(s.w1) * -m64);
-    let (m_new, m_bits) = encode_tiny(m64 + u);
+    let (m_new, m_bits) = tiny_lerp_to_zero(s.w1, m);
     let v_in = if v_ok { v } else { 1.0 };
     let v_new = v_in * s.b2 + s.w2 * 0.0 * 0.0;
     let denom = div_by_constant(v_new.sqrt(), s.inv_bc2) + s.eps;
     let bound = f64::from(s.neg_step).abs() * m_new.abs() * 1.001;
-    let quarter_ulp = f64::from_bits(u64::from(p_exponent.max(64) + 1023 - 152) << 52);
-    let ok = ok && bound < quarter_ulp * f64::from(denom);
+    let ok = ok && bound < quarter_ulp(p_exponent.max(64)) * f64::from(denom);
     (ok, f32::from_bits(m_bits))
 }
 
@@ -959,6 +951,24 @@ fn short_case(s: &Scalars, p: f32, g: f32, m: f32, v: f32) -> (bool, f32) {
 /// the bits of 2^-97 plus `k`, and adding a value below 2^-126 to it rounds that value to the
 /// subnormal grid (ties to even).
 const SUBNORMAL_GRID: f64 = f64::from_bits(0x39e0_0000_0000_0000);
+
+/// A quarter of the ulp of a float32 with biased exponent `p_exponent` (at least 1): `2^(e - 152)`.
+/// A step below it cannot change the value (`p + step` rounds back to `p`).
+#[inline(always)]
+fn quarter_ulp(p_exponent: u32) -> f64 {
+    f64::from_bits(u64::from(p_exponent + 1023 - 152) << 52)
+}
+
+/// `m + w1 * (0 - m)` in float32 for a tiny `m` (non-zero, below 2^-100), each rounding done by
+/// [`encode_tiny`] in float64 (`0 - m` is exact, `w1 * m` and the sum are exact in float64): the
+/// new value as `f64` and its float32 bits. Branch-free, with no subnormal float32 as an operand or
+/// result of a floating-point instruction.
+#[inline(always)]
+fn tiny_lerp_to_zero(w1: f32, m: f32) -> (f64, u32) {
+    let m64 = decode_tiny(m);
+    let (u, _) = encode_tiny(f64::from(w1) * -m64);
+    encode_tiny(m64 + u)
+}
 
 /// The value of a float32 below 2^-100 in magnitude (normal or subnormal) as `f64`, converting
 /// only normal floats.
@@ -1420,6 +1430,24 @@ mod tests {
             assert!(most > n / 3, "{tiny:?}: at most {most} parked");
             assert!(unparked > 100, "{tiny:?}: {unparked} unparked");
         }
+    }
+
+    /// [`marked`] lists the set bits' parameters, in order, empty and full masks included.
+    #[test]
+    fn marked_lists_every_set_bit() {
+        let tiny = [0b1011u32, 0, u32::from(u16::MAX), 1 << 15, 0];
+        let want: Vec<usize> = tiny
+            .iter()
+            .enumerate()
+            .flat_map(|(g, &m)| {
+                (0..32)
+                    .filter(move |k| m >> k & 1 == 1)
+                    .map(move |k| g * LANES + k)
+            })
+            .collect();
+        assert_eq!(marked(&tiny).collect::<Vec<_>>(), want);
+        assert_eq!(want.len(), 3 + 16 + 1);
+        assert_eq!(marked(&[]).count(), 0);
     }
 
     /// [`decay`] is `m + w1 * (0 - m)` in float32, for tiny moments of every kind.
