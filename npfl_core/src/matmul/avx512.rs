@@ -226,6 +226,29 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
                 }
             }
         }
+        if COLS == TAIL_COLS {
+            // Four columns: each row's four values are one 16-byte load and store, through
+            // transposes in registers (a gather or scatter moves its 16 lanes one by one).
+            for (v, &mask) in masks.iter().enumerate() {
+                if mask == 0 {
+                    break;
+                }
+                let rows = mask.count_ones() as usize;
+                let at = c.wrapping_add((i0 + v * L) * c_rs);
+                let old = (p.beta != 0.0).then(|| {
+                    // SAFETY: rows i0 + 16 v + r < m of columns first..first + 4 are readable
+                    // when beta != 0 (the contract).
+                    unsafe { load_rows4(at, c_rs, rows) }
+                });
+                let r: [__m512; TAIL_COLS] = std::array::from_fn(|j| {
+                    let j = j.min(COLS - 1);
+                    scaled(acc[j][v], alpha, p.beta, || old.map_or(acc[j][v], |o| o[j]))
+                });
+                // SAFETY: the same rows are writable (the contract).
+                unsafe { store_rows4(r, at, c_rs, rows) };
+            }
+            continue;
+        }
         for (j, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
                 if masks[v] == 0 {
@@ -250,6 +273,85 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
             }
         }
     }
+}
+
+/// The 4 x 4 transposes inside each 128-bit lane: lane `q` of output `k` holds element `k` of
+/// lane `q` of each input in turn (`out[k][4q + j] = x[j][4q + k]`). Four columns of 16 rows
+/// (row `r` in lane `r`) become the rows `4q + k` (four values each) in lane `q` of `out[k]`,
+/// and back: the transform is its own inverse.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose_lanes4(x: [__m512; 4]) -> [__m512; 4] {
+    use std::arch::x86_64::{
+        _mm512_castpd_ps, _mm512_castps_pd, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
+        _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    };
+    let [x0, x1, x2, x3] = x;
+    // Per lane: t0 = elements 0, 1 of x0, x1 interleaved; t1 = elements 2, 3 of x0, x1; t2,
+    // t3 the same of x2, x3.
+    let (t0, t1) = (
+        _mm512_castps_pd(_mm512_unpacklo_ps(x0, x1)),
+        _mm512_castps_pd(_mm512_unpackhi_ps(x0, x1)),
+    );
+    let (t2, t3) = (
+        _mm512_castps_pd(_mm512_unpacklo_ps(x2, x3)),
+        _mm512_castps_pd(_mm512_unpackhi_ps(x2, x3)),
+    );
+    [
+        _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
+        _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)),
+    ]
+}
+
+/// Stores four columns of 16 rows (`cols[j]` is column `j`, row `r` in lane `r`) as `rows` rows
+/// of four contiguous values, row `r` at `c + r * c_rs`: transposed in registers
+/// ([`transpose_lanes4`]), then one 16-byte store per row, where a scatter writes its 16 lanes
+/// one at a time.
+///
+/// # Safety
+/// AVX-512F is available; for `r < rows <= 16`, the four values at `c + r * c_rs` are writable.
+#[target_feature(enable = "avx512f")]
+unsafe fn store_rows4(cols: [__m512; 4], c: *mut f32, c_rs: usize, rows: usize) {
+    use std::arch::x86_64::{_mm_storeu_ps, _mm512_extractf32x4_ps};
+    let by_row = transpose_lanes4(cols);
+    for r in 0..rows {
+        let x = by_row[r % 4];
+        let row = match r / 4 {
+            0 => _mm512_extractf32x4_ps::<0>(x),
+            1 => _mm512_extractf32x4_ps::<1>(x),
+            2 => _mm512_extractf32x4_ps::<2>(x),
+            _ => _mm512_extractf32x4_ps::<3>(x),
+        };
+        // SAFETY: r < rows, whose four values at c + r * c_rs are writable (the contract).
+        unsafe { _mm_storeu_ps(c.add(r * c_rs), row) };
+    }
+}
+
+/// The inverse of [`store_rows4`]: reads `rows` rows of four values (row `r` at `c + r * c_rs`)
+/// as four columns of 16 rows, zero in the lanes of rows `rows..16` (which are not read).
+///
+/// # Safety
+/// AVX-512F is available; for `r < rows <= 16`, the four values at `c + r * c_rs` are readable.
+#[target_feature(enable = "avx512f")]
+unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
+    use std::arch::x86_64::{_mm_loadu_ps, _mm_setzero_ps, _mm512_insertf32x4};
+    let row = |r: usize| {
+        if r < rows {
+            // SAFETY: r < rows, whose four values at c + r * c_rs are readable (the contract).
+            unsafe { _mm_loadu_ps(c.add(r * c_rs)) }
+        } else {
+            _mm_setzero_ps()
+        }
+    };
+    let by_row: [__m512; 4] = std::array::from_fn(|k| {
+        let x = _mm512_insertf32x4::<0>(_mm512_setzero_ps(), row(k));
+        let x = _mm512_insertf32x4::<1>(x, row(4 + k));
+        let x = _mm512_insertf32x4::<2>(x, row(8 + k));
+        _mm512_insertf32x4::<3>(x, row(12 + k))
+    });
+    transpose_lanes4(by_row)
 }
 
 /// [`column_tail`] for a row-major `op(A)` (unit k stride: the forward product `X W` of a batch),
@@ -289,6 +391,14 @@ pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usi
             _mm512_add_epi32(lanes, _mm512_set1_epi32((i0 * c_rs + j) as i32))
         });
         let mut out = [_mm512_setzero_ps(); COLS];
+        // Four columns: C's rows are read (when beta != 0) and written as 16-byte rows through
+        // transposes in registers, not by gathers and scatters of single lanes.
+        let rows4 = COLS == TAIL_COLS;
+        let old = (rows4 && beta != 0.0).then(|| {
+            // SAFETY: rows i0..i0 + rows of columns first..first + 4 are readable when beta != 0
+            // (the contract).
+            unsafe { load_rows4(c.wrapping_add(i0 * c_rs), c_rs, rows) }
+        });
         for (block, pc) in (0..k).step_by(kc).enumerate() {
             let end = (pc + kc).min(k);
             let mut acc = [_mm512_setzero_ps(); COLS];
@@ -325,22 +435,31 @@ pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usi
             }
             for (j, (o, &x)) in out.iter_mut().zip(acc.iter()).enumerate() {
                 *o = if block == 0 {
-                    // SAFETY: the mask enables only rows i < m of column j < COLS, readable
-                    // when beta != 0 (the contract), at offsets that fit an i32; masked-off lanes
-                    // are not accessed.
-                    scaled(x, alpha, beta, || unsafe {
-                        _mm512_mask_i32gather_ps::<4>(
-                            _mm512_setzero_ps(),
-                            mask,
-                            index[j],
-                            c.cast_const().cast(),
-                        )
+                    scaled(x, alpha, beta, || match old {
+                        Some(old) => old[j.min(TAIL_COLS - 1)],
+                        // SAFETY: the mask enables only rows i < m of column j < COLS, readable
+                        // when beta != 0 (the contract), at offsets that fit an i32; masked-off
+                        // lanes are not accessed.
+                        None => unsafe {
+                            _mm512_mask_i32gather_ps::<4>(
+                                _mm512_setzero_ps(),
+                                mask,
+                                index[j],
+                                c.cast_const().cast(),
+                            )
+                        },
                     })
                 } else {
                     let previous = *o;
                     scaled(x, alpha, 1.0, || previous)
                 };
             }
+        }
+        if rows4 {
+            let r: [__m512; TAIL_COLS] = std::array::from_fn(|j| out[j.min(COLS - 1)]);
+            // SAFETY: rows i0..i0 + rows of columns first..first + 4 are writable (the contract).
+            unsafe { store_rows4(r, c.wrapping_add(i0 * c_rs), c_rs, rows) };
+            continue;
         }
         for (j, &r) in out.iter().enumerate() {
             // SAFETY: the mask enables only rows i < m of column j < COLS, which the contract
