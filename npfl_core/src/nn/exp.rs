@@ -76,14 +76,12 @@ const MAY_UNDERFLOW: u32 = 0xc2ce_8ecf;
 /// `e^x` in float32, with the bits of glibc's `expf` on a CPU with FMA (see the module docs).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let abstop = (bits >> 20) & 0x7ff;
-    if abstop >= 0x42a {
+    if needs_care(x) {
         // |x| >= 88, an infinity or a NaN.
         if x == f32::NEG_INFINITY {
             return 0.0;
         }
-        if abstop >= 0x7f8 {
+        if (x.to_bits() >> 20) & 0x7ff >= 0x7f8 {
             return x + x;
         }
         if x > f32::from_bits(OVERFLOW) {
@@ -96,6 +94,20 @@ pub fn exp(x: f32) -> f32 {
             return f32::from_bits(1);
         }
     }
+    exp_core(x)
+}
+
+/// Whether `x` is outside the range where [`exp`] is [`exp_core`] for sure: `|x| >= 88`, an
+/// infinity or a NaN (an integer comparison that vectorises).
+#[inline(always)]
+pub(crate) fn needs_care(x: f32) -> bool {
+    ((x.to_bits() >> 20) & 0x7ff) >= 0x42a
+}
+
+/// [`exp`] without its special cases: equal to it wherever [`needs_care`] is false (and wherever
+/// `exp` does not return early), branch-free, so that a loop of it vectorises.
+#[inline(always)]
+pub(crate) fn exp_core(x: f32) -> f32 {
     let xd = f64::from(x);
     // x * 32 / ln 2 = k + r with k an integer and |r| <= 1/2.
     let shifted = INV_LN2_N.mul_add(xd, SHIFT);

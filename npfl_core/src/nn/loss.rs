@@ -2,7 +2,7 @@
 //! (`torch.nn.CrossEntropyLoss()`), its gradient, and the argmax accuracy count.
 
 use super::NnError;
-use super::exp::exp;
+use super::exp::{exp, exp_core, needs_care};
 
 /// What one batch of logits scored.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,11 +115,27 @@ pub fn softmax_cross_entropy(
                         }
                     }
                 }
-                let mut sum = [0.0f32; LANES];
+                // The exponentials without exp's special cases (a vector loop), then the lanes
+                // that need them (|x| >= 88, infinities, NaNs: rare) again through exp.
+                let mut care = false;
                 for tc in t.iter_mut() {
-                    for ((z, s), &m) in tc.iter_mut().zip(&mut sum).zip(&max) {
-                        *z = exp(*z - m);
-                        *s += *z;
+                    for (z, &m) in tc.iter_mut().zip(&max) {
+                        let x = *z - m;
+                        care |= needs_care(x);
+                        *z = exp_core(x);
+                    }
+                }
+                if care {
+                    for (c, tc) in t.iter_mut().enumerate() {
+                        for (l, (z, &m)) in tc.iter_mut().zip(&max).enumerate() {
+                            *z = exp(group[l * classes + c] - m);
+                        }
+                    }
+                }
+                let mut sum = [0.0f32; LANES];
+                for tc in t.iter() {
+                    for (s, &z) in sum.iter_mut().zip(tc) {
+                        *s += z;
                     }
                 }
                 if let Some(g) = grad.as_deref_mut() {
