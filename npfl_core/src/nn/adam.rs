@@ -1351,6 +1351,8 @@ mod tests {
             (TinyMoments::SetAside, false),
             (TinyMoments::InPass, false),
             (TinyMoments::Timed, true),
+            (TinyMoments::SetAside, true),
+            (TinyMoments::InPass, true),
         ] {
             let mut g = TorchGenerator::new(17);
             let n = 2003;
