@@ -191,7 +191,11 @@ impl Division {
 
     fn measure(isa: Isa) -> Division {
         const N: usize = 4096;
-        let s = Scalars::new(AdamConfig::default(), 10);
+        // The two forms are timed, not the fused division that replaces both where it can.
+        let s = Scalars {
+            fused: false,
+            ..Scalars::new(AdamConfig::default(), 10)
+        };
         let grads: Vec<f32> = (0..N).map(|i| (i % 97) as f32 * 1e-3 - 0.05).collect();
         let mut params: Vec<f32> = (0..N).map(|i| (i % 89) as f32 * 1e-2 - 0.4).collect();
         let (mut m, mut v) = (vec![1e-3f32; N], vec![1e-6f32; N]);
@@ -636,26 +640,39 @@ fn run_pass(
     tiny: Option<&mut [u32]>,
 ) {
     let (v, t) = (exp_avg_sq, tiny);
-    match (division, t) {
-        (Division::Float32, Some(t)) => vectorized(
+    // The fused division where this step's bias correction allows it, in code compiled with
+    // FMA (every vector instruction set has it; at the baseline it would be a library call).
+    let fused = s.fused && isa != Isa::Baseline;
+    match (fused, division, t) {
+        (true, _, Some(t)) => vectorized(
             isa,
             #[inline(always)]
-            || pass::<true, true>(s, params, grads, exp_avg, v, t),
+            || pass::<DIV_FUSED, true>(s, params, grads, exp_avg, v, t),
         ),
-        (Division::Float32, None) => vectorized(
+        (true, _, None) => vectorized(
             isa,
             #[inline(always)]
-            || pass::<true, false>(s, params, grads, exp_avg, v, &mut []),
+            || pass::<DIV_FUSED, false>(s, params, grads, exp_avg, v, &mut []),
         ),
-        (Division::Reciprocal, Some(t)) => vectorized(
+        (false, Division::Float32, Some(t)) => vectorized(
             isa,
             #[inline(always)]
-            || pass::<false, true>(s, params, grads, exp_avg, v, t),
+            || pass::<DIV_F32, true>(s, params, grads, exp_avg, v, t),
         ),
-        (Division::Reciprocal, None) => vectorized(
+        (false, Division::Float32, None) => vectorized(
             isa,
             #[inline(always)]
-            || pass::<false, false>(s, params, grads, exp_avg, v, &mut []),
+            || pass::<DIV_F32, false>(s, params, grads, exp_avg, v, &mut []),
+        ),
+        (false, Division::Reciprocal, Some(t)) => vectorized(
+            isa,
+            #[inline(always)]
+            || pass::<DIV_RECIPROCAL, true>(s, params, grads, exp_avg, v, t),
+        ),
+        (false, Division::Reciprocal, None) => vectorized(
+            isa,
+            #[inline(always)]
+            || pass::<DIV_RECIPROCAL, false>(s, params, grads, exp_avg, v, &mut []),
         ),
     }
 }
@@ -665,7 +682,7 @@ fn run_pass(
 /// group; without `MARK`, `tiny` is not touched and may be empty).
 /// `#[inline(always)]` so that [`vectorized`] compiles it for the CPU's vector width.
 #[inline(always)]
-fn pass<const F32_DIV: bool, const MARK: bool>(
+fn pass<const DIV: u8, const MARK: bool>(
     s: &Scalars,
     params: &mut [f32],
     grads: &[f32],
@@ -684,16 +701,16 @@ fn pass<const F32_DIV: bool, const MARK: bool>(
     // One loop each way, the masks zipped in (looking each up made the loop 14% slower here).
     if MARK {
         for ((((p, g), m), v), tiny) in groups.zip(tiny.iter_mut()) {
-            *tiny = update_group::<F32_DIV>(s, p, g, m, v);
+            *tiny = update_group::<DIV>(s, p, g, m, v);
         }
     } else {
         for (((p, g), m), v) in groups {
-            update_group::<F32_DIV>(s, p, g, m, v);
+            update_group::<DIV>(s, p, g, m, v);
         }
     }
     let mut mask = 0;
     for (k, i) in (full * LANES..params.len()).enumerate() {
-        update_with::<F32_DIV>(
+        update_with::<DIV>(
             s,
             &mut params[i],
             grads[i],
@@ -710,7 +727,7 @@ fn pass<const F32_DIV: bool, const MARK: bool>(
 /// [`update_with`] on one group of [`LANES`] parameters; returns the mask of the tiny `exp_avg`
 /// (computed only where it is used).
 #[inline(always)]
-fn update_group<const F32_DIV: bool>(
+fn update_group<const DIV: u8>(
     s: &Scalars,
     p: &mut [f32],
     g: &[f32],
@@ -726,7 +743,7 @@ fn update_group<const F32_DIV: bool>(
     let mut mask = 0;
     for k in 0..LANES {
         let (mut pk, mut mk, mut vk) = (p[k], m[k], v[k]);
-        update_with::<F32_DIV>(s, &mut pk, g[k], &mut mk, &mut vk);
+        update_with::<DIV>(s, &mut pk, g[k], &mut mk, &mut vk);
         (p[k], m[k], v[k]) = (pk, mk, vk);
         mask |= u32::from(is_tiny(mk)) << k;
     }
@@ -806,6 +823,12 @@ struct Scalars {
     /// `sqrt(1 - beta2^t)` in float32, and its float64 reciprocal ([`Division`]).
     bc2: f32,
     inv_bc2: f64,
+    /// The reciprocal of `bc2` as a float32 pair `zh + zl` ([`fused_div`]), and whether the
+    /// fused division gives the division's bits for every dividend with this `bc2` (checked
+    /// exhaustively for the default `beta2`: [`FUSED_INEXACT`]).
+    zh: f32,
+    zl: f32,
+    fused: bool,
     eps: f32,
     neg_step: f32,
     small_weight: bool,
@@ -828,12 +851,20 @@ impl Scalars {
         let bias_correction2_sqrt = bias_correction2.powf(0.5);
         let w1 = (1.0 - beta1) as f32;
         let bc2 = bias_correction2_sqrt as f32;
+        let (zh, zl) = reciprocal_pair(bc2);
         Scalars {
             w1,
             b2: beta2 as f32,
             w2: (1.0 - beta2) as f32,
             bc2,
             inv_bc2: 1.0 / f64::from(bc2),
+            zh,
+            zl,
+            // Every bias correction of the default beta2 is below 1 until step 16,628, then 1
+            // (1 - beta2^t only grows): those below 1 were checked, and 1 is exact.
+            fused: beta2 == 0.999
+                && (bc2 == 1.0 || FUSED_INEXACT.binary_search(&bc2.to_bits()).is_err())
+                && (zl == 0.0 || zl.abs() >= FUSED_MIN_LOW),
             eps: eps as f32,
             neg_step: (-step_size) as f32,
             small_weight: w1.abs() < 0.5,
@@ -841,10 +872,113 @@ impl Scalars {
     }
 }
 
-/// torch's float32 update of one parameter (see the module docs), dividing by the bias
-/// correction in float32 with `F32_DIV`, else through its float64 reciprocal ([`Division`]).
+/// The bias corrections `sqrt(1 - 0.999^t)` (float32 bits, sorted) for which [`fused_div`] is
+/// not the division for every dividend, found by checking all of them against every float32
+/// significand (`fused_division_exceptions_are_the_inexact_bias_corrections`).
+const FUSED_INEXACT: [u32; 524] = [
+    0x3e7d167b, 0x3eda874f, 0x3ef06e6f, 0x3ef4a007, 0x3f45c6ab, 0x3f515517, 0x3f53c023, 0x3f5aa893,
+    0x3f5ab2f3, 0x3f5b7fe3, 0x3f6044ff, 0x3f627e3b, 0x3f64a357, 0x3f64fbdf, 0x3f654bfb, 0x3f67903b,
+    0x3f683f7f, 0x3f694c07, 0x3f6982a3, 0x3f6a34cf, 0x3f6a74af, 0x3f6c6dd7, 0x3f6d9347, 0x3f6e3233,
+    0x3f6eb943, 0x3f6ec6ff, 0x3f6f82af, 0x3f6fae23, 0x3f70785f, 0x3f70c99f, 0x3f70d1a7, 0x3f715f4f,
+    0x3f72875f, 0x3f728aeb, 0x3f72a01b, 0x3f72a39f, 0x3f72a723, 0x3f7304a3, 0x3f731243, 0x3f7376a7,
+    0x3f737d3b, 0x3f73be47, 0x3f73f157, 0x3f74011f, 0x3f747663, 0x3f752bf7, 0x3f75455b, 0x3f757cef,
+    0x3f757faf, 0x3f75984b, 0x3f75b8bf, 0x3f75c8d3, 0x3f75eb4f, 0x3f76642b, 0x3f76935f, 0x3f773e07,
+    0x3f776d73, 0x3f778c7f, 0x3f77ed4b, 0x3f78065b, 0x3f786593, 0x3f78810f, 0x3f788ac7, 0x3f78b4f3,
+    0x3f78c9af, 0x3f78d307, 0x3f790a1b, 0x3f792503, 0x3f79387b, 0x3f79690f, 0x3f797a13, 0x3f79878f,
+    0x3f79aa6f, 0x3f7a2eab, 0x3f7a332f, 0x3f7a37af, 0x3f7a4697, 0x3f7a5e1f, 0x3f7a8edf, 0x3f7a9047,
+    0x3f7a91af, 0x3f7aaac3, 0x3f7ac617, 0x3f7adce3, 0x3f7b23fb, 0x3f7b4573, 0x3f7b7c63, 0x3f7b86d7,
+    0x3f7bbbe3, 0x3f7bd09f, 0x3f7bf19b, 0x3f7c21ab, 0x3f7c22ab, 0x3f7c327f, 0x3f7c44f7, 0x3f7c778b,
+    0x3f7c7b2f, 0x3f7c98a3, 0x3f7c9983, 0x3f7ca5b3, 0x3f7cb003, 0x3f7cc93f, 0x3f7cce33, 0x3f7cf4c7,
+    0x3f7d0513, 0x3f7d05d7, 0x3f7d0fbf, 0x3f7d570f, 0x3f7d7a67, 0x3f7d996f, 0x3f7da77b, 0x3f7de767,
+    0x3f7df42f, 0x3f7dfafb, 0x3f7e1f87, 0x3f7e2823, 0x3f7e31fb, 0x3f7e3cfb, 0x3f7e4747, 0x3f7e5233,
+    0x3f7e5ef3, 0x3f7e83bb, 0x3f7e8ea3, 0x3f7eb43b, 0x3f7eb983, 0x3f7ebc1f, 0x3f7ebd6b, 0x3f7ebe63,
+    0x3f7ec3d3, 0x3f7ec8db, 0x3f7ec97b, 0x3f7ecebb, 0x3f7ed2af, 0x3f7ed397, 0x3f7ed7c7, 0x3f7edc33,
+    0x3f7edd13, 0x3f7eddf3, 0x3f7ee247, 0x3f7ee323, 0x3f7ee447, 0x3f7ee6d3, 0x3f7ee7f3, 0x3f7ee883,
+    0x3f7eed83, 0x3f7ef4d7, 0x3f7efaab, 0x3f7efbb7, 0x3f7efc7f, 0x3f7f0c9f, 0x3f7f0ecf, 0x3f7f131f,
+    0x3f7f1ce3, 0x3f7f24b7, 0x3f7f2527, 0x3f7f2607, 0x3f7f286b, 0x3f7f3497, 0x3f7f34cb, 0x3f7f3637,
+    0x3f7f3c63, 0x3f7f416b, 0x3f7f4563, 0x3f7f473f, 0x3f7f4c5b, 0x3f7f4f37, 0x3f7f5a07, 0x3f7f6063,
+    0x3f7f66a7, 0x3f7f69ff, 0x3f7f6f4f, 0x3f7f6fe3, 0x3f7f7177, 0x3f7f7307, 0x3f7f744b, 0x3f7f746f,
+    0x3f7f7493, 0x3f7f7a73, 0x3f7f7e03, 0x3f7f7e67, 0x3f7f889f, 0x3f7f8b1b, 0x3f7f9197, 0x3f7f91b3,
+    0x3f7f93c7, 0x3f7f9623, 0x3f7f98a7, 0x3f7f9b1b, 0x3f7f9fd7, 0x3f7f9fef, 0x3f7fa2af, 0x3f7fa2c7,
+    0x3f7fa2df, 0x3f7fa2f7, 0x3f7fa55b, 0x3f7fa863, 0x3f7faacf, 0x3f7fab27, 0x3f7fad7f, 0x3f7fae13,
+    0x3f7fae7b, 0x3f7fb1d7, 0x3f7fb1eb, 0x3f7fb4fb, 0x3f7fb5a7, 0x3f7fb8b7, 0x3f7fb95b, 0x3f7fbc0f,
+    0x3f7fbc43, 0x3f7fbf3f, 0x3f7fbfb3, 0x3f7fc057, 0x3f7fc077, 0x3f7fc363, 0x3f7fc3df, 0x3f7fc42b,
+    0x3f7fc43b, 0x3f7fc4d3, 0x3f7fc51f, 0x3f7fc7b7, 0x3f7fc8ff, 0x3f7fc937, 0x3f7fccb7, 0x3f7fccdf,
+    0x3f7fcd13, 0x3f7fcd47, 0x3f7fcd7b, 0x3f7fd2bf, 0x3f7fd2d7, 0x3f7fd383, 0x3f7fd3c7, 0x3f7fd743,
+    0x3f7fd7f3, 0x3f7fd807, 0x3f7fd877, 0x3f7fd98f, 0x3f7fde37, 0x3f7fde73, 0x3f7fdef3, 0x3f7fdf93,
+    0x3f7fdf9b, 0x3f7fdfa3, 0x3f7fe01f, 0x3f7fe027, 0x3f7fe02f, 0x3f7fe03f, 0x3f7fe167, 0x3f7fe6c7,
+    0x3f7fe707, 0x3f7fe753, 0x3f7fe773, 0x3f7fe79f, 0x3f7fe7ab, 0x3f7fe7ef, 0x3f7fe86f, 0x3f7fe87b,
+    0x3f7fe89f, 0x3f7fe8ab, 0x3f7fe8c3, 0x3f7fe8cf, 0x3f7fe933, 0x3f7fe97f, 0x3f7fe99b, 0x3f7fe9a7,
+    0x3f7fe9c3, 0x3f7fe9f7, 0x3f7fea13, 0x3f7fea5b, 0x3f7fea77, 0x3f7feab3, 0x3f7feaef, 0x3f7feaff,
+    0x3f7feb1f, 0x3f7feb3f, 0x3f7febb3, 0x3f7fec43, 0x3f7fec57, 0x3f7ff4ff, 0x3f7ff507, 0x3f7ff513,
+    0x3f7ff51b, 0x3f7ff53f, 0x3f7ff58b, 0x3f7ff5c3, 0x3f7ff5cb, 0x3f7ff5ef, 0x3f7ff5f7, 0x3f7ff613,
+    0x3f7ff663, 0x3f7ff66f, 0x3f7ff683, 0x3f7ff6b3, 0x3f7ff6c3, 0x3f7ff707, 0x3f7ff727, 0x3f7ff72b,
+    0x3f7ff73b, 0x3f7ff74f, 0x3f7ff75f, 0x3f7ff763, 0x3f7ff77b, 0x3f7ff78b, 0x3f7ff78f, 0x3f7ff7ab,
+    0x3f7ff7b3, 0x3f7ff7c7, 0x3f7ff7cf, 0x3f7ff7db, 0x3f7ff7fb, 0x3f7ff80f, 0x3f7ff827, 0x3f7ff82b,
+    0x3f7ff83b, 0x3f7ff84f, 0x3f7ff85b, 0x3f7ff863, 0x3f7ff867, 0x3f7ff88b, 0x3f7ff893, 0x3f7ff8ab,
+    0x3f7ff8af, 0x3f7ff8b3, 0x3f7ff8c7, 0x3f7ff8cf, 0x3f7ff8df, 0x3f7ff8f3, 0x3f7ff907, 0x3f7ff913,
+    0x3f7ff927, 0x3f7ff963, 0x3f7ff967, 0x3f7ff977, 0x3f7ff98b, 0x3f7ff997, 0x3f7ff9af, 0x3f7ff9bf,
+    0x3f7ff9cb, 0x3f7ff9df, 0x3f7ff9e7, 0x3f7ff9f3, 0x3f7ff9fb, 0x3f7ffa03, 0x3f7ffa07, 0x3f7ffa2f,
+    0x3f7ffa3b, 0x3f7ffa3f, 0x3f7ffa4b, 0x3f7ffa53, 0x3f7ffa77, 0x3f7ffa83, 0x3f7ffa87, 0x3f7ffa8b,
+    0x3f7ffaa7, 0x3f7ffab3, 0x3f7ffab7, 0x3f7ffabf, 0x3f7ffac7, 0x3f7ffacf, 0x3f7ffadf, 0x3f7ffae3,
+    0x3f7ffaeb, 0x3f7ffaf3, 0x3f7ffb03, 0x3f7ffb07, 0x3f7ffb0b, 0x3f7ffb1f, 0x3f7ffb23, 0x3f7ffb27,
+    0x3f7ffb33, 0x3f7ffb37, 0x3f7ffb4b, 0x3f7ffb4f, 0x3f7ffb63, 0x3f7ffb67, 0x3f7ffb6f, 0x3f7ffb7f,
+    0x3f7ffb83, 0x3f7ffb87, 0x3f7ffb8f, 0x3f7ffb93, 0x3f7ffb9b, 0x3f7ffb9f, 0x3f7ffba3, 0x3f7ffbaf,
+    0x3f7ffbb3, 0x3f7ffbb7, 0x3f7ffbc3, 0x3f7ffbc7, 0x3f7ffbcf, 0x3f7ffbd3, 0x3f7ffbd7, 0x3f7ffbdb,
+    0x3f7ffbeb, 0x3f7ffbef, 0x3f7ffc07, 0x3f7ffc27, 0x3f7ffc43, 0x3f7ffc47, 0x3f7ffc4b, 0x3f7ffc53,
+    0x3f7ffc5f, 0x3f7ffc63, 0x3f7ffc6f, 0x3f7ffc73, 0x3f7ffc83, 0x3f7ffc87, 0x3f7ffc8f, 0x3f7ffc9b,
+    0x3f7ffca3, 0x3f7ffca7, 0x3f7ffcb7, 0x3f7ffcbf, 0x3f7ffcc3, 0x3f7ffcc7, 0x3f7ffccf, 0x3f7ffcdb,
+    0x3f7ffcdf, 0x3f7ffcf3, 0x3f7ffcfb, 0x3f7ffd07, 0x3f7ffd0b, 0x3f7ffd13, 0x3f7ffd17, 0x3f7ffd1b,
+    0x3f7ffd23, 0x3f7ffd27, 0x3f7ffd33, 0x3f7ffd37, 0x3f7ffd4b, 0x3f7ffd4f, 0x3f7ffd57, 0x3f7ffd63,
+    0x3f7ffd6f, 0x3f7ffd87, 0x3f7ffd93, 0x3f7ffd9b, 0x3f7ffda3, 0x3f7ffdaf, 0x3f7ffdb3, 0x3f7ffdbb,
+    0x3f7ffdc3, 0x3f7ffdcb, 0x3f7ffdcf, 0x3f7ffdd7, 0x3f7ffddb, 0x3f7ffde3, 0x3f7ffde7, 0x3f7ffdeb,
+    0x3f7ffe03, 0x3f7ffe13, 0x3f7ffe17, 0x3f7ffe1b, 0x3f7ffe1f, 0x3f7ffe23, 0x3f7ffe27, 0x3f7ffe2b,
+    0x3f7ffe2f, 0x3f7ffe37, 0x3f7ffe3b, 0x3f7ffe4b, 0x3f7ffe4f, 0x3f7ffe53, 0x3f7ffe57, 0x3f7ffe5b,
+    0x3f7ffe5f, 0x3f7ffe67, 0x3f7ffe6b, 0x3f7ffe6f, 0x3f7ffe77, 0x3f7ffe7b, 0x3f7ffe7f, 0x3f7ffe8f,
+    0x3f7ffea3, 0x3f7ffea7, 0x3f7ffeaf, 0x3f7ffeb7, 0x3f7ffebb, 0x3f7ffebf, 0x3f7ffec3, 0x3f7ffec7,
+    0x3f7ffecb, 0x3f7ffed3, 0x3f7ffed7, 0x3f7ffedb, 0x3f7ffedf, 0x3f7ffeef, 0x3f7ffef3, 0x3f7ffef7,
+    0x3f7fff13, 0x3f7fff17, 0x3f7fff1b, 0x3f7fff1f, 0x3f7fff27, 0x3f7fff2b, 0x3f7fff3f, 0x3f7fff43,
+    0x3f7fff4b, 0x3f7fff4f, 0x3f7fff5b, 0x3f7fff5f, 0x3f7fff63, 0x3f7fff67, 0x3f7fff6b, 0x3f7fff83,
+    0x3f7fff87, 0x3f7fff8b, 0x3f7fff93, 0x3f7fff97, 0x3f7fff9b, 0x3f7fffa7, 0x3f7fffab, 0x3f7fffaf,
+    0x3f7fffbf, 0x3f7fffc7, 0x3f7fffcb, 0x3f7fffcf, 0x3f7fffd3, 0x3f7fffdf, 0x3f7fffe7, 0x3f7fffeb,
+    0x3f7fffef, 0x3f7ffff3, 0x3f7ffff7, 0x3f7ffffb,
+];
+
+/// How [`update_with`] divides by the bias correction: [`Division::Float32`].
+const DIV_F32: u8 = 0;
+/// [`Division::Reciprocal`].
+const DIV_RECIPROCAL: u8 = 1;
+/// [`fused_div`], for the steps whose bias correction allows it ([`Scalars::fused`]).
+const DIV_FUSED: u8 = 2;
+
+/// The smallest non-zero `|zl|` with which [`fused_div`] is used: then `x * zl` is normal for
+/// every `x = sqrt(v)` that is not zero (`x >= 2^-74.5`), so that the fused division scales with
+/// `x`'s exponent and checking the 2^23 dividends in `[1, 2)` covers all of them.
+const FUSED_MIN_LOW: f32 = f32::from_bits(0x2600_0000); // 2^-51
+
+/// `1 / c` as `zh + zl`: `zh` the float32 nearest to it, `zl` the float32 nearest to the rest.
+fn reciprocal_pair(c: f32) -> (f32, f32) {
+    let inv = 1.0 / f64::from(c);
+    let zh = inv as f32;
+    (zh, (inv - f64::from(zh)) as f32)
+}
+
+/// `x / c` as one multiplication and one fused multiply-add, `fma(x, zh, x * zl)` with `zh + zl`
+/// from [`reciprocal_pair`] (Brisebarre, Muller and Raina's division by a constant known in
+/// advance): the division's bits for every `x` for most `c`, but not all, so it is only used
+/// for the bias corrections checked against every dividend ([`Scalars::fused`]). Zero,
+/// infinities and NaN give `x` itself, as the division by a positive finite `c` does (the fused
+/// multiply-add would turn an infinity into `inf - inf`).
 #[inline(always)]
-fn update_with<const F32_DIV: bool>(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
+fn fused_div(x: f32, zh: f32, zl: f32) -> f32 {
+    let q = x.mul_add(zh, x * zl);
+    if x == 0.0 || !x.is_finite() { x } else { q }
+}
+
+/// torch's float32 update of one parameter (see the module docs), dividing by the bias
+/// correction as `DIV` says ([`DIV_F32`], [`DIV_RECIPROCAL`], [`DIV_FUSED`]): the same bits.
+#[inline(always)]
+fn update_with<const DIV: u8>(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: &mut f32) {
     // at::lerp: the form depends on |weight| < 0.5.
     *m = if s.small_weight {
         *m + s.w1 * (g - *m)
@@ -853,10 +987,10 @@ fn update_with<const F32_DIV: bool>(s: &Scalars, p: &mut f32, g: f32, m: &mut f3
     };
     *v = *v * s.b2 + s.w2 * g * g;
     let root = v.sqrt();
-    let scaled = if F32_DIV {
-        root / s.bc2
-    } else {
-        div_by_constant(root, s.inv_bc2)
+    let scaled = match DIV {
+        DIV_F32 => root / s.bc2,
+        DIV_RECIPROCAL => div_by_constant(root, s.inv_bc2),
+        _ => fused_div(root, s.zh, s.zl),
     };
     let denom = scaled + s.eps;
     *p += s.neg_step * *m / denom;
@@ -1151,11 +1285,11 @@ mod tests {
                     let (mut p1, mut m1, mut v1) = (p, m, v);
                     let (mut p2, mut m2, mut v2) = (p, m, v);
                     let (mut p3, mut m3, mut v3) = (p, m, v);
-                    update_with::<false>(&s, &mut p1, grad, &mut m1, &mut v1);
+                    update_with::<DIV_RECIPROCAL>(&s, &mut p1, grad, &mut m1, &mut v1);
                     update_f64(&s, &mut p2, grad, &mut m2, &mut v2);
                     // The set-aside path, often with a zero gradient (its short case).
                     let (mut p4, mut m4, mut v4) = (p, m, v);
-                    update_with::<false>(&s, &mut p4, 0.0, &mut m4, &mut v4);
+                    update_with::<DIV_RECIPROCAL>(&s, &mut p4, 0.0, &mut m4, &mut v4);
                     update_set_aside(&s, &mut p3, 0.0, &mut m3, &mut v3);
                     assert_eq!(
                         (p1.to_bits(), m1.to_bits(), v1.to_bits()),
@@ -1310,7 +1444,7 @@ mod tests {
         let s = scalars(step, true);
         let [p, m, v] = state;
         for (i, &g) in grads.iter().enumerate() {
-            update_with::<false>(&s, &mut p[i], g, &mut m[i], &mut v[i]);
+            update_with::<DIV_RECIPROCAL>(&s, &mut p[i], g, &mut m[i], &mut v[i]);
         }
     }
 
@@ -1541,7 +1675,7 @@ mod tests {
                         applied += 1;
                         let (mut p2, mut m2, mut v2) = (p, 0.0, v);
                         // What the pass computes for a set-aside lane: p unchanged, v updated.
-                        update_with::<false>(&s, &mut p2, 0.0, &mut m2, &mut v2);
+                        update_with::<DIV_RECIPROCAL>(&s, &mut p2, 0.0, &mut m2, &mut v2);
                         assert_eq!(
                             (p1.to_bits(), m1.to_bits(), v1.to_bits()),
                             (p2.to_bits(), m_new.to_bits(), v2.to_bits()),
@@ -1575,6 +1709,74 @@ mod tests {
             let want = narrow(x);
             assert_eq!(bits, want.to_bits(), "{x:e}");
             assert_eq!(value.to_bits(), widen(want).to_bits(), "{x:e}");
+        }
+    }
+
+    /// Whether [`fused_div`] gives `x / c`'s bits for every float32 `x` (see [`FUSED_MIN_LOW`]
+    /// for why the significands in `[1, 2)` cover every exponent), at this CPU's vector width.
+    fn fused_div_is_exact(c: f32) -> bool {
+        let (zh, zl) = reciprocal_pair(c);
+        if zl != 0.0 && zl.abs() < FUSED_MIN_LOW {
+            return false;
+        }
+        let differ = vectorized(
+            Isa::detect(),
+            #[inline(always)]
+            || {
+                (0..1u32 << 23).fold(0u32, |differ, s| {
+                    let x = f32::from_bits(0x3f80_0000 | s);
+                    differ | ((x / c).to_bits() ^ fused_div(x, zh, zl).to_bits())
+                })
+            },
+        );
+        differ == 0
+    }
+
+    /// Every bias correction of the default beta2 is checked against every dividend: the inexact
+    /// ones are exactly [`FUSED_INEXACT`], and from step 16,628 on the bias correction is 1.
+    #[test]
+    #[ignore = "exhaustive: 2^23 dividends for each of about 10,000 bias corrections, seconds in release; .ci/run runs it"]
+    fn fused_division_exceptions_are_the_inexact_bias_corrections() {
+        let config = AdamConfig::default();
+        assert_eq!(Scalars::new(config, 16_628).bc2, 1.0);
+        assert!(Scalars::new(config, 16_627).bc2 < 1.0);
+        let mut divisors: Vec<u32> = (1..16_628)
+            .map(|t| Scalars::new(config, t).bc2.to_bits())
+            .collect();
+        divisors.sort_unstable();
+        divisors.dedup();
+        let half = divisors.len() / 2;
+        let inexact = |part: &[u32]| -> Vec<u32> {
+            part.iter()
+                .copied()
+                .filter(|&c| !fused_div_is_exact(f32::from_bits(c)))
+                .collect()
+        };
+        let (low, high) = divisors.split_at(half);
+        let mut found = std::thread::scope(|scope| {
+            let other = scope.spawn(|| inexact(high));
+            let mut found = inexact(low);
+            found.extend(other.join().expect("checker thread"));
+            found
+        });
+        found.sort_unstable();
+        if std::env::var_os("NPFL_PRINT_FUSED_INEXACT").is_some() {
+            for chunk in found.chunks(6) {
+                let line: Vec<String> = chunk.iter().map(|c| format!("0x{c:08x},")).collect();
+                println!("    {}", line.join(" "));
+            }
+        }
+        assert_eq!(
+            found,
+            FUSED_INEXACT,
+            "{} of {} divisors inexact",
+            found.len(),
+            divisors.len()
+        );
+        // Scalars only uses the fused division where it is exact.
+        for t in 1..16_700 {
+            let s = Scalars::new(config, t);
+            assert_eq!(s.fused, !found.contains(&s.bc2.to_bits()), "step {t}");
         }
     }
 
