@@ -5,9 +5,9 @@
     python3 bench/matmul_blas.py [--rounds 5] [--only M]
 
 For each of the issue's shapes, each round runs our benchmark binary on that shape
-(`matmul_bench --shape M K N OPS --quick`: ours, matrixmultiply, gemm and the FMA peak, three
-samples each) and then times the same product in NumPy (OpenBLAS) and, when installed, PyTorch
-(MKL on x86), all single-threaded. Rounds alternate the programs, so a noisy neighbour on the
+(`matmul_bench --shape M K N OPS --ours-only --samples S`: ours and the FMA peak, S samples back to
+back after a warm-up one, as many as NumPy's and PyTorch's) and then times the same product in NumPy
+(OpenBLAS) and, when installed, PyTorch (MKL on x86), all single-threaded. Rounds alternate the programs, so a noisy neighbour on the
 shared machine hits them alike. Prints one line per shape,
 
     M K N ours=<median> openblas=<median> mkl=<median> peak=<median>
@@ -81,9 +81,9 @@ def timed(fn, flops, calls, samples):
     return out
 
 
-def ours(m, k, n, ops):
+def ours(m, k, n, ops, samples):
     """(ours samples min/median, peak median) from one run of our benchmark binary."""
-    cmd = [BENCH, "--shape", str(m), str(k), str(n), ops, "--quick"]
+    cmd = [BENCH, "--shape", str(m), str(k), str(n), ops, "--ours-only", "--samples", str(samples)]
     text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     for line in text.splitlines():
         if line.startswith("#   custom"):
@@ -130,7 +130,7 @@ def main():
             tb = tb.t() if ops[1] == "T" else tb
             tc = torch.empty(m, n)
         for _ in range(args.rounds):
-            omin, omed, pmed = ours(m, k, n, ops)
+            omin, omed, pmed = ours(m, k, n, ops, samples)
             res["ours_min"].append(omin)
             res["ours"].append(omed)
             res["peak"].append(pmed)

@@ -1,10 +1,13 @@
 //! Single-thread GFLOP/s of `npfl_core::matmul` against the `matrixmultiply` and `gemm` crates,
 //! side by side in one run, on the shapes MLP training and PCA use, plus the FMA peak.
 //!
-//! `cargo run --release -p npfl_core --features bench --example matmul_bench [-- --quick] [--only M] [--shape M K N [NN|NT|TN|TT]] [--blocking MC,NC] [--ceiling]`
+//! `cargo run --release -p npfl_core --features bench --example matmul_bench [-- --quick] [--samples N] [--ours-only] [--only M] [--shape M K N [NN|NT|TN|TT]] [--blocking MC,NC] [--ceiling]`
 //!
 //! Prints one line per shape, `M K N ours=<median> matrixmultiply=<median> gemm=<median> peak=<median>`
 //! (GFLOP/s, `2 M N K` flops per call), followed by a `#` line with the min and median of each.
+//! `--samples N` sets the number of samples (after one warm-up sample); `--ours-only` skips the two
+//! crates (their columns read NaN), so that our samples run back to back, as
+//! `bench/matmul_blas.py` times NumPy's and PyTorch's.
 //! `NPFL_KERNEL=scalar|avx2|avx512|auto` forces our kernel.
 //!
 //! The baselines are called through `npfl_core::matmul::baselines`, safe wrappers over their
@@ -77,6 +80,11 @@ fn stats(mut v: Vec<f64>) -> Stats {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let ours_only = std::env::args().any(|a| a == "--ours-only");
+    let samples_arg: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--samples")
+        .nth(1)
+        .map(|s| s.parse().expect("--samples N: a number of samples"));
     // `--only M` keeps the shapes whose M is M.
     let only: Option<usize> = std::env::args()
         .skip_while(|a| a != "--only")
@@ -239,7 +247,9 @@ fn main() {
         let flops = 2.0 * (s.m * s.n * s.k) as f64;
         // Calls per sample: at least ~5 ms of work; samples: enough for a stable median.
         let calls = ((5e-3 * 100e9 / flops).ceil() as usize).max(1);
-        let samples = if quick {
+        let samples = if let Some(n) = samples_arg {
+            n.max(1)
+        } else if quick {
             3
         } else if flops > 1e10 {
             5
@@ -268,6 +278,17 @@ fn main() {
                 .unwrap();
             }
             let g_ours = flops * calls as f64 / t.seconds() / 1e9;
+            if ours_only {
+                let g_peak = peak_fma(2_000_000);
+                if sample > 0 {
+                    ours.push(g_ours);
+                    mmul.push(f64::NAN);
+                    gemm_c.push(f64::NAN);
+                    peaks.push(g_peak);
+                    ratios.push(100.0 * g_ours / g_peak);
+                }
+                continue;
+            }
             let t = Clock::start();
             for _ in 0..calls {
                 let (av, bv) = (
