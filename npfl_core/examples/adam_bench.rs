@@ -7,7 +7,9 @@
 //! `STEPS` (1,100, one epoch's batches) timed steps. Prints the time per configuration (min and
 //! median of 5 rounds) and how many `exp_avg` values were tiny, for every instruction set this CPU
 //! has (the vector width the update loop is compiled for) and both forms of the division by the
-//! bias correction (`*` marks the one `Division::fastest` picks here), with the default
+//! bias correction (`*` marks the one `Division::fastest` picks here; at most steps Adam replaces
+//! both by its fused division, exact for that step's bias correction, so the two rows differ only at
+//! the others), with the default
 //! `TinyMoments::Timed`; then, for this CPU's instruction set and division, each way of treating
 //! tiny moments forced, with parking (the default: parameters whose gradient stays zero leave the
 //! vectorised loop once their `exp_avg` is tiny, `Adam::with_parking`) and without.
