@@ -81,7 +81,7 @@ pub fn exp(x: f32) -> f32 {
         if x == f32::NEG_INFINITY {
             return 0.0;
         }
-        if (x.to_bits() >> 20) & 0x7ff >= 0x7f8 {
+        if ((x.to_bits() >> 20) & 0x7ff) >= 0x7f8 {
             return x + x;
         }
         if x > f32::from_bits(OVERFLOW) {
