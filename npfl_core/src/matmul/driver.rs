@@ -481,3 +481,100 @@ unsafe fn run_stripe(
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use crate::matmul::{Kernel, MatMut, MatRef, Matmul, Op};
+
+    /// `values` copied to the end of an anonymous mapping whose next page the process may not
+    /// read, so that any read past the last element faults.
+    struct Guarded {
+        base: *mut libc::c_void,
+        len: usize,
+        data: *const f32,
+        n: usize,
+    }
+
+    impl Guarded {
+        fn new(values: &[f32]) -> Guarded {
+            const PAGE: usize = 4096;
+            let bytes = std::mem::size_of_val(values);
+            let len = bytes.div_ceil(PAGE) * PAGE + PAGE;
+            // SAFETY: an anonymous private mapping of `len` bytes, checked below; the last page
+            // is then made inaccessible, and `values` copied to just before it (in the mapping,
+            // 4-byte aligned since PAGE and `bytes` are multiples of 4).
+            unsafe {
+                let base = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(base, libc::MAP_FAILED, "mmap");
+                let guard = base.cast::<u8>().add(len - PAGE);
+                assert_eq!(
+                    libc::mprotect(guard.cast(), PAGE, libc::PROT_NONE),
+                    0,
+                    "mprotect"
+                );
+                let data = guard.sub(bytes).cast::<f32>();
+                std::ptr::copy_nonoverlapping(values.as_ptr(), data, values.len());
+                Guarded {
+                    base,
+                    len,
+                    data,
+                    n: values.len(),
+                }
+            }
+        }
+
+        fn slice(&self) -> &[f32] {
+            // SAFETY: `n` initialised floats at `data`, inside the mapping that `self` owns.
+            unsafe { std::slice::from_raw_parts(self.data, self.n) }
+        }
+    }
+
+    impl Drop for Guarded {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, unmapped once.
+            unsafe { libc::munmap(self.base, self.len) };
+        }
+    }
+
+    /// Products whose op(A) is read in place with a last panel of 1-4 rows (the AVX-512 4-row
+    /// tile), with A ending right before an unreadable page: no kernel reads past op(A)'s last
+    /// row (a 4-row tile once started at the panel's first stored row and read up to 3 rows
+    /// past the end), and every kernel gives the scalar kernel's bits.
+    #[test]
+    fn no_kernel_reads_past_the_last_row_of_a() {
+        for (m, k, n) in [(31, 64, 9), (43, 64, 9), (71, 40, 20), (1024, 16, 100)] {
+            for op_a in [Op::N, Op::T] {
+                let values: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 - 6.0).collect();
+                let a = Guarded::new(&values);
+                let (rows, cols) = if op_a == Op::N { (m, k) } else { (k, m) };
+                let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5).collect();
+                let run = |kernel: Kernel| {
+                    let mut c = vec![0.0f32; m * n];
+                    Matmul::with_kernel(kernel, 1)
+                        .gemm(
+                            1.0,
+                            MatRef::new(a.slice(), rows, cols).unwrap(),
+                            op_a,
+                            MatRef::new(&b, k, n).unwrap(),
+                            Op::N,
+                            0.0,
+                            MatMut::new(&mut c, m, n).unwrap(),
+                        )
+                        .unwrap();
+                    c.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()
+                };
+                let want = run(Kernel::Scalar);
+                for kernel in Kernel::available() {
+                    assert!(run(kernel) == want, "{kernel}: {m}x{k}x{n} {op_a:?}");
+                }
+            }
+        }
+    }
+}

@@ -255,12 +255,17 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, height: usize, width: us
                 use super::avx512::{MR, MR_SHORT, MR_TAIL};
                 if t.mr - t.skip <= MR_TAIL {
                     // A last panel of at most MR_TAIL stored rows: only those rows computed (the
-                    // same fused multiply-adds per element, fewer rows of them).
+                    // same fused multiply-adds per element, fewer rows of them). The 4-row tile
+                    // reads MR_TAIL rows, so it starts at most MR_TAIL rows above the panel's end
+                    // (rows `first..first + MR_TAIL` of the panel, readable by the contract): a
+                    // panel read in place is shifted up to end at op(A)'s last row, and rows past
+                    // it are not there to read.
+                    let first = t.mr.saturating_sub(MR_TAIL).min(t.skip);
                     let tail = Tile {
-                        a: t.a.wrapping_add(t.skip * t.a_rs),
-                        c: t.c.wrapping_add(t.skip * t.c_rs),
-                        skip: 0,
-                        mr: t.mr - t.skip,
+                        a: t.a.wrapping_add(first * t.a_rs),
+                        c: t.c.wrapping_add(first * t.c_rs),
+                        skip: t.skip - first,
+                        mr: t.mr - first,
                         ..*t
                     };
                     avx512_tile::<MR_TAIL, { MR_TAIL / 2 }>(&tail, width)
