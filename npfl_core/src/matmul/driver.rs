@@ -543,27 +543,48 @@ mod tests {
         }
     }
 
-    /// Products whose op(A) is read in place with a last panel of 1-4 rows (the AVX-512 4-row
-    /// tile), with A ending right before an unreadable page: no kernel reads past op(A)'s last
-    /// row (a 4-row tile once started at the panel's first stored row and read up to 3 rows
-    /// past the end), and every kernel gives the scalar kernel's bits.
+    /// Products with A, then B, ending right before an unreadable page, in both layouts, read
+    /// in place or packed, with last panels of 1-4 rows (the AVX-512 4-row tile) and partial
+    /// column panels: no kernel reads past an operand's end (a 4-row tile once started at the
+    /// panel's first stored row and read up to 3 rows past op(A)'s last row), and every kernel
+    /// gives the scalar kernel's bits.
     #[test]
-    fn no_kernel_reads_past_the_last_row_of_a() {
-        for (m, k, n) in [(31, 64, 9), (43, 64, 9), (71, 40, 20), (1024, 16, 100)] {
-            for op_a in [Op::N, Op::T] {
-                let values: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 - 6.0).collect();
-                let a = Guarded::new(&values);
-                let (rows, cols) = if op_a == Op::N { (m, k) } else { (k, m) };
-                let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5).collect();
+    fn no_kernel_reads_past_the_operands() {
+        let shapes = [
+            (31, 64, 9),
+            (43, 64, 9),
+            (71, 40, 20),
+            (1024, 16, 100),
+            (31, 64, 300),
+            (9, 70, 257),
+            (300, 33, 45),
+        ];
+        for (m, k, n) in shapes {
+            for (op_a, op_b, guard_a) in [
+                (Op::N, Op::N, true),
+                (Op::T, Op::N, true),
+                (Op::N, Op::N, false),
+                (Op::N, Op::T, false),
+            ] {
+                let a_values: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 - 6.0).collect();
+                let b_values: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5).collect();
+                let guarded = Guarded::new(if guard_a { &a_values } else { &b_values });
+                let (a, b) = if guard_a {
+                    (guarded.slice(), &b_values[..])
+                } else {
+                    (&a_values[..], guarded.slice())
+                };
+                let (a_rows, a_cols) = if op_a == Op::N { (m, k) } else { (k, m) };
+                let (b_rows, b_cols) = if op_b == Op::N { (k, n) } else { (n, k) };
                 let run = |kernel: Kernel| {
                     let mut c = vec![0.0f32; m * n];
                     Matmul::with_kernel(kernel, 1)
                         .gemm(
                             1.0,
-                            MatRef::new(a.slice(), rows, cols).unwrap(),
+                            MatRef::new(a, a_rows, a_cols).unwrap(),
                             op_a,
-                            MatRef::new(&b, k, n).unwrap(),
-                            Op::N,
+                            MatRef::new(b, b_rows, b_cols).unwrap(),
+                            op_b,
                             0.0,
                             MatMut::new(&mut c, m, n).unwrap(),
                         )
@@ -572,7 +593,11 @@ mod tests {
                 };
                 let want = run(Kernel::Scalar);
                 for kernel in Kernel::available() {
-                    assert!(run(kernel) == want, "{kernel}: {m}x{k}x{n} {op_a:?}");
+                    assert!(
+                        run(kernel) == want,
+                        "{kernel}: {m}x{k}x{n} {op_a:?}{op_b:?}, guard after {}",
+                        if guard_a { "A" } else { "B" }
+                    );
                 }
             }
         }
