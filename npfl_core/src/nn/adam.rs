@@ -162,7 +162,10 @@ impl Trial {
 /// How the update computes `sqrt(v) / bias_correction2_sqrt`: both give float32 division's bits
 /// (tested), which one is faster depends on the CPU. A float32 divide is cheap on Zen 5 (Adam's
 /// loop 25.5 -> 18 ms per epoch against the other form); where divides are dear, multiplying by
-/// the float64 reciprocal saves one per parameter. [`Division::fastest`] measures both.
+/// the float64 reciprocal saves one per parameter. [`Division::fastest`] measures both. With the
+/// default `beta2`, most steps use neither: a multiplication and a fused multiply-add give the
+/// division's bits there (each step's bias correction checked against every dividend), and the
+/// choice only applies to the other steps (and to every step of another `beta2`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Division {
     /// A float32 division by the float32 bias correction.
