@@ -18,7 +18,9 @@ use ndarray_rand::RandomExt;
 use ndarray_rand::rand::{SeedableRng, rngs::SmallRng};
 use ndarray_rand::rand_distr::Uniform;
 use npfl_core::matmul::baselines::{gemm_crate_sgemm, matrixmultiply_sgemm, thread_cpu_seconds};
-use npfl_core::matmul::{Blocking, CacheSizes, Kernel, MatMut, MatRef, Matmul, Op, peak};
+use npfl_core::matmul::{
+    Blocking, CacheSizes, Kernel, MatMut, MatRef, Matmul, MatmulError, Op, peak,
+};
 
 /// A stopwatch of the time this thread spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so that
 /// time slices the scheduler gives to other processes on a loaded machine do not count.
@@ -69,6 +71,9 @@ struct Stats {
     min: f64,
     median: f64,
 }
+
+/// The signature of the two crates' products in `matmul::baselines`.
+type Sgemm = fn(MatRef, Op, MatRef, Op, MatMut) -> Result<(), MatmulError>;
 
 fn stats(mut v: Vec<f64>) -> Stats {
     v.sort_by(f64::total_cmp);
@@ -278,37 +283,25 @@ fn main() {
                 .unwrap();
             }
             let g_ours = flops * calls as f64 / t.seconds() / 1e9;
-            if ours_only {
-                let g_peak = peak_fma(2_000_000);
-                if sample > 0 {
-                    ours.push(g_ours);
-                    mmul.push(f64::NAN);
-                    gemm_c.push(f64::NAN);
-                    peaks.push(g_peak);
-                    ratios.push(100.0 * g_ours / g_peak);
+            // One crate's GFLOP/s over the same calls; NaN, not run, with --ours-only (so that
+            // our samples follow each other, as the BLAS script times NumPy's).
+            let mut crate_gflops = |sgemm: Sgemm| {
+                if ours_only {
+                    return f64::NAN;
                 }
-                continue;
-            }
-            let t = Clock::start();
-            for _ in 0..calls {
-                let (av, bv) = (
-                    MatRef::new(&a, ar, ac).unwrap(),
-                    MatRef::new(b, br, bc).unwrap(),
-                );
-                let cv = MatMut::new(&mut c, s.m, s.n).unwrap();
-                matrixmultiply_sgemm(av, s.op_a, bv, s.op_b, cv).unwrap();
-            }
-            let g_mm = flops * calls as f64 / t.seconds() / 1e9;
-            let t = Clock::start();
-            for _ in 0..calls {
-                let (av, bv) = (
-                    MatRef::new(&a, ar, ac).unwrap(),
-                    MatRef::new(b, br, bc).unwrap(),
-                );
-                let cv = MatMut::new(&mut c, s.m, s.n).unwrap();
-                gemm_crate_sgemm(av, s.op_a, bv, s.op_b, cv).unwrap();
-            }
-            let g_gemm = flops * calls as f64 / t.seconds() / 1e9;
+                let t = Clock::start();
+                for _ in 0..calls {
+                    let (av, bv) = (
+                        MatRef::new(&a, ar, ac).unwrap(),
+                        MatRef::new(b, br, bc).unwrap(),
+                    );
+                    let cv = MatMut::new(&mut c, s.m, s.n).unwrap();
+                    sgemm(av, s.op_a, bv, s.op_b, cv).unwrap();
+                }
+                flops * calls as f64 / t.seconds() / 1e9
+            };
+            let g_mm = crate_gflops(matrixmultiply_sgemm);
+            let g_gemm = crate_gflops(gemm_crate_sgemm);
             let g_peak = peak_fma(2_000_000);
             if sample > 0 {
                 // Sample 0 warms up caches, buffers and the CPU clock.
