@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use ndarray::{Array1, Array2};
 
 use crate::mnist::{Chunked, read_chunks};
@@ -230,7 +230,7 @@ fn open(path: &Path) -> Result<Box<dyn Read>, DatasetError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let reader = BufReader::with_capacity(1 << 16, file);
+    let reader = BufReader::with_capacity(1 << 18, file);
     if path.extension().is_some_and(|e| e == "gz") {
         Ok(Box::new(MultiGzDecoder::new(reader)))
     } else {
