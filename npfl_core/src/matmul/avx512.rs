@@ -355,14 +355,16 @@ unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
 }
 
 /// [`column_tail`] for a row-major `op(A)` (unit k stride: the forward product `X W` of a batch),
-/// whose columns are not vectors: each 16 x 16 block of A (16 rows, 16 k steps) is transposed in
-/// registers ([`transpose16`]), then each of its 16 columns meets `COLS` broadcasts of `op(B)`:
-/// per 16 rows and 16 k steps `16 COLS` fused multiply-adds and 64 shuffles, where the 14 x 16
-/// tiles take 256 fused multiply-adds (one per row and k step, computing 16 columns for `COLS`
-/// of them). `k` is cut into the
-/// driver's blocks of `kc`, and each block's sum is combined with the running result by the
-/// tiles' epilogue (`beta` for the first block, 1 after), so every element is the same sequence
-/// of rounded operations as in [`tile`], and the bits are the same.
+/// whose columns are not vectors: 16 rows and 8 k steps of A at a time are transposed in
+/// registers ([`transpose16x8`], 24 shuffles), then each of the 8 columns meets `COLS`
+/// broadcasts of `op(B)`. Two blocks of 16 rows go side by side, so that `2 COLS` chains of
+/// dependent fused multiply-adds overlap (one block's four would leave the FMA units waiting on
+/// their latency), and whole rows of 8 steps are plain 32-byte loads (Zen 5 issues masked loads
+/// at half the rate). Zen 5: the last 4 columns of 50 x 784 x 36 cost 2.7 us, 4.2 with one block
+/// of 16 x 16 transposes; 5000 x 784 x 100 3.4 ms, 4.8 before. `k` is cut into the driver's blocks of `kc`; each block's sum starts from zero
+/// and is combined with C by the tiles' epilogue (`beta` for the first block, 1 after, C stored
+/// in between), so every element is the same sequence of rounded operations as in [`tile`], and
+/// the bits are the same.
 ///
 /// Computes columns `first .. first + COLS` of `p`.
 ///
@@ -372,101 +374,206 @@ unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
 /// writable (readable unless `beta == 0`); `(m - 1) * c_rs + first + COLS` fits an `i32`.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usize, kc: usize) {
+    debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);
+    for i0 in (0..p.m).step_by(2 * L) {
+        // SAFETY: forwarded contract; i0 < m.
+        unsafe {
+            if p.m - i0 > L {
+                rows_pass::<COLS, 2>(p, first, kc, i0);
+            } else {
+                rows_pass::<COLS, 1>(p, first, kc, i0);
+            }
+        }
+    }
+}
+
+/// Rows `i0 .. min(i0 + 16 G, m)` of [`column_tail_rows`], in `G` blocks of 16 rows.
+///
+/// # Safety
+/// As [`column_tail_rows`], and `i0 < m`.
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_pass<const COLS: usize, const G: usize>(
+    p: &Problem,
+    first: usize,
+    kc: usize,
+    i0: usize,
+) {
     use std::arch::x86_64::{
         _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32,
     };
-    debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);
     // Locals: C is written through raw pointers, so the compiler would reload p's fields.
-    let (m, k, a, a_rs, c_rs) = (p.m, p.k, p.a, p.a_rs, p.c_rs);
-    let (b_rs, b_cs, beta) = (p.b_rs, p.b_cs, p.beta);
+    let (k, a, a_rs, c_rs) = (p.k, p.a, p.a_rs, p.c_rs);
+    let (b_rs, b_cs) = (p.b_rs, p.b_cs);
     let b = p.b.wrapping_add(first * b_cs);
     let c = p.c.wrapping_add(first);
-    let lanes = row_offsets(c_rs);
     let alpha = _mm512_set1_ps(p.alpha);
-    for i0 in (0..m).step_by(L) {
-        // Rows past m (a last partial block) are masked off: not read, not written.
-        let rows = (m - i0).min(L);
-        let mask = lane_mask(rows);
-        let index: [_; COLS] = std::array::from_fn(|j| {
-            _mm512_add_epi32(lanes, _mm512_set1_epi32((i0 * c_rs + j) as i32))
-        });
-        let mut out = [_mm512_setzero_ps(); COLS];
-        // Four columns: C's rows are read (when beta != 0) and written as 16-byte rows through
-        // transposes in registers, not by gathers and scatters of single lanes.
-        let rows4 = COLS == TAIL_COLS;
-        let old = (rows4 && beta != 0.0).then(|| {
-            // SAFETY: rows i0..i0 + rows of columns first..first + 4 are readable when beta != 0
-            // (the contract).
-            unsafe { load_rows4(c.wrapping_add(i0 * c_rs), c_rs, rows) }
-        });
-        for (block, pc) in (0..k).step_by(kc).enumerate() {
-            let end = (pc + kc).min(k);
-            let mut acc = [_mm512_setzero_ps(); COLS];
-            for q0 in (pc..end).step_by(L) {
-                let width = L.min(end - q0);
-                let kmask = lane_mask(width);
-                // Rows past m are zeros, not loads under an empty mask: those addresses may lie
-                // on pages that are not mapped, where a masked load costs a microcode assist.
-                let block_rows: [__m512; L] = std::array::from_fn(|r| {
-                    if r < rows {
-                        // SAFETY: the mask enables only columns q0..q0 + width <= k of row
-                        // i0 + r < m (the contract); masked-off lanes are not accessed.
-                        unsafe { _mm512_maskz_loadu_ps(kmask, a.add((i0 + r) * a_rs + q0)) }
-                    } else {
-                        _mm512_setzero_ps()
-                    }
-                });
-                let columns = transpose16(block_rows);
-                let bq = b.wrapping_add(q0 * b_rs);
-                if width == L {
-                    // SAFETY: q0 + 16 <= k (the contract).
-                    unsafe { fma_columns(&columns, bq, b_rs, b_cs, &mut acc) };
-                } else {
-                    // The last steps of a block: a loop (a test per step would cost the full
-                    // blocks their unrolling).
-                    for (q, &column) in columns.iter().enumerate().take(width) {
-                        for (j, x) in acc.iter_mut().enumerate() {
-                            // SAFETY: q0 + q < k and j < COLS (the contract).
-                            let bj = _mm512_set1_ps(unsafe { *bq.add(q * b_rs + j * b_cs) });
-                            *x = _mm512_fmadd_ps(column, bj, *x);
-                        }
+    // Rows of each block; rows past m (a last partial block) are not read, not written.
+    let rows: [usize; G] = std::array::from_fn(|g| (p.m - i0).saturating_sub(g * L).min(L));
+    let lanes = row_offsets(c_rs);
+    for (block, pc) in (0..k).step_by(kc).enumerate() {
+        let end = (pc + kc).min(k);
+        let mut acc = [[_mm512_setzero_ps(); COLS]; G];
+        for q0 in (pc..end).step_by(8) {
+            let width = 8.min(end - q0);
+            let mut columns = [[_mm512_setzero_ps(); 8]; G];
+            for (g, x) in columns.iter_mut().enumerate() {
+                // SAFETY: rows i0 + 16 g + r < m (r < rows[g]) of columns q0..q0 + width <= k
+                // are readable (the contract).
+                *x =
+                    unsafe { transpose16x8(a.add((i0 + g * L) * a_rs + q0), a_rs, rows[g], width) };
+            }
+            let bq = b.wrapping_add(q0 * b_rs);
+            let mut step = |q: usize| {
+                // Column j of every block in turn: one broadcast of B(q, j) for all of them.
+                #[allow(clippy::needless_range_loop)]
+                for j in 0..COLS {
+                    // SAFETY: q0 + q < k and j < COLS (the contract).
+                    let bj = _mm512_set1_ps(unsafe { *bq.add(q * b_rs + j * b_cs) });
+                    for g in 0..G {
+                        acc[g][j] = _mm512_fmadd_ps(columns[g][q], bj, acc[g][j]);
                     }
                 }
-            }
-            for (j, (o, &x)) in out.iter_mut().zip(acc.iter()).enumerate() {
-                *o = if block == 0 {
-                    scaled(x, alpha, beta, || match old {
-                        Some(old) => old[j.min(TAIL_COLS - 1)],
-                        // SAFETY: the mask enables only rows i < m of column j < COLS, readable
-                        // when beta != 0 (the contract), at offsets that fit an i32; masked-off
-                        // lanes are not accessed.
-                        None => unsafe {
-                            _mm512_mask_i32gather_ps::<4>(
-                                _mm512_setzero_ps(),
-                                mask,
-                                index[j],
-                                c.cast_const().cast(),
-                            )
-                        },
-                    })
-                } else {
-                    let previous = *o;
-                    scaled(x, alpha, 1.0, || previous)
-                };
+            };
+            if width == 8 {
+                for q in 0..8 {
+                    step(q);
+                }
+            } else {
+                // The last steps of a block: a loop (a test per step would cost the full
+                // steps their unrolling).
+                for q in 0..width {
+                    step(q);
+                }
             }
         }
-        if rows4 {
-            let r: [__m512; TAIL_COLS] = std::array::from_fn(|j| out[j.min(COLS - 1)]);
-            // SAFETY: rows i0..i0 + rows of columns first..first + 4 are writable (the contract).
-            unsafe { store_rows4(r, c.wrapping_add(i0 * c_rs), c_rs, rows) };
-            continue;
-        }
-        for (j, &r) in out.iter().enumerate() {
-            // SAFETY: the mask enables only rows i < m of column j < COLS, which the contract
-            // makes writable, at offsets that fit an i32; masked-off lanes are not accessed.
-            unsafe { _mm512_mask_i32scatter_ps::<4>(c.cast(), mask, index[j], r) };
+        // The epilogue: the first block scales C by beta, later ones add to it.
+        let beta = if block == 0 { p.beta } else { 1.0 };
+        for g in 0..G {
+            if rows[g] == 0 {
+                break;
+            }
+            let row0 = i0 + g * L;
+            let at = c.wrapping_add(row0 * c_rs);
+            if COLS == TAIL_COLS {
+                // Four columns: each row's four values are one 16-byte load and store, through
+                // transposes in registers (a gather or scatter moves its 16 lanes one by one).
+                let old = (beta != 0.0).then(|| {
+                    // SAFETY: rows row0..row0 + rows[g] < m of columns first..first + 4 are
+                    // readable when beta != 0 (the contract).
+                    unsafe { load_rows4(at, c_rs, rows[g]) }
+                });
+                let r: [__m512; TAIL_COLS] = std::array::from_fn(|j| {
+                    let j = j.min(COLS - 1);
+                    scaled(acc[g][j], alpha, beta, || old.map_or(acc[g][j], |o| o[j]))
+                });
+                // SAFETY: the same rows are writable (the contract).
+                unsafe { store_rows4(r, at, c_rs, rows[g]) };
+                continue;
+            }
+            let mask = lane_mask(rows[g]);
+            for (j, &x) in acc[g].iter().enumerate() {
+                let index = _mm512_add_epi32(lanes, _mm512_set1_epi32((row0 * c_rs + j) as i32));
+                // SAFETY: the mask enables only rows i < m of column j < COLS, which the
+                // contract makes writable (readable when beta != 0), at offsets that fit an i32;
+                // masked-off lanes are not accessed.
+                unsafe {
+                    let r = scaled(x, alpha, beta, || {
+                        _mm512_mask_i32gather_ps::<4>(
+                            _mm512_setzero_ps(),
+                            mask,
+                            index,
+                            c.cast_const().cast(),
+                        )
+                    });
+                    _mm512_mask_i32scatter_ps::<4>(c.cast(), mask, index, r);
+                }
+            }
         }
     }
+}
+
+/// The 16 x 8 block of `rows` rows (`a_rs` apart) and `width` k steps at `a`, transposed: vector
+/// `q` holds k step `q` of the 16 rows (row `r` in lane `r`), zeros past `rows` and `width`.
+/// Rows `r` and `r + 8` share a vector (two half-vector loads), then the 8 x 8 transposes of both
+/// halves at once: 24 shuffles, where a 16 x 16 transpose takes 64 for twice the steps.
+///
+/// # Safety
+/// AVX-512F is available; `rows <= 16`, `width <= 8`; for `r < rows`, the `width` values at
+/// `a + r * a_rs` are readable.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn transpose16x8(a: *const f32, a_rs: usize, rows: usize, width: usize) -> [__m512; 8] {
+    use std::arch::x86_64::{
+        _mm256_castps_pd, _mm256_loadu_ps, _mm512_castpd_ps, _mm512_castpd256_pd512,
+        _mm512_castps_pd, _mm512_insertf64x4, _mm512_mask_loadu_ps, _mm512_permutex2var_ps,
+        _mm512_setr_epi32, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
+        _mm512_unpacklo_ps,
+    };
+    let low = lane_mask(width);
+    let high = low << 8;
+    // z[i]: row i's steps in lanes 0..8, row i + 8's in lanes 8..16. Rows past `rows` are zeros,
+    // not loads under an empty mask: those addresses may lie on pages that are not mapped, where
+    // a masked load costs a microcode assist.
+    let z: [__m512; 8] = std::array::from_fn(|i| {
+        if width == 8 && i + 8 < rows {
+            // Both rows whole: two plain 32-byte loads (masked ones issue at half the rate).
+            // SAFETY: rows i and i + 8 < rows, 8 values each (the contract).
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(a.add(i * a_rs)),
+                    _mm256_loadu_ps(a.add((i + 8) * a_rs)),
+                )
+            };
+            return _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_castps_pd(x)),
+                _mm256_castps_pd(y),
+            ));
+        }
+        let mut x = _mm512_setzero_ps();
+        if i < rows {
+            // SAFETY: the mask enables only the width values of row i < rows (the contract).
+            x = unsafe { _mm512_maskz_loadu_ps(low, a.add(i * a_rs)) };
+        }
+        if i + 8 < rows {
+            // SAFETY: the mask enables only lanes 8..8 + width, the width values of row
+            // i + 8 < rows (the contract); the lanes before them are not accessed.
+            x = unsafe {
+                _mm512_mask_loadu_ps(x, high, a.wrapping_add((i + 8) * a_rs).wrapping_sub(8))
+            };
+        }
+        x
+    });
+    // Per 128-bit lane (steps 4h..4h + 4 of a half): t[2p] interleaves steps 4h, 4h + 1 of rows
+    // 2p and 2p + 1, t[2p + 1] steps 4h + 2, 4h + 3.
+    let t: [__m512; 8] = std::array::from_fn(|i| {
+        let (x, y) = (z[i & !1], z[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(x, y)
+        } else {
+            _mm512_unpackhi_ps(x, y)
+        }
+    });
+    // u[4 h + s]: per 128-bit lane, step s (then s + 4 in the odd lanes) of rows 4h..4h + 4.
+    let u: [__m512; 8] = std::array::from_fn(|i| {
+        let (h, s) = (i / 4, i % 4);
+        let (x, y) = (
+            _mm512_castps_pd(t[4 * h + s / 2]),
+            _mm512_castps_pd(t[4 * h + 2 + s / 2]),
+        );
+        _mm512_castpd_ps(if s % 2 == 0 {
+            _mm512_unpacklo_pd(x, y)
+        } else {
+            _mm512_unpackhi_pd(x, y)
+        })
+    });
+    // Step q: rows 0..4 (u[q % 4], lane q / 4), rows 4..8 (u[4 + q % 4], same lane), then rows
+    // 8..12 and 12..16 from the same vectors' lanes 2 + q / 4.
+    let first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    let second = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    std::array::from_fn(|q| {
+        let index = if q < 4 { first } else { second };
+        _mm512_permutex2var_ps(u[q % 4], index, u[4 + q % 4])
+    })
 }
 
 /// Packs rows `0..MR` (`MR <= 16`) of `kc` elements at `base + i * a_rs` into `panel`
@@ -510,29 +617,6 @@ pub(crate) unsafe fn pack_rows<const MR: usize>(
         for i in 0..MR {
             // SAFETY: p < kc and i < MR (the contract).
             panel[p * MR + i] = unsafe { *base.add(i * a_rs + p) };
-        }
-    }
-}
-
-/// `acc[j] += columns[q] * B(q, j)` for 16 steps `q` in order and `j < COLS`, unrolled, with
-/// `B(q, j)` at `b + q * b_rs + j * b_cs`.
-///
-/// # Safety
-/// Those 16 x `COLS` elements are readable.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn fma_columns<const COLS: usize>(
-    columns: &[__m512; L],
-    b: *const f32,
-    b_rs: usize,
-    b_cs: usize,
-    acc: &mut [__m512; COLS],
-) {
-    for (q, &column) in columns.iter().enumerate() {
-        for (j, x) in acc.iter_mut().enumerate() {
-            // SAFETY: q < 16 and j < COLS (the contract).
-            let bj = _mm512_set1_ps(unsafe { *b.add(q * b_rs + j * b_cs) });
-            *x = _mm512_fmadd_ps(column, bj, *x);
         }
     }
 }
@@ -610,6 +694,42 @@ mod tests {
         for (q, column) in columns.iter().enumerate() {
             for (i, &x) in column.iter().enumerate() {
                 assert_eq!(x, (100 * i + q) as f32, "element {i} of column {q}");
+            }
+        }
+    }
+
+    /// [`transpose16x8`] of 16 x 8 blocks (rows 10 floats apart), whole and cut to fewer rows and
+    /// steps: column `q` holds step `q` of each row, zeros past the rows and the steps.
+    #[test]
+    fn transpose16x8_transposes() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipping: no AVX-512F");
+            return;
+        }
+        let a_rs = 10;
+        let a: Vec<f32> = (0..L * a_rs).map(|x| x as f32 + 1.0).collect();
+        for (rows, width) in [(16, 8), (16, 5), (11, 8), (9, 3), (8, 8), (3, 1)] {
+            // SAFETY: AVX-512F is available (checked above); rows < 16 of `width` <= 8 values
+            // each, 10 apart, lie inside `a`; the stores write 16-float arrays.
+            let columns: Vec<[f32; L]> = unsafe {
+                transpose16x8(a.as_ptr(), a_rs, rows, width)
+                    .iter()
+                    .map(|&v| {
+                        let mut out = [0.0f32; L];
+                        std::arch::x86_64::_mm512_storeu_ps(out.as_mut_ptr(), v);
+                        out
+                    })
+                    .collect()
+            };
+            for (q, column) in columns.iter().enumerate() {
+                for (i, &x) in column.iter().enumerate() {
+                    let want = if i < rows && q < width {
+                        a[i * a_rs + q]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(x, want, "{rows} x {width}: row {i} of column {q}");
+                }
             }
         }
     }

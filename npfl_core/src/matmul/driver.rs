@@ -160,11 +160,6 @@ pub(crate) unsafe fn run(
     });
 }
 
-/// The smallest `k` for which [`ColumnTail::Rows`] pays for its transposes (Zen 5: the tiles are
-/// 2-3% faster at k = 10 and 20, the two alike at 32 and 48; 50 x 784 x 100 215 -> 225 GFLOP/s).
-#[cfg(target_arch = "x86_64")]
-const ROWS_TAIL_MIN_K: usize = 32;
-
 /// How [`run_column_tail`] computes the last columns of a product.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
@@ -180,8 +175,9 @@ enum ColumnTail {
 /// panel are at most [`TAIL_COLS`](super::avx512::TAIL_COLS) (a 14 x 16 tile would compute 16),
 /// C's offsets fit an `i32` and the product is not a triangle; then with the rows as vector lanes,
 /// read in place where op(A) has unit row stride and `k` is one block deep (the MLP's weight
-/// gradients `X^T dZ` with 100 hidden units: 96 + 4 columns), else transposed 16 x 16 at a time
-/// where op(A) has unit k stride (the forward products `X W`, 50 x 784 x 100).
+/// gradients `X^T dZ` with 100 hidden units: 96 + 4 columns), else transposed 16 x 8 at a time
+/// where op(A) has unit k stride (the forward products `X W`, 50 x 784 x 100; for every `k`: on
+/// Zen 5 the transposes cost less than the narrow tiles from `k = 1`).
 #[cfg(target_arch = "x86_64")]
 fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<(usize, ColumnTail)> {
     use super::avx512::TAIL_COLS;
@@ -200,7 +196,7 @@ fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<(usize, Colu
     }
     if p.a_rs == 1 && p.k <= g.kc {
         Some((tail, ColumnTail::Columns))
-    } else if p.a_cs == 1 && p.k >= ROWS_TAIL_MIN_K {
+    } else if p.a_cs == 1 {
         Some((tail, ColumnTail::Rows))
     } else {
         None
@@ -558,6 +554,8 @@ mod tests {
             (31, 64, 300),
             (9, 70, 257),
             (300, 33, 45),
+            (50, 37, 100),
+            (18, 41, 34),
         ];
         for (m, k, n) in shapes {
             for (op_a, op_b, guard_a) in [

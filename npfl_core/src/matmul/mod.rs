@@ -11,7 +11,7 @@
 //! * `avx2.rs`: AVX2 + FMA (6 x 16 tile, 12 `ymm` accumulators);
 //! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators; and the column tails, the last 1-4
 //!   columns past the full panels with the rows as vector lanes: `column_tail` where op(A) has unit
-//!   row stride, `column_tail_rows` through 16 x 16 register transposes where it has unit k stride);
+//!   row stride, `column_tail_rows` through 16 x 8 register transposes where it has unit k stride);
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
 //! Beside the GEMM: `gram_u8.rs`, the exact integer Gram matrix of `u8` rows ([`Matmul::gram_u8`],
