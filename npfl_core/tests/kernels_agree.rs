@@ -107,8 +107,8 @@ const ALPHA_BETA: [(f32, f32); 4] = [(1.0, 0.0), (1.0, 1.0), (0.75, -1.5), (-1.3
 /// The MLP's products (batch 50, 784 inputs, 100 hidden units, 10 classes; forward `X W`,
 /// weight gradient `X^T dZ`, input gradient `dZ W^T`, and a short last batch of 10 rows),
 /// then sizes around every tile height and width (4, 6, 8, 10, 14, 16, 32), k across one or more
-/// 256-deep blocks, 1 to 4 columns past the last 32-column panel (the AVX-512 column tails, also
-/// with more than 64 rows and k in three blocks), and shapes wide enough (> 256) that the driver
+/// 256-deep blocks, 1 to 16 columns past the last 32-column panel or in all (the AVX-512 column
+/// tails, also with more than 64 rows and k in three blocks), and shapes wide enough (> 256) that the driver
 /// packs instead of reading in place.
 fn shapes() -> Vec<(usize, usize, usize)> {
     vec![
@@ -136,6 +136,8 @@ fn shapes() -> Vec<(usize, usize, usize)> {
         (64, 33, 67),
         (300, 260, 23),
         (23, 260, 300),
+        (37, 45, 38),
+        (40, 70, 44),
     ]
 }
 

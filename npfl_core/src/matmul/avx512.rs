@@ -160,11 +160,19 @@ pub(crate) unsafe fn tile<
     }
 }
 
-/// Columns of C that [`column_tail`] computes at most.
-pub(crate) const TAIL_COLS: usize = 4;
+/// Columns of C that the column tails compute at most: a last partial panel of at most this
+/// many columns, or a whole product this narrow, has the rows as vector lanes (a 16-wide tile
+/// would compute 16 columns, and as many for 10 as for 16).
+pub(crate) const TAIL_COLS: usize = 16;
 
-/// Rows of C per block of [`column_tail`]: four vectors.
-const TAIL_ROWS: usize = 4 * L;
+/// Columns that [`column_tail_rows`] computes at most: its broadcasts of B, one per column and
+/// k step for one block of 16 rows, outweigh the narrow tiles' padding beyond (Zen 5, 50 x 784 x n
+/// NN: 6.7 us for n = 10 both ways, 8.3 against 6.8 for 12, 10.8 against 6.4 for 16; 4.9
+/// against 6.8 for 5).
+pub(crate) const ROWS_TAIL_COLS: usize = 10;
+
+/// Four columns: C's rows are read and written as 16-byte rows ([`store_rows4`]).
+const FOUR: usize = 4;
 
 /// The offsets of 16 consecutive rows of C (`c_rs` apart), in elements: the indices of the
 /// column tails' gathers and scatters.
@@ -179,33 +187,28 @@ fn row_offsets(c_rs: usize) -> std::arch::x86_64::__m512i {
 }
 
 /// `C[i][j] = alpha * sum_p op(A)(i, p) op(B)(p, j) + beta * C[i][j]` for the `COLS` (at most
-/// [`TAIL_COLS`]) columns of a narrow last column panel, with the rows as the vector lanes: per
-/// k step four vectors of a column of `op(A)` (unit row stride) and `COLS` broadcasts of `op(B)`,
-/// `4 COLS` fused multiply-adds, against the 14 of a 14 x 16 tile that would compute 16 columns
-/// for `COLS`. Every element is the same sequence of fused multiply-adds over `p` from zero, and
-/// the same `alpha` / `beta` epilogue, as in [`tile`] (the caller uses it only where `k` is one
-/// block deep), so the bits are the same; C is read (when `beta != 0`) and written by gathers and
-/// scatters of 16 rows.
+/// [`TAIL_COLS`]) columns of a narrow last column panel (or of a product that narrow), with the
+/// rows as the vector lanes: per k step `V` vectors of a column of `op(A)` (unit row stride) and
+/// `COLS` broadcasts of `op(B)`, `V COLS` fused multiply-adds, against the 14 of a 14 x 16 tile
+/// that would compute 16 columns for `COLS`. Every element is the same sequence of fused
+/// multiply-adds over `p` from zero, and the same `alpha` / `beta` epilogue, as in [`tile`] (the
+/// caller uses it only where `k` is one block deep), so the bits are the same; C is written
+/// by [`store_columns`].
 ///
 /// Computes columns `first .. first + COLS` of `p`.
 ///
 /// # Safety
 /// AVX-512F is available; `p.a_rs == 1`; for `i < m`, `q < k`, `first <= j < first + COLS`:
 /// `a + i + q * a_cs` and `b + q * b_rs + j * b_cs` are readable, `c + i * c_rs + j` is writable
-/// (readable unless `beta == 0`); `(m - 1) * c_rs + first + COLS` fits an `i32`.
+/// (readable unless `beta == 0`); `15 * c_rs + COLS` fits an `i32`.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
-    use std::arch::x86_64::{
-        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32,
-    };
-    const V: usize = TAIL_ROWS / L;
+pub(crate) unsafe fn column_tail<const COLS: usize, const V: usize>(p: &Problem, first: usize) {
     debug_assert!(COLS <= TAIL_COLS && p.a_rs == 1);
     let (m, k, a, a_cs, c_rs) = (p.m, p.k, p.a, p.a_cs, p.c_rs);
     let b = p.b.wrapping_add(first * p.b_cs);
     let c = p.c.wrapping_add(first);
-    let lanes = row_offsets(c_rs);
     let alpha = _mm512_set1_ps(p.alpha);
-    for i0 in (0..m).step_by(TAIL_ROWS) {
+    for i0 in (0..m).step_by(V * L) {
         // Rows past m (a last partial block) are masked off; a vector with none has mask 0.
         let masks: [u16; V] = std::array::from_fn(|v| lane_mask((m - i0).saturating_sub(v * L)));
         let mut acc = [[_mm512_setzero_ps(); V]; COLS];
@@ -226,50 +229,94 @@ pub(crate) unsafe fn column_tail<const COLS: usize>(p: &Problem, first: usize) {
                 }
             }
         }
-        if COLS == TAIL_COLS {
-            // Four columns: each row's four values are one 16-byte load and store, through
-            // transposes in registers (a gather or scatter moves its 16 lanes one by one).
-            for (v, &mask) in masks.iter().enumerate() {
-                if mask == 0 {
-                    break;
-                }
-                let rows = mask.count_ones() as usize;
-                let at = c.wrapping_add((i0 + v * L) * c_rs);
-                let old = (p.beta != 0.0).then(|| {
-                    // SAFETY: rows i0 + 16 v + r < m of columns first..first + 4 are readable
-                    // when beta != 0 (the contract).
-                    unsafe { load_rows4(at, c_rs, rows) }
-                });
-                let r: [__m512; TAIL_COLS] = std::array::from_fn(|j| {
-                    let j = j.min(COLS - 1);
-                    scaled(acc[j][v], alpha, p.beta, || old.map_or(acc[j][v], |o| o[j]))
-                });
-                // SAFETY: the same rows are writable (the contract).
-                unsafe { store_rows4(r, at, c_rs, rows) };
+        for (v, &mask) in masks.iter().enumerate() {
+            if mask == 0 {
+                break;
             }
-            continue;
+            let columns: [__m512; COLS] = std::array::from_fn(|j| acc[j][v]);
+            // SAFETY: rows i0 + 16 v + r < m of columns first..first + COLS are writable
+            // (readable when beta != 0) by the contract.
+            unsafe {
+                store_columns(
+                    &columns,
+                    c.wrapping_add((i0 + v * L) * c_rs),
+                    c_rs,
+                    mask.count_ones() as usize,
+                    alpha,
+                    p.beta,
+                )
+            };
         }
-        for (j, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                if masks[v] == 0 {
-                    break;
-                }
-                let first = ((i0 + v * L) * c_rs + j) as i32;
-                let index = _mm512_add_epi32(lanes, _mm512_set1_epi32(first));
-                // SAFETY: the mask enables only rows i < m of column j < COLS, which the
-                // contract makes writable (readable when beta != 0), at offsets that fit an i32;
-                // masked-off lanes are not accessed.
-                unsafe {
-                    let r = scaled(x, alpha, p.beta, || {
-                        _mm512_mask_i32gather_ps::<4>(
-                            _mm512_setzero_ps(),
-                            masks[v],
-                            index,
-                            c.cast_const().cast(),
-                        )
-                    });
-                    _mm512_mask_i32scatter_ps::<4>(c.cast(), masks[v], index, r);
-                }
+    }
+}
+
+/// The tiles' epilogue ([`scaled`]: `alpha x`, or `alpha x + beta C` when `beta != 0`) for
+/// `COLS` columns of `rows <= 16` rows of C at `c` (row `r` at `c + r * c_rs`), column `j`
+/// of the rows in `columns[j]` (row `r` in lane `r`). Four columns: each row's four values are
+/// one 16-byte load and store, through transposes in registers ([`store_rows4`]); more: the 16 x
+/// 16 transpose ([`transpose16`]) and one masked load and store per row; fewer: gathers and
+/// scatters of the 16 rows of each column.
+///
+/// # Safety
+/// AVX-512F is available; for `r < rows <= 16` and `j < COLS <= 16`, `c + r * c_rs + j` is
+/// writable (readable when `beta != 0`); `15 * c_rs + COLS` fits an `i32`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_columns<const COLS: usize>(
+    columns: &[__m512; COLS],
+    c: *mut f32,
+    c_rs: usize,
+    rows: usize,
+    alpha: __m512,
+    beta: f32,
+) {
+    use std::arch::x86_64::{
+        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32,
+    };
+    if COLS == FOUR {
+        let old = (beta != 0.0).then(|| {
+            // SAFETY: rows r < rows of the four columns are readable when beta != 0 (the
+            // contract).
+            unsafe { load_rows4(c, c_rs, rows) }
+        });
+        let r: [__m512; FOUR] = std::array::from_fn(|j| {
+            let j = j.min(COLS - 1);
+            scaled(columns[j], alpha, beta, || old.map_or(columns[j], |o| o[j]))
+        });
+        // SAFETY: the same rows are writable (the contract).
+        unsafe { store_rows4(r, c, c_rs, rows) };
+    } else if COLS > FOUR {
+        let mut x = [_mm512_setzero_ps(); L];
+        x[..COLS].copy_from_slice(columns);
+        let mask = lane_mask(COLS);
+        for (r, &row) in transpose16(x).iter().enumerate().take(rows) {
+            let at = c.wrapping_add(r * c_rs);
+            let v = scaled(row, alpha, beta, || {
+                // SAFETY: the mask enables only columns j < COLS of row r < rows, readable when
+                // beta != 0 (the contract); masked-off lanes are not accessed.
+                unsafe { _mm512_maskz_loadu_ps(mask, at) }
+            });
+            // SAFETY: the same columns are writable (the contract).
+            unsafe { _mm512_mask_storeu_ps(at, mask, v) };
+        }
+    } else {
+        let mask = lane_mask(rows);
+        let lanes = row_offsets(c_rs);
+        for (j, &x) in columns.iter().enumerate() {
+            let index = _mm512_add_epi32(lanes, _mm512_set1_epi32(j as i32));
+            // SAFETY: the mask enables only rows r < rows of column j < COLS, writable (readable
+            // when beta != 0) by the contract, at offsets that fit an i32; masked-off lanes are
+            // not accessed.
+            unsafe {
+                let r = scaled(x, alpha, beta, || {
+                    _mm512_mask_i32gather_ps::<4>(
+                        _mm512_setzero_ps(),
+                        mask,
+                        index,
+                        c.cast_const().cast(),
+                    )
+                });
+                _mm512_mask_i32scatter_ps::<4>(c.cast(), mask, index, r);
             }
         }
     }
@@ -375,10 +422,13 @@ unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usize, kc: usize) {
     debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);
-    for i0 in (0..p.m).step_by(2 * L) {
+    // Up to four columns, two blocks of rows side by side (their 8 chains hide the latency);
+    // more columns make enough chains in one block, and fill the registers.
+    let blocks = if COLS <= FOUR { 2 } else { 1 };
+    for i0 in (0..p.m).step_by(blocks * L) {
         // SAFETY: forwarded contract; i0 < m.
         unsafe {
-            if p.m - i0 > L {
+            if blocks == 2 && p.m - i0 > L {
                 rows_pass::<COLS, 2>(p, first, kc, i0);
             } else {
                 rows_pass::<COLS, 1>(p, first, kc, i0);
@@ -398,9 +448,6 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
     kc: usize,
     i0: usize,
 ) {
-    use std::arch::x86_64::{
-        _mm512_add_epi32, _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32,
-    };
     // Locals: C is written through raw pointers, so the compiler would reload p's fields.
     let (k, a, a_rs, c_rs) = (p.k, p.a, p.a_rs, p.c_rs);
     let (b_rs, b_cs) = (p.b_rs, p.b_cs);
@@ -409,7 +456,6 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
     let alpha = _mm512_set1_ps(p.alpha);
     // Rows of each block; rows past m (a last partial block) are not read, not written.
     let rows: [usize; G] = std::array::from_fn(|g| (p.m - i0).saturating_sub(g * L).min(L));
-    let lanes = row_offsets(c_rs);
     for (block, pc) in (0..k).step_by(kc).enumerate() {
         let end = (pc + kc).min(k);
         let mut acc = [[_mm512_setzero_ps(); COLS]; G];
@@ -452,42 +498,19 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
             if rows[g] == 0 {
                 break;
             }
-            let row0 = i0 + g * L;
-            let at = c.wrapping_add(row0 * c_rs);
-            if COLS == TAIL_COLS {
-                // Four columns: each row's four values are one 16-byte load and store, through
-                // transposes in registers (a gather or scatter moves its 16 lanes one by one).
-                let old = (beta != 0.0).then(|| {
-                    // SAFETY: rows row0..row0 + rows[g] < m of columns first..first + 4 are
-                    // readable when beta != 0 (the contract).
-                    unsafe { load_rows4(at, c_rs, rows[g]) }
-                });
-                let r: [__m512; TAIL_COLS] = std::array::from_fn(|j| {
-                    let j = j.min(COLS - 1);
-                    scaled(acc[g][j], alpha, beta, || old.map_or(acc[g][j], |o| o[j]))
-                });
-                // SAFETY: the same rows are writable (the contract).
-                unsafe { store_rows4(r, at, c_rs, rows[g]) };
-                continue;
-            }
-            let mask = lane_mask(rows[g]);
-            for (j, &x) in acc[g].iter().enumerate() {
-                let index = _mm512_add_epi32(lanes, _mm512_set1_epi32((row0 * c_rs + j) as i32));
-                // SAFETY: the mask enables only rows i < m of column j < COLS, which the
-                // contract makes writable (readable when beta != 0), at offsets that fit an i32;
-                // masked-off lanes are not accessed.
-                unsafe {
-                    let r = scaled(x, alpha, beta, || {
-                        _mm512_mask_i32gather_ps::<4>(
-                            _mm512_setzero_ps(),
-                            mask,
-                            index,
-                            c.cast_const().cast(),
-                        )
-                    });
-                    _mm512_mask_i32scatter_ps::<4>(c.cast(), mask, index, r);
-                }
-            }
+            // SAFETY: rows i0 + 16 g + r < m of columns first..first + COLS are writable
+            // (readable when beta != 0: the first block with beta != 0, or C just written)
+            // by the contract.
+            unsafe {
+                store_columns(
+                    &acc[g],
+                    c.wrapping_add((i0 + g * L) * c_rs),
+                    c_rs,
+                    rows[g],
+                    alpha,
+                    beta,
+                )
+            };
         }
     }
 }

@@ -99,26 +99,6 @@ pub(crate) unsafe fn run(
         return;
     }
     let g = kernel.geometry_for(p.m);
-    #[cfg(target_arch = "x86_64")]
-    if let Some((tail, how)) = column_tail(kernel, p, &g) {
-        let main = Problem {
-            n: p.n - tail,
-            ..*p
-        };
-        // SAFETY: forwarded contract; `main` addresses the first n - tail columns of p.
-        unsafe { run(kernel, blocking, pack_buffers, &main) };
-        // SAFETY: `column_tail` checked AVX-512 (the kernel, which the caller checked), the
-        // layout (unit row or k stride of op(A)) and the offsets; the last `tail` columns of
-        // op(B) and C are valid by the contract.
-        unsafe { run_column_tail(p, &g, tail, how) };
-        return;
-    }
-    let kc = block_depth(p.k, g.kc);
-    // `blocking.mc` counts rows of the kernel's tallest tile; a shorter tile keeps the tile count.
-    let blocks = Blocks {
-        mc: (blocking.mc / kernel.geometry().mr).max(1) * g.mr,
-        nc: (blocking.nc / g.nr).max(1) * g.nr,
-    };
     let flops =
         p.m.saturating_mul(p.n)
             .saturating_mul(p.k)
@@ -127,6 +107,30 @@ pub(crate) unsafe fn run(
         1
     } else {
         pack_buffers.len()
+    };
+    #[cfg(target_arch = "x86_64")]
+    if let Some((tail, how)) = column_tail(kernel, p, &g, threads == 1) {
+        let main = Problem {
+            n: p.n - tail,
+            ..*p
+        };
+        // The tail first (the two write different columns, so the order changes no element):
+        // measured on Zen 5, the MLP epoch's loss phase takes 1.6 ms, 2.0 with the tail last,
+        // and its forward and backward phases 0.3-0.5 ms less (a burst of the tail's narrow
+        // stores just before the caller reads C seems to stall those reads).
+        // SAFETY: `column_tail` checked AVX-512 (the kernel, which the caller checked), the
+        // layout (unit row or k stride of op(A)) and the offsets; the last `tail` columns of
+        // op(B) and C are valid by the contract.
+        unsafe { run_column_tail(p, &g, tail, how) };
+        // SAFETY: forwarded contract; `main` addresses the first n - tail columns of p.
+        unsafe { run(kernel, blocking, pack_buffers, &main) };
+        return;
+    }
+    let kc = block_depth(p.k, g.kc);
+    // `blocking.mc` counts rows of the kernel's tallest tile; a shorter tile keeps the tile count.
+    let blocks = Blocks {
+        mc: (blocking.mc / kernel.geometry().mr).max(1) * g.mr,
+        nc: (blocking.nc / g.nr).max(1) * g.nr,
     };
     let plan = Plan::new(p, &g, threads);
     if plan.count == 1 {
@@ -173,30 +177,39 @@ enum ColumnTail {
 /// The number of last columns of `p` that the AVX-512 column tails compute instead of a narrow
 /// panel of tiles, and which one: with the AVX-512 kernel, when the columns past the last full
 /// panel are at most [`TAIL_COLS`](super::avx512::TAIL_COLS) (a 14 x 16 tile would compute 16),
-/// C's offsets fit an `i32` and the product is not a triangle; then with the rows as vector lanes,
-/// read in place where op(A) has unit row stride and `k` is one block deep (the MLP's weight
-/// gradients `X^T dZ` with 100 hidden units: 96 + 4 columns), else transposed 16 x 8 at a time
-/// where op(A) has unit k stride (the forward products `X W`, 50 x 784 x 100; for every `k`: on
-/// Zen 5 the transposes cost less than the narrow tiles from `k = 1`).
+/// or the whole product is that narrow (the MLP's output layer, 10 classes: then `whole` must
+/// allow it, the tails being one thread's), C's offsets fit an `i32` and the product is not a
+/// triangle; then with the rows as vector lanes, read in place where op(A) has unit row stride and
+/// `k` is one block deep (the MLP's weight gradients `X^T dZ`: 96 + 4 columns with 100 hidden
+/// units, 10 with 10 classes), else transposed 16 x 8 at a time where op(A) has unit k stride
+/// (the forward products `X W`, 50 x 784 x 100; for every `k`: on Zen 5 the transposes cost less
+/// than the narrow tiles from `k = 1`) and the columns are at most
+/// [`ROWS_TAIL_COLS`](super::avx512::ROWS_TAIL_COLS).
 #[cfg(target_arch = "x86_64")]
-fn column_tail(kernel: Kernel, p: &Problem, g: &Geometry) -> Option<(usize, ColumnTail)> {
-    use super::avx512::TAIL_COLS;
-    let tail = p.n % g.nr;
+fn column_tail(
+    kernel: Kernel,
+    p: &Problem,
+    g: &Geometry,
+    whole: bool,
+) -> Option<(usize, ColumnTail)> {
+    use super::avx512::{ROWS_TAIL_COLS, TAIL_COLS};
+    let tail = if p.n <= TAIL_COLS && whole {
+        p.n
+    } else if p.n > g.nr {
+        p.n % g.nr
+    } else {
+        0
+    };
     let fits = (p.m - 1)
         .checked_mul(p.c_rs)
         .and_then(|x| x.checked_add(p.n))
         .is_some_and(|x| x < i32::MAX as usize);
-    if kernel != Kernel::Avx512
-        || p.upper
-        || p.n <= g.nr
-        || !(1..=TAIL_COLS).contains(&tail)
-        || !fits
-    {
+    if kernel != Kernel::Avx512 || p.upper || !(1..=TAIL_COLS).contains(&tail) || !fits {
         return None;
     }
     if p.a_rs == 1 && p.k <= g.kc {
         Some((tail, ColumnTail::Columns))
-    } else if p.a_cs == 1 {
+    } else if p.a_cs == 1 && tail <= ROWS_TAIL_COLS {
         Some((tail, ColumnTail::Rows))
     } else {
         None
@@ -213,18 +226,25 @@ unsafe fn run_column_tail(p: &Problem, g: &Geometry, tail: usize, how: ColumnTai
     use super::avx512::{column_tail, column_tail_rows};
     let first = p.n - tail;
     let kc = block_depth(p.k, g.kc);
+    // One arm per column count; `column_tail` keeps about 24 accumulators: `V` vectors of 16
+    // rows times the columns.
+    macro_rules! dispatch {
+        ($($cols:literal => $v:literal),*) => {
+            match (how, tail) {
+                $(
+                    (ColumnTail::Columns, $cols) => column_tail::<$cols, $v>(p, first),
+                    (ColumnTail::Rows, $cols) => column_tail_rows::<$cols>(p, first, kc),
+                )*
+                _ => unreachable!("a column tail of 1 to 16 columns"),
+            }
+        };
+    }
     // SAFETY: forwarded contract; `kc` is the tiles' block depth (> 0 since k > 0).
     unsafe {
-        match (how, tail) {
-            (ColumnTail::Columns, 1) => column_tail::<1>(p, first),
-            (ColumnTail::Columns, 2) => column_tail::<2>(p, first),
-            (ColumnTail::Columns, 3) => column_tail::<3>(p, first),
-            (ColumnTail::Columns, _) => column_tail::<4>(p, first),
-            (ColumnTail::Rows, 1) => column_tail_rows::<1>(p, first, kc),
-            (ColumnTail::Rows, 2) => column_tail_rows::<2>(p, first, kc),
-            (ColumnTail::Rows, 3) => column_tail_rows::<3>(p, first, kc),
-            (ColumnTail::Rows, _) => column_tail_rows::<4>(p, first, kc),
-        }
+        dispatch!(
+            1 => 4, 2 => 4, 3 => 4, 4 => 4, 5 => 4, 6 => 4, 7 => 2, 8 => 2, 9 => 2, 10 => 2,
+            11 => 2, 12 => 2, 13 => 1, 14 => 1, 15 => 1, 16 => 1
+        )
     }
 }
 
@@ -556,6 +576,8 @@ mod tests {
             (300, 33, 45),
             (50, 37, 100),
             (18, 41, 34),
+            (50, 37, 10),
+            (70, 45, 12),
         ];
         for (m, k, n) in shapes {
             for (op_a, op_b, guard_a) in [
