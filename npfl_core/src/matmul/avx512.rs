@@ -528,9 +528,7 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
 unsafe fn transpose16x8(a: *const f32, a_rs: usize, rows: usize, width: usize) -> [__m512; 8] {
     use std::arch::x86_64::{
         _mm256_castps_pd, _mm256_loadu_ps, _mm512_castpd_ps, _mm512_castpd256_pd512,
-        _mm512_castps_pd, _mm512_insertf64x4, _mm512_mask_loadu_ps, _mm512_permutex2var_ps,
-        _mm512_setr_epi32, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
-        _mm512_unpacklo_ps,
+        _mm512_insertf64x4, _mm512_mask_loadu_ps, _mm512_permutex2var_ps, _mm512_setr_epi32,
     };
     let low = lane_mask(width);
     let high = low << 8;
@@ -566,29 +564,15 @@ unsafe fn transpose16x8(a: *const f32, a_rs: usize, rows: usize, width: usize) -
         }
         x
     });
-    // Per 128-bit lane (steps 4h..4h + 4 of a half): t[2p] interleaves steps 4h, 4h + 1 of rows
-    // 2p and 2p + 1, t[2p + 1] steps 4h + 2, 4h + 3.
-    let t: [__m512; 8] = std::array::from_fn(|i| {
-        let (x, y) = (z[i & !1], z[i | 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_ps(x, y)
-        } else {
-            _mm512_unpackhi_ps(x, y)
-        }
-    });
     // u[4 h + s]: per 128-bit lane, step s (then s + 4 in the odd lanes) of rows 4h..4h + 4.
-    let u: [__m512; 8] = std::array::from_fn(|i| {
-        let (h, s) = (i / 4, i % 4);
-        let (x, y) = (
-            _mm512_castps_pd(t[4 * h + s / 2]),
-            _mm512_castps_pd(t[4 * h + 2 + s / 2]),
+    let u: [__m512; 8] = {
+        let [z0, z1, z2, z3, z4, z5, z6, z7] = z;
+        let ([u0, u1, u2, u3], [u4, u5, u6, u7]) = (
+            transpose_lanes4([z0, z1, z2, z3]),
+            transpose_lanes4([z4, z5, z6, z7]),
         );
-        _mm512_castpd_ps(if s % 2 == 0 {
-            _mm512_unpacklo_pd(x, y)
-        } else {
-            _mm512_unpackhi_pd(x, y)
-        })
-    });
+        [u0, u1, u2, u3, u4, u5, u6, u7]
+    };
     // Step q: rows 0..4 (u[q % 4], lane q / 4), rows 4..8 (u[4 + q % 4], same lane), then rows
     // 8..12 and 12..16 from the same vectors' lanes 2 + q / 4.
     let first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
@@ -649,33 +633,14 @@ pub(crate) unsafe fn pack_rows<const MR: usize>(
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn transpose16(r: [__m512; L]) -> [__m512; L] {
-    use std::arch::x86_64::{
-        _mm512_castpd_ps, _mm512_castps_pd, _mm512_shuffle_f32x4, _mm512_unpackhi_pd,
-        _mm512_unpackhi_ps, _mm512_unpacklo_pd, _mm512_unpacklo_ps,
-    };
-    // Rows 2p and 2p + 1 interleaved, per 128-bit lane l: t[2p] holds elements 4l and 4l + 1
-    // of both, t[2p + 1] elements 4l + 2 and 4l + 3.
-    let t: [__m512; L] = std::array::from_fn(|i| {
-        let (a, b) = (r[i & !1], r[i | 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_ps(a, b)
-        } else {
-            _mm512_unpackhi_ps(a, b)
-        }
-    });
-    // Pairs of pairs: lane l of u[4g + c] is element 4l + c of rows 4g..4g + 4.
-    let u: [__m512; L] = std::array::from_fn(|i| {
-        let (g, c) = (i / 4, i % 4);
-        let (a, b) = (
-            _mm512_castps_pd(t[4 * g + c / 2]),
-            _mm512_castps_pd(t[4 * g + 2 + c / 2]),
-        );
-        _mm512_castpd_ps(if c % 2 == 0 {
-            _mm512_unpacklo_pd(a, b)
-        } else {
-            _mm512_unpackhi_pd(a, b)
-        })
-    });
+    use std::arch::x86_64::_mm512_shuffle_f32x4;
+    // Per group of four rows ([`transpose_lanes4`]): lane l of u[4g + c] is element 4l + c of
+    // rows 4g..4g + 4.
+    let mut u = [_mm512_setzero_ps(); L];
+    for g in 0..4 {
+        let x = transpose_lanes4([r[4 * g], r[4 * g + 1], r[4 * g + 2], r[4 * g + 3]]);
+        u[4 * g..4 * g + 4].copy_from_slice(&x);
+    }
     // Lanes of two groups of four rows: v[8h + j] holds elements j and j + 8 of rows
     // 8h..8h + 4, then the same of rows 8h + 4..8h + 8.
     let v: [__m512; L] = std::array::from_fn(|i| {
