@@ -406,12 +406,14 @@ unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
 /// registers ([`transpose16x8`], 24 shuffles), then each of the 8 columns meets `COLS`
 /// broadcasts of `op(B)`. Two blocks of 16 rows go side by side, so that `2 COLS` chains of
 /// dependent fused multiply-adds overlap (one block's four would leave the FMA units waiting on
-/// their latency), and whole rows of 8 steps are plain 32-byte loads (Zen 5 issues masked loads
-/// at half the rate). Zen 5: the last 4 columns of 50 x 784 x 36 cost 2.7 us, 4.2 with one block
-/// of 16 x 16 transposes; 5000 x 784 x 100 3.4 ms, 4.8 before. `k` is cut into the driver's blocks of `kc`; each block's sum starts from zero
-/// and is combined with C by the tiles' epilogue (`beta` for the first block, 1 after, C stored
-/// in between), so every element is the same sequence of rounded operations as in [`tile`], and
-/// the bits are the same.
+/// their latency) and each broadcast serves both; whole rows are plain loads (Zen 5 issues masked
+/// loads at half the rate). With 5-8 columns the two blocks' accumulators leave room for 4 k steps
+/// of A only ([`transpose16x4`]); with 9 or 10, one block. Zen 5: the last 4 columns of 50 x 784 x
+/// 36 cost 2.7 us, 4.2 with one block of 16 x 16 transposes; 50 x 784 x 8 4.8 us with two blocks
+/// of 4 steps, 6.0 with one of 8. `k` is cut into the driver's blocks of `kc`; each block's sum
+/// starts from zero and is combined with C by the tiles' epilogue (`beta` for the first block, 1
+/// after, C stored in between), so every element is the same sequence of rounded operations as in
+/// [`tile`], and the bits are the same.
 ///
 /// Computes columns `first .. first + COLS` of `p`.
 ///
@@ -422,32 +424,35 @@ unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usize, kc: usize) {
     debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);
-    // Up to four columns, two blocks of rows side by side (their 8 chains hide the latency);
-    // more columns make enough chains in one block, and fill the registers.
-    let blocks = if COLS <= FOUR { 2 } else { 1 };
-    for i0 in (0..p.m).step_by(blocks * L) {
+    // Two blocks of rows where there are more than 16, 8 k steps at a time up to four columns,
+    // 4 up to eight (their accumulators fill the registers); 9 or 10 columns in one block (two
+    // blocks of 4 steps spill: 50 x 784 x 10 12.8 us against 6.5).
+    let mut i0 = 0;
+    while i0 < p.m {
         // SAFETY: forwarded contract; i0 < m.
-        unsafe {
-            if blocks == 2 && p.m - i0 > L {
-                rows_pass::<COLS, 2>(p, first, kc, i0);
-            } else {
-                rows_pass::<COLS, 1>(p, first, kc, i0);
+        let blocks = unsafe {
+            match (p.m - i0 > L, COLS) {
+                (true, ..=FOUR) => rows_pass::<COLS, 2, 8>(p, first, kc, i0),
+                (true, ..=8) => rows_pass::<COLS, 2, 4>(p, first, kc, i0),
+                _ => rows_pass::<COLS, 1, 8>(p, first, kc, i0),
             }
-        }
+        };
+        i0 += blocks * L;
     }
 }
 
-/// Rows `i0 .. min(i0 + 16 G, m)` of [`column_tail_rows`], in `G` blocks of 16 rows.
+/// Rows `i0 .. min(i0 + 16 G, m)` of [`column_tail_rows`] (returns `G`), in `G` blocks of 16 rows, `W` (8 or
+/// 4) k steps at a time.
 ///
 /// # Safety
 /// As [`column_tail_rows`], and `i0 < m`.
 #[target_feature(enable = "avx512f")]
-unsafe fn rows_pass<const COLS: usize, const G: usize>(
+unsafe fn rows_pass<const COLS: usize, const G: usize, const W: usize>(
     p: &Problem,
     first: usize,
     kc: usize,
     i0: usize,
-) {
+) -> usize {
     // Locals: C is written through raw pointers, so the compiler would reload p's fields.
     let (k, a, a_rs, c_rs) = (p.k, p.a, p.a_rs, p.c_rs);
     let (b_rs, b_cs) = (p.b_rs, p.b_cs);
@@ -459,14 +464,22 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
     for (block, pc) in (0..k).step_by(kc).enumerate() {
         let end = (pc + kc).min(k);
         let mut acc = [[_mm512_setzero_ps(); COLS]; G];
-        for q0 in (pc..end).step_by(8) {
-            let width = 8.min(end - q0);
+        for q0 in (pc..end).step_by(W) {
+            let width = W.min(end - q0);
             let mut columns = [[_mm512_setzero_ps(); 8]; G];
             for (g, x) in columns.iter_mut().enumerate() {
+                let at = a.wrapping_add((i0 + g * L) * a_rs + q0);
                 // SAFETY: rows i0 + 16 g + r < m (r < rows[g]) of columns q0..q0 + width <= k
                 // are readable (the contract).
-                *x =
-                    unsafe { transpose16x8(a.add((i0 + g * L) * a_rs + q0), a_rs, rows[g], width) };
+                *x = unsafe {
+                    if W == 8 {
+                        transpose16x8(at, a_rs, rows[g], width)
+                    } else {
+                        let [c0, c1, c2, c3] = transpose16x4(at, a_rs, rows[g], width);
+                        let zero = _mm512_setzero_ps();
+                        [c0, c1, c2, c3, zero, zero, zero, zero]
+                    }
+                };
             }
             let bq = b.wrapping_add(q0 * b_rs);
             let mut step = |q: usize| {
@@ -480,8 +493,8 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
                     }
                 }
             };
-            if width == 8 {
-                for q in 0..8 {
+            if width == W {
+                for q in 0..W {
                     step(q);
                 }
             } else {
@@ -513,6 +526,53 @@ unsafe fn rows_pass<const COLS: usize, const G: usize>(
             };
         }
     }
+    G
+}
+
+/// The 16 x 4 block of `rows` rows (`a_rs` apart) and `width` k steps at `a`, transposed: vector
+/// `q` holds k step `q` of the 16 rows (row `r` in lane `r`), zeros past `rows` and `width`. Rows
+/// `g`, `g + 4`, `g + 8` and `g + 12` share vector `g` (one 16-byte row in each 128-bit lane),
+/// then [`transpose_lanes4`]: 8 shuffles and 12 lane inserts per 64 values.
+///
+/// # Safety
+/// AVX-512F is available; `rows <= 16`, `width <= 4`; for `r < rows`, the `width` values at
+/// `a + r * a_rs` are readable.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn transpose16x4(a: *const f32, a_rs: usize, rows: usize, width: usize) -> [__m512; 4] {
+    use std::arch::x86_64::{_mm_loadu_ps, _mm512_insertf32x4, _mm512_mask_loadu_ps};
+    let mut z = [_mm512_setzero_ps(); 4];
+    if width == 4 && rows == L {
+        // Whole rows: plain 16-byte loads (masked ones issue at half the rate).
+        for (g, x) in z.iter_mut().enumerate() {
+            // SAFETY: rows g + 4 l < 16 = rows, 4 values each (the contract).
+            unsafe {
+                *x = _mm512_insertf32x4::<0>(*x, _mm_loadu_ps(a.add(g * a_rs)));
+                *x = _mm512_insertf32x4::<1>(*x, _mm_loadu_ps(a.add((g + 4) * a_rs)));
+                *x = _mm512_insertf32x4::<2>(*x, _mm_loadu_ps(a.add((g + 8) * a_rs)));
+                *x = _mm512_insertf32x4::<3>(*x, _mm_loadu_ps(a.add((g + 12) * a_rs)));
+            }
+        }
+    } else {
+        for (g, x) in z.iter_mut().enumerate() {
+            for l in 0..4 {
+                // Rows past `rows` stay zeros, not loads under an empty mask: those addresses may
+                // lie on pages that are not mapped, where a masked load costs a microcode assist.
+                if g + 4 * l < rows {
+                    // SAFETY: the mask enables only lanes 4 l..4 l + width, the width values of
+                    // row g + 4 l < rows (the contract); the lanes before them are not accessed.
+                    *x = unsafe {
+                        _mm512_mask_loadu_ps(
+                            *x,
+                            lane_mask(width) << (4 * l),
+                            a.wrapping_add((g + 4 * l) * a_rs).wrapping_sub(4 * l),
+                        )
+                    };
+                }
+            }
+        }
+    }
+    transpose_lanes4(z)
 }
 
 /// The 16 x 8 block of `rows` rows (`a_rs` apart) and `width` k steps at `a`, transposed: vector
@@ -686,22 +746,33 @@ mod tests {
         }
     }
 
-    /// [`transpose16x8`] of 16 x 8 blocks (rows 10 floats apart), whole and cut to fewer rows and
-    /// steps: column `q` holds step `q` of each row, zeros past the rows and the steps.
+    /// [`transpose16x8`] and [`transpose16x4`] of blocks of rows 10 floats apart, whole and cut
+    /// to fewer rows and steps: column `q` holds step `q` of each row, zeros past the rows and the
+    /// steps.
     #[test]
-    fn transpose16x8_transposes() {
+    fn transpose16x8_and_16x4_transpose() {
         if !std::arch::is_x86_feature_detected!("avx512f") {
             eprintln!("skipping: no AVX-512F");
             return;
         }
         let a_rs = 10;
         let a: Vec<f32> = (0..L * a_rs).map(|x| x as f32 + 1.0).collect();
-        for (rows, width) in [(16, 8), (16, 5), (11, 8), (9, 3), (8, 8), (3, 1)] {
-            // SAFETY: AVX-512F is available (checked above); rows < 16 of `width` <= 8 values
-            // each, 10 apart, lie inside `a`; the stores write 16-float arrays.
+        let cases = [(16, 8), (16, 5), (11, 8), (9, 3), (8, 8), (3, 1)]
+            .map(|(rows, width)| (rows, width, 8))
+            .into_iter()
+            .chain(
+                [(16, 4), (16, 3), (13, 4), (5, 2), (1, 4)].map(|(rows, width)| (rows, width, 4)),
+            );
+        for (rows, width, steps) in cases {
+            // SAFETY: AVX-512F is available (checked above); rows < 16 of `width` <= `steps`
+            // values each, 10 apart, lie inside `a`; the stores write 16-float arrays.
             let columns: Vec<[f32; L]> = unsafe {
-                transpose16x8(a.as_ptr(), a_rs, rows, width)
-                    .iter()
+                let t: Vec<__m512> = if steps == 8 {
+                    transpose16x8(a.as_ptr(), a_rs, rows, width).to_vec()
+                } else {
+                    transpose16x4(a.as_ptr(), a_rs, rows, width).to_vec()
+                };
+                t.iter()
                     .map(|&v| {
                         let mut out = [0.0f32; L];
                         std::arch::x86_64::_mm512_storeu_ps(out.as_mut_ptr(), v);
@@ -716,7 +787,10 @@ mod tests {
                     } else {
                         0.0
                     };
-                    assert_eq!(x, want, "{rows} x {width}: row {i} of column {q}");
+                    assert_eq!(
+                        x, want,
+                        "{rows} x {width} of {steps}: row {i} of column {q}"
+                    );
                 }
             }
         }

@@ -578,6 +578,8 @@ mod tests {
             (18, 41, 34),
             (50, 37, 10),
             (70, 45, 12),
+            (40, 37, 38),
+            (32, 37, 38),
         ];
         for (m, k, n) in shapes {
             for (op_a, op_b, guard_a) in [

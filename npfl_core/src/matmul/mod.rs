@@ -12,7 +12,7 @@
 //! * `avx512.rs`: AVX-512F (14 x 32 tile, 28 `zmm` accumulators; and the column tails, the last
 //!   1-16 columns past the full panels or a product that narrow, with the rows as vector lanes:
 //!   `column_tail` where op(A) has unit row stride, `column_tail_rows` (up to 10 columns) through
-//!   16 x 8 register transposes where it has unit k stride);
+//!   16 x 8 or 16 x 4 register transposes where it has unit k stride);
 //! * `neon.rs`: aarch64 NEON (8 x 8 tile), compiled only on aarch64.
 //!
 //! Beside the GEMM: `gram_u8.rs`, the exact integer Gram matrix of `u8` rows ([`Matmul::gram_u8`],
