@@ -167,8 +167,8 @@ pub(crate) const TAIL_COLS: usize = 16;
 
 /// Columns that [`column_tail_rows`] computes at most: its broadcasts of B, one per column and
 /// k step for one block of 16 rows, outweigh the narrow tiles' padding beyond (Zen 5, 50 x 784 x n
-/// NN: 6.7 us for n = 10 both ways, 8.3 against 6.8 for 12, 10.8 against 6.4 for 16; 4.9
-/// against 6.8 for 5).
+/// NN: 6.5 us for n = 10 both ways, 8.3 against 6.8 for 12, 10.8 against 6.4 for 16; 4.0
+/// against 6.8 for 5, 4.8 against 6.0 for 8).
 pub(crate) const ROWS_TAIL_COLS: usize = 10;
 
 /// Four columns: C's rows are read and written as 16-byte rows ([`store_rows4`]).
@@ -441,8 +441,8 @@ pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usi
     }
 }
 
-/// Rows `i0 .. min(i0 + 16 G, m)` of [`column_tail_rows`] (returns `G`), in `G` blocks of 16 rows, `W` (8 or
-/// 4) k steps at a time.
+/// Rows `i0 .. min(i0 + 16 G, m)` of [`column_tail_rows`] (returns `G`), in `G` blocks of 16
+/// rows, `W` (8 or 4) k steps at a time.
 ///
 /// # Safety
 /// As [`column_tail_rows`], and `i0 < m`.
