@@ -420,7 +420,7 @@ unsafe fn load_rows4(c: *const f32, c_rs: usize, rows: usize) -> [__m512; 4] {
 /// # Safety
 /// AVX-512F is available; `p.a_cs == 1`; `kc > 0`; for `i < m`, `q < k`, `first <= j < first +
 /// COLS`: `a + i * a_rs + q` and `b + q * b_rs + j * b_cs` are readable, `c + i * c_rs + j` is
-/// writable (readable unless `beta == 0`); `(m - 1) * c_rs + first + COLS` fits an `i32`.
+/// writable (readable unless `beta == 0`); `15 * c_rs + COLS` fits an `i32`.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn column_tail_rows<const COLS: usize>(p: &Problem, first: usize, kc: usize) {
     debug_assert!(COLS <= TAIL_COLS && p.a_cs == 1 && kc > 0);

@@ -178,12 +178,12 @@ enum ColumnTail {
 /// panel of tiles, and which one: with the AVX-512 kernel, when the columns past the last full
 /// panel are at most [`TAIL_COLS`](super::avx512::TAIL_COLS) (a 14 x 16 tile would compute 16),
 /// or the whole product is that narrow (the MLP's output layer, 10 classes: then `whole` must
-/// allow it, the tails being one thread's), C's offsets fit an `i32` and the product is not a
-/// triangle; then with the rows as vector lanes, read in place where op(A) has unit row stride and
-/// `k` is one block deep (the MLP's weight gradients `X^T dZ`: 96 + 4 columns with 100 hidden
-/// units, 10 with 10 classes), else transposed 16 x 8 at a time where op(A) has unit k stride
-/// (the forward products `X W`, 50 x 784 x 100; for every `k`: on Zen 5 the transposes cost less
-/// than the narrow tiles from `k = 1`) and the columns are at most
+/// allow it, the tails being one thread's), the offsets of 16 rows of C fit an `i32` and the
+/// product is not a triangle; then with the rows as vector lanes, read in place where op(A) has
+/// unit row stride and `k` is one block deep (the MLP's weight gradients `X^T dZ`: 96 + 4 columns
+/// with 100 hidden units, 10 with 10 classes), else transposed 16 x 8 at a time where op(A) has
+/// unit k stride (the forward products `X W`, 50 x 784 x 100; for every `k`: on Zen 5 the
+/// transposes cost less than the narrow tiles from `k = 1`) and the columns are at most
 /// [`ROWS_TAIL_COLS`](super::avx512::ROWS_TAIL_COLS).
 #[cfg(target_arch = "x86_64")]
 fn column_tail(
@@ -200,9 +200,11 @@ fn column_tail(
     } else {
         0
     };
-    let fits = (p.m - 1)
-        .checked_mul(p.c_rs)
-        .and_then(|x| x.checked_add(p.n))
+    // The tails' gathers and scatters address 16 rows of C from the first one's start.
+    let fits = p
+        .c_rs
+        .checked_mul(15)
+        .and_then(|x| x.checked_add(TAIL_COLS))
         .is_some_and(|x| x < i32::MAX as usize);
     if kernel != Kernel::Avx512 || p.upper || !(1..=TAIL_COLS).contains(&tail) || !fits {
         return None;
