@@ -64,10 +64,17 @@ impl<'a> Rows<'a> {
     }
 
     /// Writes row `i` as `f32` into `out` (`dim` values). Inlined, so that inside
-    /// [`crate::isa::vectorized`] the pixel conversion runs at its vector width.
+    /// [`crate::isa::vectorized`] the pixel conversion runs at its vector width; with `fused`
+    /// (code compiled with FMA, see [`crate::scale_pixel_fused`]) without a divide, the same
+    /// bits.
     #[inline(always)]
-    pub(crate) fn load(&self, i: usize, out: &mut [f32]) {
+    pub(crate) fn load(&self, i: usize, out: &mut [f32], fused: bool) {
         match self.row(i) {
+            Features::U8(x) if fused => {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = crate::scale_pixel_fused(v);
+                }
+            }
             Features::U8(x) => {
                 for (o, &v) in out.iter_mut().zip(x) {
                     *o = crate::scale_pixel(v);
@@ -86,10 +93,12 @@ mod tests {
     fn u8_rows_are_divided_by_255() {
         let pixels: Vec<u8> = (0..=255).collect();
         let rows = Rows::new(Features::U8(&pixels), 128);
-        let mut out = vec![0.0; 128];
-        rows.load(1, &mut out);
-        for (i, v) in out.iter().enumerate() {
-            assert_eq!(*v, (128 + i) as f32 / 255.0);
+        for fused in [false, true] {
+            let mut out = vec![0.0; 128];
+            rows.load(1, &mut out, fused);
+            for (i, v) in out.iter().enumerate() {
+                assert_eq!(v.to_bits(), ((128 + i) as f32 / 255.0).to_bits());
+            }
         }
     }
 
@@ -98,7 +107,7 @@ mod tests {
         let values: Vec<f32> = (0..6).map(|i| i as f32).collect();
         let rows = Rows::new(Features::F32(&values), 3);
         let mut out = [0.0; 3];
-        rows.load(1, &mut out);
+        rows.load(1, &mut out, true);
         assert_eq!(out, [3.0, 4.0, 5.0]);
     }
 }

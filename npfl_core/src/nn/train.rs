@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Adam, AdamConfig, BatchBuffers, CourseRng, Mlp, NnError, softmax_cross_entropy};
+use crate::isa::Isa;
 use crate::matmul::Matmul;
 use crate::rows::{Features, Rows};
 
@@ -63,8 +64,8 @@ impl<'a> Examples<'a> {
 
     /// Writes example `i`'s features into `out` (`dim` values), inlined (see [`Rows::load`]).
     #[inline(always)]
-    fn load(&self, i: usize, out: &mut [f32]) {
-        self.rows.load(i, out);
+    fn load(&self, i: usize, out: &mut [f32], fused: bool) {
+        self.rows.load(i, out, fused);
     }
 }
 
@@ -283,14 +284,17 @@ impl Trainer {
                 train.prefetch(i as usize);
             }
             let t0 = Instant::now();
+            let isa = self.matmul.kernel().isa();
+            // Pixels scaled without a divide where the code has FMA (the same bits).
+            let fused = isa != Isa::Baseline;
             crate::isa::vectorized(
-                self.matmul.kernel().isa(),
+                isa,
                 // Inlined into the target-feature function, so the pixel conversion runs at the
                 // kernel's width (LLVM does not inline this closure by itself).
                 #[inline(always)]
                 || {
                     for (r, &i) in indices.iter().enumerate() {
-                        train.load(i as usize, &mut input[r * dim..(r + 1) * dim]);
+                        train.load(i as usize, &mut input[r * dim..(r + 1) * dim], fused);
                         labels[r] = train.labels()[i as usize];
                     }
                 },
@@ -347,14 +351,16 @@ impl Trainer {
             let start = b * self.batch_size;
             let rows = self.batch_size.min(data.len() - start);
             let input = self.ws.input_mut();
+            let isa = self.matmul.kernel().isa();
+            let fused = isa != Isa::Baseline;
             crate::isa::vectorized(
-                self.matmul.kernel().isa(),
+                isa,
                 // Inlined into the target-feature function, so the pixel conversion runs at the
                 // kernel's width (LLVM does not inline this closure by itself).
                 #[inline(always)]
                 || {
                     for r in 0..rows {
-                        data.load(start + r, &mut input[r * dim..(r + 1) * dim]);
+                        data.load(start + r, &mut input[r * dim..(r + 1) * dim], fused);
                     }
                 },
             );
