@@ -21,7 +21,7 @@ pub mod rows;
 
 /// The course's image transform for one pixel: `float32(pixel) / 255`, a true division (not a
 /// multiplication by `1 / 255`, which rounds differently for some pixels). Everything that feeds
-/// pixels to a computation uses this one function.
+/// pixels to a computation uses this function or [`scale_pixel_fused`], its bits without a divide.
 #[inline(always)]
 pub fn scale_pixel(pixel: u8) -> f32 {
     f32::from(pixel) / 255.0
@@ -31,9 +31,10 @@ pub fn scale_pixel(pixel: u8) -> f32 {
 /// nearest `1 / 255` (a division by a constant as one multiplication and one fused multiply-add,
 /// Brisebarre, Muller and Raina), which gives the division's bits for every one of the 256
 /// pixels (`scale_pixel_fused_is_the_division`). A vector divide is dear where loops convert
-/// whole images: on the Sapphire Rapids class Xeon the division alone took about 10 ms of an MLP
-/// epoch's 55,000 images. Only for code compiled with FMA (inside [`isa::vectorized`] with any
-/// instruction set but the baseline): without it, `mul_add` is a library call.
+/// whole images: on the Sapphire Rapids class Xeon (an Emerald Rapids) loading an MLP epoch's
+/// 55,000 images took 11 ms with it and 6-9 ms without. Only for code compiled with FMA (inside
+/// [`isa::vectorized`] with any instruction set but the baseline): without it, `mul_add` is a
+/// library call.
 #[inline(always)]
 pub fn scale_pixel_fused(pixel: u8) -> f32 {
     /// The float32 nearest `1 / 255`, and the float32 nearest the rest.
