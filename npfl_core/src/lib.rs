@@ -33,8 +33,8 @@ pub fn scale_pixel(pixel: u8) -> f32 {
 /// pixels (`scale_pixel_fused_is_the_division`). A vector divide is dear where loops convert
 /// whole images: on the Sapphire Rapids class Xeon (an Emerald Rapids) loading an MLP epoch's
 /// 55,000 images took 11 ms with it and 6-9 ms without. Only for code compiled with FMA (inside
-/// [`isa::vectorized`] with any instruction set but the baseline): without it, `mul_add` is a
-/// library call.
+/// [`isa::vectorized`] with an instruction set whose [`has_fma`](isa::Isa::has_fma) holds):
+/// without it, `mul_add` is a library call.
 #[inline(always)]
 pub fn scale_pixel_fused(pixel: u8) -> f32 {
     /// The float32 nearest `1 / 255`, and the float32 nearest the rest.

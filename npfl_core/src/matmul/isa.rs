@@ -61,6 +61,13 @@ impl Isa {
         }
     }
 
+    /// Whether code compiled for this instruction set (inside [`vectorized`]) has a fused
+    /// multiply-add instruction: every one but the baseline, where `f32::mul_add` is a library
+    /// call.
+    pub fn has_fma(self) -> bool {
+        self != Isa::Baseline
+    }
+
     /// A short lower-case name: `baseline`, `avx2`, `avx512`, `neon`.
     pub fn name(self) -> &'static str {
         match self {
@@ -147,6 +154,14 @@ mod tests {
     fn work(x: &mut [f32]) {
         for v in x.iter_mut() {
             *v = (*v * 1.5 + 0.25).sqrt() / 3.0;
+        }
+    }
+
+    /// Only the baseline lacks FMA (the fused division and pixel scaling rely on it).
+    #[test]
+    fn only_the_baseline_lacks_fma() {
+        for isa in Isa::ALL {
+            assert_eq!(isa.has_fma(), isa != Isa::Baseline, "{isa}");
         }
     }
 

@@ -645,7 +645,7 @@ fn run_pass(
     let (v, t) = (exp_avg_sq, tiny);
     // The fused division where this step's bias correction allows it, in code compiled with
     // FMA (every vector instruction set has it; at the baseline it would be a library call).
-    let fused = s.fused && isa != Isa::Baseline;
+    let fused = s.fused && isa.has_fma();
     match (fused, division, t) {
         (true, _, Some(t)) => vectorized(
             isa,

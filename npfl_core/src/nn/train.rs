@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use super::{Adam, AdamConfig, BatchBuffers, CourseRng, Mlp, NnError, softmax_cross_entropy};
-use crate::isa::Isa;
 use crate::matmul::Matmul;
 use crate::rows::{Features, Rows};
 
@@ -286,7 +285,7 @@ impl Trainer {
             let t0 = Instant::now();
             let isa = self.matmul.kernel().isa();
             // Pixels scaled without a divide where the code has FMA (the same bits).
-            let fused = isa != Isa::Baseline;
+            let fused = isa.has_fma();
             crate::isa::vectorized(
                 isa,
                 // Inlined into the target-feature function, so the pixel conversion runs at the
@@ -352,7 +351,7 @@ impl Trainer {
             let rows = self.batch_size.min(data.len() - start);
             let input = self.ws.input_mut();
             let isa = self.matmul.kernel().isa();
-            let fused = isa != Isa::Baseline;
+            let fused = isa.has_fma();
             crate::isa::vectorized(
                 isa,
                 // Inlined into the target-feature function, so the pixel conversion runs at the
