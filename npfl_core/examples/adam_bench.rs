@@ -10,14 +10,16 @@
 //! bias correction (`*` marks the one `Division::fastest` picks here; at most steps Adam replaces
 //! both by its fused division, exact for that step's bias correction, so the two rows differ only at
 //! the others), with the default
-//! `TinyMoments::Timed`; then, for this CPU's instruction set and division, each way of treating
-//! tiny moments forced, with parking (the default: parameters whose gradient stays zero leave the
-//! vectorised loop once their `exp_avg` is tiny, `Adam::with_parking`) and without.
+//! `TinyMoments::Timed`; with AVX-512, each `RootSplit` of its loop forced (rows without a split
+//! name the one Adam's own trial picked, marked `*`); then, for this CPU's instruction set and
+//! division, each way of treating tiny moments forced, with parking (the default: parameters whose
+//! gradient stays zero leave the vectorised loop once their `exp_avg` is tiny,
+//! `Adam::with_parking`) and without.
 
 use std::time::Instant;
 
 use npfl_core::isa::Isa;
-use npfl_core::nn::{Adam, AdamConfig, Division, TinyMoments};
+use npfl_core::nn::{Adam, AdamConfig, Division, RootSplit, TinyMoments};
 
 fn main() {
     let steps: usize = std::env::args()
@@ -30,10 +32,21 @@ fn main() {
         }
         divider_bound(isa, n, steps);
     }
+    if Isa::Avx512.is_available() {
+        for split in [
+            RootSplit::Divider,
+            RootSplit::Alternate,
+            RootSplit::Emulated,
+        ] {
+            let division = Division::fastest(Isa::Avx512);
+            let tiny = TinyMoments::Timed;
+            bench_parking(Isa::Avx512, division, tiny, true, Some(split), n, steps);
+        }
+    }
     let isa = Isa::detect();
     for parking in [true, false] {
         for tiny in [TinyMoments::SetAside, TinyMoments::InPass] {
-            bench_parking(isa, Division::fastest(isa), tiny, parking, n, steps);
+            bench_parking(isa, Division::fastest(isa), tiny, parking, None, n, steps);
         }
     }
 }
@@ -69,7 +82,7 @@ fn divider_bound(isa: Isa, n: usize, steps: usize) {
 }
 
 fn bench(isa: Isa, division: Division, tiny_moments: TinyMoments, n: usize, steps: usize) {
-    bench_parking(isa, division, tiny_moments, true, n, steps);
+    bench_parking(isa, division, tiny_moments, true, None, n, steps);
 }
 
 fn bench_parking(
@@ -77,6 +90,7 @@ fn bench_parking(
     division: Division,
     tiny_moments: TinyMoments,
     parking: bool,
+    split: Option<RootSplit>,
     n: usize,
     steps: usize,
 ) {
@@ -93,7 +107,7 @@ fn bench_parking(
             })
             .collect();
         let mut times = Vec::new();
-        let (mut tiny, mut parked) = (0, 0);
+        let (mut tiny, mut parked, mut picked_split) = (0, 0, None);
         for _ in 0..5 {
             let mut p: Vec<f32> = (0..n)
                 .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
@@ -103,6 +117,9 @@ fn bench_parking(
                 .with_division(division)
                 .with_tiny_moments(tiny_moments)
                 .with_parking(parking);
+            if let Some(split) = split {
+                adam = adam.with_root_split(split);
+            }
             for _ in 0..10 {
                 adam.step(&mut p, &g0);
             }
@@ -115,6 +132,7 @@ fn bench_parking(
                 .filter(|m| m.abs() < 7.9e-31 && **m != 0.0)
                 .count();
             parked = adam.parked();
+            picked_split = Some(adam.root_split());
             let start = Instant::now();
             for _ in 0..steps {
                 adam.step(&mut p, &g);
@@ -134,8 +152,14 @@ fn bench_parking(
             " "
         };
         let parking = if parking { "" } else { ", no parking" };
+        // A given split, or (with *) the one the trial picked in the last round.
+        let split = match (isa, split, picked_split) {
+            (Isa::Avx512, Some(split), _) => format!(" {split:?} "),
+            (Isa::Avx512, None, Some(picked)) => format!(" {picked:?}*"),
+            _ => String::new(),
+        };
         println!(
-            "{isa} {division:?}{picked} {tiny_moments:?}{parking}: {n} parameters, {zero}: {tiny} tiny exp_avg ({parked} parked); {steps} steps min {:.1} ms median {:.1} ms",
+            "{isa} {division:?}{picked}{split} {tiny_moments:?}{parking}: {n} parameters, {zero}: {tiny} tiny exp_avg ({parked} parked); {steps} steps min {:.1} ms median {:.1} ms",
             times[0], times[2]
         );
     }

@@ -57,6 +57,8 @@
 //! # Ok::<(), npfl_core::matmul::MatmulError>(())
 //! ```
 
+/// Adam's update loop with AVX-512 intrinsics (`nn::adam` runs it).
+pub(crate) mod adam_avx512;
 /// The `matrixmultiply` and `gemm` crates' products and a thread CPU clock, wrapped safely for
 /// the `matmul_bench` example: compiled only with the `bench` feature, not public API.
 #[cfg(feature = "bench")]

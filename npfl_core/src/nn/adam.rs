@@ -15,6 +15,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::isa::{Isa, vectorized};
+pub use crate::matmul::adam_avx512::RootSplit;
+use crate::matmul::adam_avx512::{FusedStep, update_fused};
 
 /// Adam's hyperparameters; [`Default`] gives `torch.optim.Adam`'s.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -55,6 +57,10 @@ pub struct Adam {
     isa: Isa,
     /// How the pass divides by the bias correction (same bits either way).
     division: Division,
+    /// Which square roots the AVX-512 loop computes without the divider (same bits either way),
+    /// and the trial that picks it when not given ([`Adam::with_root_split`]).
+    root_split: RootSplit,
+    root_trial: Option<RootTrial>,
     /// Whether tiny moments are set aside (same bits either way).
     tiny_moments: TinyMoments,
     /// The timing of both ways for [`TinyMoments::Timed`].
@@ -209,6 +215,7 @@ impl Division {
                 run_pass(
                     isa,
                     division,
+                    RootSplit::Divider,
                     &s,
                     &mut params,
                     &grads,
@@ -232,6 +239,50 @@ impl Division {
     }
 }
 
+/// The first step of [`Adam`]'s trial of the [`RootSplit`]s (the first steps also fault in
+/// the moments' fresh pages).
+const ROOT_TRIAL_START: u64 = 4;
+/// Steps each [`RootSplit`] is timed in the trial (in turn).
+const ROOT_TRIAL_STEPS: u32 = 8;
+
+/// The timing of the three [`RootSplit`]s on the first steps that run the AVX-512 loop.
+#[derive(Clone, Copy, Debug)]
+struct RootTrial {
+    /// Trial steps so far, and the shortest pass of each split.
+    done: u32,
+    best: [Duration; 3],
+}
+
+impl RootTrial {
+    const SPLITS: [RootSplit; 3] = [
+        RootSplit::Divider,
+        RootSplit::Alternate,
+        RootSplit::Emulated,
+    ];
+
+    fn new() -> RootTrial {
+        RootTrial {
+            done: 0,
+            best: [Duration::MAX; 3],
+        }
+    }
+
+    /// The split of the next trial step.
+    fn next(&self) -> usize {
+        self.done as usize % 3
+    }
+
+    /// Records a trial step's pass; after the last one, the fastest split (the first of equals).
+    fn record(&mut self, which: usize, elapsed: Duration) -> Option<RootSplit> {
+        self.best[which] = self.best[which].min(elapsed);
+        self.done += 1;
+        (self.done >= 3 * ROOT_TRIAL_STEPS).then(|| {
+            let fastest = (0..3).min_by_key(|&i| self.best[i]).unwrap_or(0);
+            Self::SPLITS[fastest]
+        })
+    }
+}
+
 impl Adam {
     /// Zero moments for `params` parameters.
     pub fn new(config: AdamConfig, params: usize) -> Self {
@@ -244,6 +295,8 @@ impl Adam {
             parked: Parked::default(),
             isa: Isa::detect(),
             division: Division::fastest(Isa::detect()),
+            root_split: RootSplit::Divider,
+            root_trial: Some(RootTrial::new()),
             tiny_moments: TinyMoments::Timed,
             trial: Trial::default(),
             parkable: (0.0..1.0).contains(&config.beta1)
@@ -273,6 +326,24 @@ impl Adam {
         self.isa = isa;
         self.division = Division::fastest(isa);
         self
+    }
+
+    /// Computes the square roots of the AVX-512 loop as `root_split` says (the results do not
+    /// change; other instruction sets ignore it). Without it, the first steps that run that
+    /// loop time each split in turn (from the fourth step, eight passes each) and keep the
+    /// fastest: whether the divider bounds the loop depends on the CPU (Emerald Rapids: 12
+    /// cycles per 16 roots, and moving half of them to the other ports made Adam's loop 13%
+    /// faster on the MLP's parameters) and on where the state is cached.
+    pub fn with_root_split(mut self, root_split: RootSplit) -> Self {
+        self.root_split = root_split;
+        self.root_trial = None;
+        self
+    }
+
+    /// Which square roots the AVX-512 loop computes without the divider: the given split, or
+    /// the one the trial picked ([`RootSplit::Divider`] before it ends).
+    pub fn root_split(&self) -> RootSplit {
+        self.root_split
     }
 
     /// Divides by the bias correction as `division` says (the results do not change).
@@ -392,9 +463,17 @@ impl Adam {
         let marks = set_aside || timed || sweep;
         self.parked.unpark_changed::<CHANGED>(params, grads, m);
         aside.take(params, m, v, set_aside);
+        // The root split's trial: on steps that run the AVX-512 loop (fused, AVX-512 here).
+        let trial = self.root_trial.as_ref().and_then(|t| {
+            let runs = s.fused && self.isa == Isa::Avx512 && self.isa.is_available();
+            (runs && self.step >= ROOT_TRIAL_START).then(|| t.next())
+        });
+        let split = trial.map_or(self.root_split, |i| RootTrial::SPLITS[i]);
+        let pass_start = trial.map(|_| Instant::now());
         run_pass(
             self.isa,
             self.division,
+            split,
             &s,
             params,
             grads,
@@ -402,6 +481,12 @@ impl Adam {
             v,
             marks.then_some(&mut aside.tiny[..]),
         );
+        if let (Some(i), Some(start), Some(t)) = (trial, pass_start, self.root_trial.as_mut())
+            && let Some(fastest) = t.record(i, start.elapsed())
+        {
+            self.root_split = fastest;
+            self.root_trial = None;
+        }
         if !aside.index.is_empty() {
             vectorized(
                 self.isa,
@@ -635,17 +720,35 @@ fn decay(w1: f32, exp_avg: &mut [f32]) {
 fn run_pass(
     isa: Isa,
     division: Division,
+    root_split: RootSplit,
     s: &Scalars,
     params: &mut [f32],
     grads: &[f32],
     exp_avg: &mut [f32],
     exp_avg_sq: &mut [f32],
-    tiny: Option<&mut [u32]>,
+    mut tiny: Option<&mut [u32]>,
 ) {
-    let (v, t) = (exp_avg_sq, tiny);
     // The fused division where this step's bias correction allows it, in code compiled with
     // FMA (every vector instruction set has it; at the baseline it would be a library call).
     let fused = s.fused && isa.has_fma();
+    // With AVX-512, its loop updates the whole groups of those steps, the pass the rest.
+    let done = if fused {
+        let step = s.fused_step();
+        let t = tiny.as_deref_mut();
+        update_fused(
+            isa, root_split, &step, params, grads, exp_avg, exp_avg_sq, t,
+        )
+    } else {
+        0
+    };
+    if done == params.len() {
+        return;
+    }
+    let (params, grads, exp_avg) = (&mut params[done..], &grads[done..], &mut exp_avg[done..]);
+    let (v, t) = (
+        &mut exp_avg_sq[done..],
+        tiny.map(|t| &mut t[done / LANES..]),
+    );
     match (fused, division, t) {
         (true, _, Some(t)) => vectorized(
             isa,
@@ -838,6 +941,21 @@ struct Scalars {
 }
 
 impl Scalars {
+    /// The constants the AVX-512 loop of the fused division reads.
+    fn fused_step(&self) -> FusedStep {
+        FusedStep {
+            w1: self.w1,
+            one_minus_w1: 1.0 - self.w1,
+            small_weight: self.small_weight,
+            b2: self.b2,
+            w2: self.w2,
+            zh: self.zh,
+            zl: self.zl,
+            eps: self.eps,
+            neg_step: self.neg_step,
+        }
+    }
+
     /// The constants of step `step` (1-based).
     fn new(config: AdamConfig, step: u64) -> Scalars {
         let AdamConfig {
@@ -1333,13 +1451,15 @@ mod tests {
     /// over steps whose moments reach the tiny and subnormal ranges.
     #[test]
     fn every_vector_width_gives_the_same_bits() {
-        let run = |isa: Isa, division: Division, tiny: TinyMoments| {
+        let run = |isa: Isa, division: Division, tiny: TinyMoments, split: RootSplit| {
             let mut g = TorchGenerator::new(5);
-            let n = 1031;
+            // 65 whole groups (the AVX-512 loop takes them in pairs) and 7 more.
+            let n = 1047;
             let mut adam = Adam::new(AdamConfig::default(), n)
                 .with_isa(isa)
                 .with_division(division)
-                .with_tiny_moments(tiny);
+                .with_tiny_moments(tiny)
+                .with_root_split(split);
             let mut p = vec![0.0f32; n];
             g.uniform_f32(&mut p, -0.5, 0.5, CpuCapability::Default);
             let mut grads = vec![0.0f32; n];
@@ -1356,20 +1476,37 @@ mod tests {
             }
             (p, adam.exp_avg.clone(), adam.exp_avg_sq.clone())
         };
-        let expected = run(Isa::Baseline, Division::Reciprocal, TinyMoments::SetAside);
+        let expected = run(
+            Isa::Baseline,
+            Division::Reciprocal,
+            TinyMoments::SetAside,
+            RootSplit::Divider,
+        );
+        let splits = [
+            RootSplit::Divider,
+            RootSplit::Alternate,
+            RootSplit::Emulated,
+        ];
         let tiny_moments = [
             TinyMoments::SetAside,
             TinyMoments::InPass,
             TinyMoments::Timed,
         ];
         for isa in Isa::available() {
-            for (division, tiny) in [Division::Float32, Division::Reciprocal]
+            // The split only matters to the AVX-512 loop.
+            let splits = if isa == Isa::Avx512 {
+                &splits[..]
+            } else {
+                &splits[..1]
+            };
+            for (division, tiny, split) in [Division::Float32, Division::Reciprocal]
                 .into_iter()
                 .flat_map(|d| tiny_moments.map(|t| (d, t)))
+                .flat_map(|(d, t)| splits.iter().map(move |&r| (d, t, r)))
             {
-                let got = run(isa, division, tiny);
+                let got = run(isa, division, tiny, split);
                 let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                let what = format!("{isa}, {division:?}, {tiny:?}");
+                let what = format!("{isa}, {division:?}, {tiny:?}, {split:?}");
                 assert_eq!(bits(&got.0), bits(&expected.0), "{what}: parameters");
                 assert_eq!(bits(&got.1), bits(&expected.1), "{what}: exp_avg");
                 assert_eq!(bits(&got.2), bits(&expected.2), "{what}: exp_avg_sq");
@@ -1609,6 +1746,58 @@ mod tests {
         decay(w1, &mut m);
         for (i, (&x, &e)) in m.iter().zip(&expected).enumerate() {
             assert_eq!(x.to_bits(), e.to_bits(), "value {i}: {x:e} against {e:e}");
+        }
+    }
+
+    /// The root split's trial: the splits in turn, then the fastest (the first of equals).
+    #[test]
+    fn root_trial_picks_the_fastest_split() {
+        let ms = Duration::from_millis;
+        let run = |times: [u64; 3]| {
+            let mut trial = RootTrial::new();
+            for k in 0..3 * ROOT_TRIAL_STEPS {
+                let which = trial.next();
+                assert_eq!(which, k as usize % 3);
+                let picked = trial.record(which, ms(times[which] + u64::from(k % 5)));
+                assert_eq!(picked.is_some(), k + 1 == 3 * ROOT_TRIAL_STEPS);
+                if let Some(split) = picked {
+                    return split;
+                }
+            }
+            unreachable!("the trial ends")
+        };
+        assert_eq!(run([5, 3, 4]), RootSplit::Alternate);
+        assert_eq!(run([5, 6, 4]), RootSplit::Emulated);
+        assert_eq!(run([4, 4, 4]), RootSplit::Divider);
+    }
+
+    /// An optimiser left to its trial gives the bits of one with the split given, and (with
+    /// AVX-512) ends the trial after its steps.
+    #[test]
+    fn root_trial_keeps_the_bits() {
+        let n = 1047;
+        let mut g = TorchGenerator::new(11);
+        let mut grads = vec![0.0f32; n];
+        let mut p = vec![0.0f32; n];
+        g.uniform_f32(&mut p, -0.5, 0.5, CpuCapability::Default);
+        let mut p_given = p.clone();
+        let mut trial = Adam::new(AdamConfig::default(), n);
+        let mut given = Adam::new(AdamConfig::default(), n).with_root_split(RootSplit::Divider);
+        let steps = ROOT_TRIAL_START + u64::from(3 * ROOT_TRIAL_STEPS) + 4;
+        for _ in 0..steps {
+            for (i, gr) in grads.iter_mut().enumerate() {
+                *gr = any_f32(&mut g, i as u32);
+            }
+            trial.step(&mut p, &grads);
+            given.step(&mut p_given, &grads);
+        }
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p), bits(&p_given));
+        assert_eq!(bits(&trial.exp_avg()), bits(&given.exp_avg()));
+        assert_eq!(bits(trial.exp_avg_sq()), bits(given.exp_avg_sq()));
+        // Most of these steps use the fused division, so the loop ran and the trial ended.
+        if Isa::detect() == Isa::Avx512 {
+            assert!(trial.root_trial.is_none());
         }
     }
 

@@ -17,7 +17,9 @@ mod torch_fixtures;
 
 pub use crate::rows::Features;
 pub use activation::Activation;
-pub use adam::{Adam, AdamConfig, Division, PARK_PERIOD, TRIAL_PERIOD, TRIAL_STEPS, TinyMoments};
+pub use adam::{
+    Adam, AdamConfig, Division, PARK_PERIOD, RootSplit, TRIAL_PERIOD, TRIAL_STEPS, TinyMoments,
+};
 pub use course_rng::{CourseRng, xavier_bound, xavier_uniform};
 pub use loss::{BatchLoss, softmax_cross_entropy};
 pub use mlp::{BatchBuffers, Mlp, MlpConfig};
