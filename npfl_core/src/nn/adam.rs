@@ -239,9 +239,9 @@ impl Division {
     }
 }
 
-/// The first step of [`Adam`]'s trial of the [`RootSplit`]s (the first steps also fault in
-/// the moments' fresh pages).
-const ROOT_TRIAL_START: u64 = 4;
+/// The first step of [`Adam`]'s trial of the [`RootSplit`]s: past the first steps, whose state
+/// differs (on the Xeon the divider won at steps 4-28 and lost from step 64 on, in `adam_bench`).
+const ROOT_TRIAL_START: u64 = 64;
 /// Steps each [`RootSplit`] is timed in the trial (in turn).
 const ROOT_TRIAL_STEPS: u32 = 8;
 
@@ -329,11 +329,11 @@ impl Adam {
     }
 
     /// Computes the square roots of the AVX-512 loop as `root_split` says (the results do not
-    /// change; other instruction sets ignore it). Without it, the first steps that run that
-    /// loop time each split in turn (from the fourth step, eight passes each) and keep the
-    /// fastest: whether the divider bounds the loop depends on the CPU (Emerald Rapids: 12
-    /// cycles per 16 roots, and moving half of them to the other ports made Adam's loop 13%
-    /// faster on the MLP's parameters) and on where the state is cached.
+    /// change; other instruction sets ignore it). Without it, steps 64 to 87 (those that run
+    /// that loop) time each split in turn, eight passes each, and the fastest is kept: whether the
+    /// divider bounds the loop depends on the CPU (Emerald Rapids: 12 cycles per 16 roots; moving
+    /// every other root to the other ports made `adam_bench`'s loop 10-15% faster, a relu epoch's
+    /// Adam about 3%) and on where the state is cached.
     pub fn with_root_split(mut self, root_split: RootSplit) -> Self {
         self.root_split = root_split;
         self.root_trial = None;
