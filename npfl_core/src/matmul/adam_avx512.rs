@@ -17,27 +17,12 @@
 use std::arch::x86_64::*;
 
 use super::isa::Isa;
+use crate::nn::adam::Scalars;
+#[cfg(target_arch = "x86_64")]
+use crate::nn::adam::TINY_MAGNITUDES;
 
 /// Values per vector.
 const LANES: usize = 16;
-
-/// One step's float32 constants, as `nn::adam` rounds them (read only by the x86-64 loop).
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) struct FusedStep {
-    /// `1 - beta1` and `1 - (1 - beta1)` (the lerp's weight and its complement).
-    pub w1: f32,
-    pub one_minus_w1: f32,
-    /// `|w1| < 0.5`: the lerp's form (`at::lerp`).
-    pub small_weight: bool,
-    pub b2: f32,
-    pub w2: f32,
-    /// The reciprocal of the bias correction as a float32 pair (`nn::adam`'s `fused_div`).
-    pub zh: f32,
-    pub zl: f32,
-    pub eps: f32,
-    pub neg_step: f32,
-}
 
 /// Which vectors of Adam's AVX-512 loop take their square root without the divider
 /// ([`Adam::with_root_split`](crate::nn::Adam::with_root_split)): the same bits every way, only
@@ -52,8 +37,13 @@ pub enum RootSplit {
     Emulated,
 }
 
+/// Whether [`update_fused`] runs for `isa` on this CPU: AVX-512, which the CPU has.
+pub(crate) fn runs(isa: Isa) -> bool {
+    isa == Isa::Avx512 && isa.is_available()
+}
+
 /// Updates the parameters of the first `params.len() / 16` whole groups (the caller does the
-/// rest) and returns how many it updated: none when `isa` is not AVX-512 or the CPU lacks it.
+/// rest) and returns how many it updated: none unless it [`runs`] for `isa`.
 /// With `tiny`, group `i`'s mask of tiny `exp_avg` goes to `tiny[i]`.
 ///
 /// # Panics
@@ -62,7 +52,7 @@ pub enum RootSplit {
 pub(crate) fn update_fused(
     isa: Isa,
     split: RootSplit,
-    step: &FusedStep,
+    step: &Scalars,
     params: &mut [f32],
     grads: &[f32],
     exp_avg: &mut [f32],
@@ -73,7 +63,7 @@ pub(crate) fn update_fused(
     assert!(grads.len() == n && exp_avg.len() == n && exp_avg_sq.len() == n);
     let groups = n / LANES;
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512f") {
+    if runs(isa) {
         let (p, g, m, v) = (
             params.as_mut_ptr(),
             grads.as_ptr(),
@@ -95,7 +85,7 @@ pub(crate) fn update_fused(
             (true, RootSplit::Alternate) => run::<false, false, true>,
             (true, RootSplit::Emulated) => run::<false, true, true>,
         };
-        // SAFETY: the CPU has AVX-512F (checked above); `p`, `g`, `m`, `v` hold `16 groups`
+        // SAFETY: the CPU has AVX-512F (`runs` checked it); `p`, `g`, `m`, `v` hold `16 groups`
         // values each (asserted) and `t`, when not null, `groups` masks (asserted).
         unsafe { loop_for(step, p, g, m, v, t, groups) };
         return groups * LANES;
@@ -113,7 +103,7 @@ pub(crate) fn update_fused(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn run<const MARK: bool, const EMU_A: bool, const EMU_B: bool>(
-    step: &FusedStep,
+    step: &Scalars,
     p: *mut f32,
     g: *const f32,
     m: *mut f32,
@@ -154,10 +144,11 @@ struct Vectors {
 #[cfg(target_arch = "x86_64")]
 impl Vectors {
     #[target_feature(enable = "avx512f")]
-    fn new(s: &FusedStep) -> Vectors {
+    fn new(s: &Scalars) -> Vectors {
         Vectors {
             w1: _mm512_set1_ps(s.w1),
-            one_minus_w1: _mm512_set1_ps(s.one_minus_w1),
+            // As the portable lerp rounds it.
+            one_minus_w1: _mm512_set1_ps(1.0 - s.w1),
             small_weight: s.small_weight,
             b2: _mm512_set1_ps(s.b2),
             w2: _mm512_set1_ps(s.w2),
@@ -223,11 +214,11 @@ unsafe fn group<const MARK: bool, const EMU: bool>(
         _mm512_storeu_ps(m.add(o), m_new);
         _mm512_storeu_ps(v.add(o), v_new);
         if MARK {
-            // is_tiny: (bits & 0x7fff_ffff) - 1 < (27 << 23) - 1, unsigned.
+            // is_tiny: (bits & 0x7fff_ffff) - 1 < TINY_MAGNITUDES, unsigned.
             let magnitude = _mm512_castps_si512(abs(m_new));
             let tiny = _mm512_cmplt_epu32_mask(
                 _mm512_sub_epi32(magnitude, _mm512_set1_epi32(1)),
-                _mm512_set1_epi32((27 << 23) - 1),
+                _mm512_set1_epi32(TINY_MAGNITUDES as i32),
             );
             *t.add(i) = u32::from(tiny);
         }

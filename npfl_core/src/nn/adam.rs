@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::isa::{Isa, vectorized};
 pub use crate::matmul::adam_avx512::RootSplit;
-use crate::matmul::adam_avx512::{FusedStep, update_fused};
+use crate::matmul::adam_avx512::{self, update_fused};
 
 /// Adam's hyperparameters; [`Default`] gives `torch.optim.Adam`'s.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -465,7 +465,7 @@ impl Adam {
         aside.take(params, m, v, set_aside);
         // The root split's trial: on steps that run the AVX-512 loop (fused, AVX-512 here).
         let trial = self.root_trial.as_ref().and_then(|t| {
-            let runs = s.fused && self.isa == Isa::Avx512 && self.isa.is_available();
+            let runs = s.fused && adam_avx512::runs(self.isa);
             (runs && self.step >= ROOT_TRIAL_START).then(|| t.next())
         });
         let split = trial.map_or(self.root_split, |i| RootTrial::SPLITS[i]);
@@ -733,11 +733,8 @@ fn run_pass(
     let fused = s.fused && isa.has_fma();
     // With AVX-512, its loop updates the whole groups of those steps, the pass the rest.
     let done = if fused {
-        let step = s.fused_step();
         let t = tiny.as_deref_mut();
-        update_fused(
-            isa, root_split, &step, params, grads, exp_avg, exp_avg_sq, t,
-        )
+        update_fused(isa, root_split, s, params, grads, exp_avg, exp_avg_sq, t)
     } else {
         0
     };
@@ -920,42 +917,28 @@ fn div_by_constant(x: f32, inv_c: f64) -> f32 {
     (f64::from(x) * inv_c) as f32
 }
 
-/// The per-step constants of the update, rounded as torch rounds them.
+/// The per-step constants of the update, rounded as torch rounds them (the AVX-512 loop reads
+/// them too).
 #[derive(Clone, Copy)]
-struct Scalars {
-    w1: f32,
-    b2: f32,
-    w2: f32,
+pub(crate) struct Scalars {
+    pub(crate) w1: f32,
+    pub(crate) b2: f32,
+    pub(crate) w2: f32,
     /// `sqrt(1 - beta2^t)` in float32, and its float64 reciprocal ([`Division`]).
     bc2: f32,
     inv_bc2: f64,
     /// The reciprocal of `bc2` as a float32 pair `zh + zl` ([`fused_div`]), and whether the
     /// fused division gives the division's bits for every dividend with this `bc2` (checked
     /// exhaustively for the default `beta2`: [`FUSED_INEXACT`]).
-    zh: f32,
-    zl: f32,
+    pub(crate) zh: f32,
+    pub(crate) zl: f32,
     fused: bool,
-    eps: f32,
-    neg_step: f32,
-    small_weight: bool,
+    pub(crate) eps: f32,
+    pub(crate) neg_step: f32,
+    pub(crate) small_weight: bool,
 }
 
 impl Scalars {
-    /// The constants the AVX-512 loop of the fused division reads.
-    fn fused_step(&self) -> FusedStep {
-        FusedStep {
-            w1: self.w1,
-            one_minus_w1: 1.0 - self.w1,
-            small_weight: self.small_weight,
-            b2: self.b2,
-            w2: self.w2,
-            zh: self.zh,
-            zl: self.zl,
-            eps: self.eps,
-            neg_step: self.neg_step,
-        }
-    }
-
     /// The constants of step `step` (1-based).
     fn new(config: AdamConfig, step: u64) -> Scalars {
         let AdamConfig {
@@ -1120,8 +1103,11 @@ fn update_with<const DIV: u8>(s: &Scalars, p: &mut f32, g: f32, m: &mut f32, v: 
 /// Non-zero and below `2^-100` in magnitude (an integer comparison that vectorises).
 #[inline(always)]
 fn is_tiny(x: f32) -> bool {
-    (x.to_bits() & 0x7fff_ffff).wrapping_sub(1) < (27 << 23) - 1
+    (x.to_bits() & 0x7fff_ffff).wrapping_sub(1) < TINY_MAGNITUDES
 }
+
+/// How many non-zero magnitudes (float32 bits without the sign) are tiny ([`is_tiny`]).
+pub(crate) const TINY_MAGNITUDES: u32 = (27 << 23) - 1;
 
 /// `x` as `f64` without touching a subnormal `f32` in floating point (an integer conversion instead).
 #[inline(always)]
