@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::{
     __m512, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use super::driver::Problem;
@@ -644,14 +644,16 @@ unsafe fn transpose16x8(a: *const f32, a_rs: usize, rows: usize, width: usize) -
 }
 
 /// Packs rows `0..MR` (`MR <= 16`) of `kc` elements at `base + i * a_rs` into `panel`
-/// transposed (element `(i, p)` at `p * MR + i`: a row-major `op(A)` panel for the tiles), 16 k
-/// steps at a time through [`transpose16`]: each row's cache line is read once, where a scalar
-/// transpose reads all `MR` rows' lines at every k step (and rows a power of two apart, such as a
-/// 1024-wide matrix's, share L1 sets and evict each other). The last `kc % 16` steps one by one.
+/// transposed (element `(i, p)` at `p * ks + i`, `ks >= MR`: a row-major `op(A)` panel for the
+/// tiles), 16 k steps at a time through [`transpose16`]: each row's cache line is read once, where
+/// a scalar transpose reads all `MR` rows' lines at every k step (and rows a power of two apart,
+/// such as a 1024-wide matrix's, share L1 sets and evict each other). With `ks == 16` each step
+/// is one whole-vector store (the lanes past `MR` zero), else `MR` lanes under a mask. The last
+/// `kc % 16` steps one by one.
 ///
 /// # Safety
 /// AVX-512F is available; rows `0..MR` of `kc` elements at `base + i * a_rs` are readable;
-/// `panel` holds at least `kc * MR` elements.
+/// `panel` holds at least `kc * ks` elements and `ks >= MR`.
 #[target_feature(enable = "avx512f")]
 #[inline]
 pub(crate) unsafe fn pack_rows<const MR: usize>(
@@ -659,9 +661,10 @@ pub(crate) unsafe fn pack_rows<const MR: usize>(
     base: *const f32,
     a_rs: usize,
     kc: usize,
+    ks: usize,
 ) {
-    debug_assert!(MR <= L && panel.len() >= kc * MR);
-    let mask = lane_mask(MR);
+    debug_assert!(MR <= L && ks >= MR && panel.len() >= kc * ks);
+    let mask = if ks == L { u16::MAX } else { lane_mask(MR) };
     let out = panel.as_mut_ptr();
     let full = kc / L;
     for block in 0..full {
@@ -675,15 +678,59 @@ pub(crate) unsafe fn pack_rows<const MR: usize>(
             }
         });
         for (q, &column) in transpose16(rows).iter().enumerate() {
-            // SAFETY: the mask writes MR elements at (p0 + q) * MR, inside the kc * MR of
-            // `panel` since p0 + q < kc.
-            unsafe { _mm512_mask_storeu_ps(out.add((p0 + q) * MR), mask, column) };
+            // SAFETY: the mask writes MR elements (16 when ks == 16) at (p0 + q) * ks, inside
+            // the kc * ks of `panel` since p0 + q < kc.
+            unsafe { _mm512_mask_storeu_ps(out.add((p0 + q) * ks), mask, column) };
         }
     }
     for p in full * L..kc {
         for i in 0..MR {
             // SAFETY: p < kc and i < MR (the contract).
-            panel[p * MR + i] = unsafe { *base.add(i * a_rs + p) };
+            panel[p * ks + i] = unsafe { *base.add(i * a_rs + p) };
+        }
+    }
+}
+
+/// Fills `panels` consecutive panels of `kc` runs of `W <= 16` elements, 16 apart (one aligned
+/// line each when `dst` is), in `dst` from the rows of a source whose row `p` (at
+/// `src + p * stride`) holds the panels' row `p` side by side: each run one load under a mask and
+/// one whole-vector store (lanes past `W` zero), where 14-element runs 14 apart take two
+/// overlapping 8-lane moves, stores that often split across lines. With `ahead > 0`, the row
+/// `ahead` rows further down is prefetched while row `p` is copied.
+///
+/// # Safety
+/// AVX-512F is available; for `p < kc`, `panels * W` elements at `src + p * stride` are
+/// readable; `dst` holds `panels * kc * 16` elements.
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn copy_runs16<const W: usize>(
+    dst: &mut [f32],
+    src: *const f32,
+    stride: usize,
+    panels: usize,
+    kc: usize,
+    ahead: usize,
+) {
+    debug_assert!(W <= L && dst.len() >= panels * kc * L);
+    let mask = lane_mask(W);
+    let out = dst.as_mut_ptr();
+    for p in 0..kc {
+        let row = src.wrapping_add(p * stride);
+        if ahead > 0 && p + ahead < kc {
+            let next = row.wrapping_add(ahead * stride);
+            for off in (0..panels * W).step_by(L) {
+                // A hint: never faults, whatever the address.
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off).cast());
+            }
+        }
+        for q in 0..panels {
+            // SAFETY: the mask reads W elements of row p at q * W, readable by the contract
+            // (masked-off lanes are not accessed); the store writes 16 elements at
+            // (q * kc + p) * 16, inside `dst`'s panels * kc * 16.
+            unsafe {
+                let run = _mm512_maskz_loadu_ps(mask, row.add(q * W));
+                _mm512_storeu_ps(out.add((q * kc + p) * L), run);
+            }
         }
     }
 }

@@ -347,7 +347,7 @@ unsafe fn run_stripe(
     if p.m == 0 || p.n == 0 {
         return;
     }
-    let (mr, nr, narrow) = (g.mr, g.nr, g.nr_narrow);
+    let (mr, nr, narrow, pa) = (g.mr, g.nr, g.nr_narrow, g.packed_a_ks);
     // op(A) always has one unit stride, so its full panels can be read in place (the kernel
     // takes both strides); op(B) only when its columns are contiguous.
     let direct_a = p.n <= DIRECT_MAX;
@@ -400,17 +400,17 @@ unsafe fn run_stripe(
                 let a_blk = p.a.wrapping_add(ic * p.a_rs + pc * p.a_cs);
                 let last_i0 = (mcb - 1) / mr * mr;
                 let a_packed: *const f32 = if !direct_a {
-                    let dst = aligned(&mut ws.a, mcb.div_ceil(mr) * mr * kcb);
-                    // SAFETY: the mcb x kcb block of op(A) at (ic, pc) is inside op(A).
-                    unsafe { pack_a(kernel, dst, a_blk, p.a_rs, p.a_cs, mcb, kcb, mr) };
+                    let dst = aligned(&mut ws.a, mcb.div_ceil(mr) * pa * kcb);
+                    // SAFETY: the mcb x kcb block of op(A) at (ic, pc) is inside op(A); pa >= mr.
+                    unsafe { pack_a(kernel, dst, a_blk, p.a_rs, p.a_cs, mcb, kcb, mr, pa) };
                     dst.as_ptr()
                 } else if mcb - last_i0 < mr && ic + last_i0 < mr - (mcb - last_i0) {
                     // In place, except a partial last panel that cannot be shifted up (fewer
                     // than mr rows in the stripe).
-                    let dst = aligned(&mut ws.a_edge, mr * kcb);
+                    let dst = aligned(&mut ws.a_edge, pa * kcb);
                     let src = a_blk.wrapping_add(last_i0 * p.a_rs);
                     // SAFETY: the (mcb - last_i0) x kcb block at (ic + last_i0, pc) is inside op(A).
-                    unsafe { pack_a(kernel, dst, src, p.a_rs, p.a_cs, mcb - last_i0, kcb, mr) };
+                    unsafe { pack_a(kernel, dst, src, p.a_rs, p.a_cs, mcb - last_i0, kcb, mr, pa) };
                     dst.as_ptr()
                 } else {
                     std::ptr::null()
@@ -442,9 +442,9 @@ unsafe fn run_stripe(
                             p.a_cs,
                         )
                     } else if direct_a {
-                        (a_packed, 1, mr)
+                        (a_packed, 1, pa)
                     } else {
-                        (a_packed.wrapping_add(i0 * kcb), 1, mr)
+                        (a_packed.wrapping_add(i0 / mr * pa * kcb), 1, pa)
                     };
                     let tile = Tile {
                         kc: kcb,

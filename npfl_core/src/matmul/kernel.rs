@@ -74,6 +74,7 @@ impl Kernel {
         match self {
             Kernel::Scalar => Geometry {
                 mr: 4,
+                packed_a_ks: 4,
                 nr: 8,
                 nr_narrow: 8,
                 kc: KC,
@@ -81,6 +82,7 @@ impl Kernel {
             },
             Kernel::Avx2Fma => Geometry {
                 mr: 6,
+                packed_a_ks: 6,
                 nr: 16,
                 nr_narrow: 8,
                 kc: KC,
@@ -88,6 +90,7 @@ impl Kernel {
             },
             Kernel::Avx512 => Geometry {
                 mr: 14,
+                packed_a_ks: 16,
                 nr: 32,
                 nr_narrow: 16,
                 kc: KC,
@@ -95,6 +98,7 @@ impl Kernel {
             },
             Kernel::Neon => Geometry {
                 mr: 8,
+                packed_a_ks: 8,
                 nr: 8,
                 nr_narrow: 8,
                 kc: KC,
@@ -154,6 +158,10 @@ const KC: usize = 256;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geometry {
     pub mr: usize,
+    /// Elements between the k steps of a packed A panel (at least the tallest tile's `mr`): 16
+    /// for AVX-512, so that each step's rows are one aligned line (a whole-vector store when
+    /// packing, one line per step for the tile's broadcasts).
+    pub packed_a_ks: usize,
     pub nr: usize,
     pub nr_narrow: usize,
     pub kc: usize,

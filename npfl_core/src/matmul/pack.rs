@@ -55,15 +55,16 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(pack_a, pack_a_impl, (dst: &mut [f32], a: *const f32, a_rs: usize, a_cs: usize, rows: usize, kc: usize, mr: usize));
+dispatch!(pack_a, pack_a_impl, (dst: &mut [f32], a: *const f32, a_rs: usize, a_cs: usize, rows: usize, kc: usize, mr: usize, a_ks: usize));
 dispatch!(pack_b, pack_b_impl, (dst: &mut [f32], b: *const f32, b_rs: usize, b_cs: usize, kc: usize, cols: usize, nr: usize, narrow: usize));
 
 /// Packs the `rows x kc` block of `op(A)` at `a` (element `(i, p)` at `a + i * a_rs + p * a_cs`)
-/// into `dst` as `ceil(rows / mr)` panels of `kc x mr` (panel `q` at `q * mr * kc`, element
-/// `(i, p)` of the panel at `p * mr + i`), padding missing rows with zeros.
+/// into `dst` as `ceil(rows / mr)` panels of `kc` steps `a_ks >= mr` elements apart (panel `q` at
+/// `q * a_ks * kc`, element `(i, p)` of the panel at `p * a_ks + i`), padding missing rows with
+/// zeros; the `a_ks - mr` elements after each step's rows are left as they are or zeroed.
 ///
 /// # Safety
-/// Every element `(i, p)`, `i < rows`, `p < kc`, of the block is readable.
+/// Every element `(i, p)`, `i < rows`, `p < kc`, of the block is readable; `a_ks >= mr`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_a_impl(
@@ -75,7 +76,9 @@ unsafe fn pack_a_impl(
     rows: usize,
     kc: usize,
     mr: usize,
+    a_ks: usize,
 ) {
+    debug_assert!(a_ks >= mr);
     // Column-major op(A) (a_rs == 1): copy the full panels row by row of the source, reading
     // each source row sequentially (far better for the hardware prefetcher than one panel at
     // a time, which strides down all kc rows per panel).
@@ -85,10 +88,12 @@ unsafe fn pack_a_impl(
         // column p of the block, contiguous because a_rs == 1.
         unsafe {
             copy_runs_rowwise(
-                &mut dst[..full * mr * kc],
+                simd,
+                &mut dst[..full * a_ks * kc],
                 a,
                 a_cs,
                 mr,
+                a_ks,
                 full,
                 kc,
                 PREFETCH_ROWS,
@@ -96,7 +101,7 @@ unsafe fn pack_a_impl(
         };
     }
     for (q, panel) in dst
-        .chunks_exact_mut(mr * kc)
+        .chunks_exact_mut(a_ks * kc)
         .take(rows.div_ceil(mr))
         .enumerate()
         .skip(full)
@@ -108,23 +113,23 @@ unsafe fn pack_a_impl(
             // Row-major op(A): a transpose (the NN products' A panels).
             // SAFETY: the mr rows of the panel hold kc elements each; with `Simd::Avx512` this
             // code was compiled for (and runs on) AVX-512F.
-            unsafe { pack_rows(simd, panel, base, a_rs, kc, mr) };
+            unsafe { pack_rows(simd, panel, base, a_rs, kc, mr, a_ks) };
         } else if valid == mr && a_rs == 1 {
             // SAFETY: rows i0..i0 + mr of each column p < kc are inside the block (valid == mr),
             // and with a_rs == 1 they are contiguous.
-            unsafe { copy_runs(panel, base, a_cs, mr) };
+            unsafe { copy_runs(panel, base, a_cs, mr, a_ks) };
         } else if a_cs == 1 {
             // A partial panel of row-major op(A): zeros, then the valid rows down the panel.
             panel.fill(0.0);
             for i in 0..valid {
                 // SAFETY: row i0 + i < rows holds kc elements of the block, contiguous.
                 let row = unsafe { std::slice::from_raw_parts(base.add(i * a_rs), kc) };
-                for (x, &v) in panel[i..].iter_mut().step_by(mr).zip(row) {
+                for (x, &v) in panel[i..].iter_mut().step_by(a_ks).zip(row) {
                     *x = v;
                 }
             }
         } else {
-            for (p, out) in panel.chunks_exact_mut(mr).enumerate() {
+            for (p, out) in panel.chunks_exact_mut(a_ks).enumerate() {
                 for (i, x) in out.iter_mut().enumerate() {
                     *x = if i < valid {
                         // SAFETY: i0 + i < rows and p < kc: inside the block.
@@ -138,37 +143,37 @@ unsafe fn pack_a_impl(
     }
 }
 
-/// Fills `panel` with runs of `w` contiguous elements, run `p` read at `src + p * stride`; the
-/// run length is fixed at compile time for the tile sizes, so each run is a few vector moves
-/// rather than a `memcpy` call.
+/// Fills `panel` with runs of `w` contiguous elements `ks >= w` apart, run `p` read at
+/// `src + p * stride`; the run length is fixed at compile time for the tile sizes, so each run is
+/// a few vector moves rather than a `memcpy` call.
 ///
 /// # Safety
-/// For every run `p < panel.len() / w`, `w` elements at `src + p * stride` are readable.
+/// For every run `p < panel.len() / ks`, `w` elements at `src + p * stride` are readable.
 #[inline(always)]
-unsafe fn copy_runs(panel: &mut [f32], src: *const f32, stride: usize, w: usize) {
+unsafe fn copy_runs(panel: &mut [f32], src: *const f32, stride: usize, w: usize, ks: usize) {
     /// # Safety
     /// As `copy_runs`, with `W == w`.
     #[inline(always)]
-    unsafe fn go<const W: usize>(panel: &mut [f32], src: *const f32, stride: usize) {
-        for (p, out) in panel.chunks_exact_mut(W).enumerate() {
+    unsafe fn go<const W: usize>(panel: &mut [f32], src: *const f32, stride: usize, ks: usize) {
+        for (p, out) in panel.chunks_exact_mut(ks).enumerate() {
             // SAFETY: the run p holds W readable elements; [f32; W] has f32's alignment.
             let run = unsafe { src.add(p * stride).cast::<[f32; W]>().read() };
-            out.copy_from_slice(&run);
+            out[..W].copy_from_slice(&run);
         }
     }
     // SAFETY: forwarded contract, W == w in each arm.
     unsafe {
         match w {
-            4 => go::<4>(panel, src, stride),
-            6 => go::<6>(panel, src, stride),
-            8 => go::<8>(panel, src, stride),
-            12 => go::<12>(panel, src, stride),
-            14 => go::<14>(panel, src, stride),
-            16 => go::<16>(panel, src, stride),
-            32 => go::<32>(panel, src, stride),
+            4 => go::<4>(panel, src, stride, ks),
+            6 => go::<6>(panel, src, stride, ks),
+            8 => go::<8>(panel, src, stride, ks),
+            12 => go::<12>(panel, src, stride, ks),
+            14 => go::<14>(panel, src, stride, ks),
+            16 => go::<16>(panel, src, stride, ks),
+            32 => go::<32>(panel, src, stride, ks),
             _ => {
-                for (p, out) in panel.chunks_exact_mut(w).enumerate() {
-                    out.copy_from_slice(std::slice::from_raw_parts(src.add(p * stride), w));
+                for (p, out) in panel.chunks_exact_mut(ks).enumerate() {
+                    out[..w].copy_from_slice(std::slice::from_raw_parts(src.add(p * stride), w));
                 }
             }
         }
@@ -196,18 +201,24 @@ fn prefetch(p: *const f32) {
     let _ = p;
 }
 
-/// Fills `panels` consecutive panels of `kc x w` in `dst` from the rows of a source whose row
-/// `p` (at `src + p * stride`) holds the panels' row `p` side by side: `panels * w` elements.
-/// With `ahead > 0`, the row `ahead` rows further down is prefetched while row `p` is copied.
+/// Fills `panels` consecutive panels of `kc` runs of `w` elements, `ks >= w` apart, in `dst` from
+/// the rows of a source whose row `p` (at `src + p * stride`) holds the panels' row `p` side by
+/// side: `panels * w` elements. With `ahead > 0`, the row `ahead` rows further down is prefetched
+/// while row `p` is copied. The AVX-512 build writes runs 16 apart as whole aligned lines
+/// ([`super::avx512::copy_runs16`]).
 ///
 /// # Safety
-/// For `p < kc`, `panels * w` elements at `src + p * stride` are readable.
+/// For `p < kc`, `panels * w` elements at `src + p * stride` are readable; `dst` holds
+/// `panels * kc * ks` elements; `simd` is the build's.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn copy_runs_rowwise(
+    simd: Simd,
     dst: &mut [f32],
     src: *const f32,
     stride: usize,
     w: usize,
+    ks: usize,
     panels: usize,
     kc: usize,
     ahead: usize,
@@ -215,14 +226,24 @@ unsafe fn copy_runs_rowwise(
     /// # Safety
     /// As `copy_runs_rowwise`, with `W == w`.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn go<const W: usize>(
+        simd: Simd,
         dst: &mut [f32],
         src: *const f32,
         stride: usize,
+        ks: usize,
         panels: usize,
         kc: usize,
         ahead: usize,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if simd == Simd::Avx512 && ks == 16 && W <= 16 {
+            // SAFETY: forwarded contract; `Simd::Avx512` means this code was compiled for (and
+            // runs on) AVX-512F.
+            return unsafe { super::avx512::copy_runs16::<W>(dst, src, stride, panels, kc, ahead) };
+        }
+        let _ = simd;
         for p in 0..kc {
             let row = src.wrapping_add(p * stride);
             if ahead > 0 && p + ahead < kc {
@@ -234,25 +255,26 @@ unsafe fn copy_runs_rowwise(
             for q in 0..panels {
                 // SAFETY: q * W + W <= panels * w elements of row p are readable.
                 let run = unsafe { row.add(q * W).cast::<[f32; W]>().read() };
-                dst[(q * kc + p) * W..][..W].copy_from_slice(&run);
+                dst[(q * kc + p) * ks..][..W].copy_from_slice(&run);
             }
         }
     }
     // SAFETY: forwarded contract, W == w in each arm.
     unsafe {
         match w {
-            4 => go::<4>(dst, src, stride, panels, kc, ahead),
-            6 => go::<6>(dst, src, stride, panels, kc, ahead),
-            8 => go::<8>(dst, src, stride, panels, kc, ahead),
-            12 => go::<12>(dst, src, stride, panels, kc, ahead),
-            14 => go::<14>(dst, src, stride, panels, kc, ahead),
-            16 => go::<16>(dst, src, stride, panels, kc, ahead),
-            32 => go::<32>(dst, src, stride, panels, kc, ahead),
+            4 => go::<4>(simd, dst, src, stride, ks, panels, kc, ahead),
+            6 => go::<6>(simd, dst, src, stride, ks, panels, kc, ahead),
+            8 => go::<8>(simd, dst, src, stride, ks, panels, kc, ahead),
+            10 => go::<10>(simd, dst, src, stride, ks, panels, kc, ahead),
+            12 => go::<12>(simd, dst, src, stride, ks, panels, kc, ahead),
+            14 => go::<14>(simd, dst, src, stride, ks, panels, kc, ahead),
+            16 => go::<16>(simd, dst, src, stride, ks, panels, kc, ahead),
+            32 => go::<32>(simd, dst, src, stride, ks, panels, kc, ahead),
             _ => {
                 for p in 0..kc {
                     for q in 0..panels {
                         let run = std::slice::from_raw_parts(src.add(p * stride + q * w), w);
-                        dst[(q * kc + p) * w..][..w].copy_from_slice(run);
+                        dst[(q * kc + p) * ks..][..w].copy_from_slice(run);
                     }
                 }
             }
@@ -346,12 +368,13 @@ unsafe fn transpose_rows_avx2(
 }
 
 /// Packs `mr` full rows of a row-major block (row `i` at `base + i * a_rs`, `kc` elements each)
-/// into `panel` transposed, with the row count fixed at compile time so the loop unrolls; up to
-/// 16 rows 16 k steps at a time in registers in the AVX-512 build
-/// ([`super::avx512::pack_rows`]).
+/// into `panel` transposed (element `(i, p)` at `p * ks + i`, `ks >= mr`), with the row count
+/// fixed at compile time so the loop unrolls; up to 16 rows 16 k steps at a time in registers in
+/// the AVX-512 build ([`super::avx512::pack_rows`]).
 ///
 /// # Safety
-/// Rows `0..mr` of `kc` elements at `base + i * a_rs` are readable.
+/// Rows `0..mr` of `kc` elements at `base + i * a_rs` are readable; `panel` holds `kc * ks`
+/// elements; `simd` is the build's.
 #[inline(always)]
 unsafe fn pack_rows(
     simd: Simd,
@@ -360,6 +383,7 @@ unsafe fn pack_rows(
     a_rs: usize,
     kc: usize,
     mr: usize,
+    ks: usize,
 ) {
     /// # Safety
     /// As `pack_rows`, with `MR == mr`.
@@ -370,16 +394,17 @@ unsafe fn pack_rows(
         base: *const f32,
         a_rs: usize,
         kc: usize,
+        ks: usize,
     ) {
         #[cfg(target_arch = "x86_64")]
         if simd == Simd::Avx512 && MR <= 16 {
             // SAFETY: forwarded contract; `Simd::Avx512` means this code was compiled for (and
             // runs on) AVX-512F.
-            return unsafe { super::avx512::pack_rows::<MR>(panel, base, a_rs, kc) };
+            return unsafe { super::avx512::pack_rows::<MR>(panel, base, a_rs, kc, ks) };
         }
         let _ = simd;
         let rows: [*const f32; MR] = std::array::from_fn(|i| base.wrapping_add(i * a_rs));
-        for (p, out) in panel.chunks_exact_mut(MR).take(kc).enumerate() {
+        for (p, out) in panel.chunks_exact_mut(ks).take(kc).enumerate() {
             for (x, row) in out.iter_mut().zip(rows.iter()) {
                 // SAFETY: p < kc, and each row holds kc readable elements.
                 *x = unsafe { *row.add(p) };
@@ -389,17 +414,17 @@ unsafe fn pack_rows(
     // SAFETY: forwarded contract, MR == mr in each arm.
     unsafe {
         match mr {
-            4 => go::<4>(simd, panel, base, a_rs, kc),
-            6 => go::<6>(simd, panel, base, a_rs, kc),
-            8 => go::<8>(simd, panel, base, a_rs, kc),
-            10 => go::<10>(simd, panel, base, a_rs, kc),
-            12 => go::<12>(simd, panel, base, a_rs, kc),
-            14 => go::<14>(simd, panel, base, a_rs, kc),
-            16 => go::<16>(simd, panel, base, a_rs, kc),
-            32 => go::<32>(simd, panel, base, a_rs, kc),
+            4 => go::<4>(simd, panel, base, a_rs, kc, ks),
+            6 => go::<6>(simd, panel, base, a_rs, kc, ks),
+            8 => go::<8>(simd, panel, base, a_rs, kc, ks),
+            10 => go::<10>(simd, panel, base, a_rs, kc, ks),
+            12 => go::<12>(simd, panel, base, a_rs, kc, ks),
+            14 => go::<14>(simd, panel, base, a_rs, kc, ks),
+            16 => go::<16>(simd, panel, base, a_rs, kc, ks),
+            32 => go::<32>(simd, panel, base, a_rs, kc, ks),
             _ => {
-                for (p, out) in panel.chunks_exact_mut(mr).take(kc).enumerate() {
-                    for (i, x) in out.iter_mut().enumerate() {
+                for (p, out) in panel.chunks_exact_mut(ks).take(kc).enumerate() {
+                    for (i, x) in out[..mr].iter_mut().enumerate() {
                         *x = *base.add(i * a_rs + p);
                     }
                 }
@@ -436,7 +461,19 @@ unsafe fn pack_b_impl(
     if full > 0 {
         // SAFETY: for p < kc, the full * nr elements at b + p * b_rs are columns 0..full * nr
         // of row p of the block, contiguous because b_cs == 1.
-        unsafe { copy_runs_rowwise(&mut dst[..full * nr * kc], b, b_rs, nr, full, kc, 0) };
+        unsafe {
+            copy_runs_rowwise(
+                simd,
+                &mut dst[..full * nr * kc],
+                b,
+                b_rs,
+                nr,
+                nr,
+                full,
+                kc,
+                0,
+            )
+        };
     }
     let mut j0 = full * nr;
     while j0 < cols {
@@ -446,7 +483,7 @@ unsafe fn pack_b_impl(
         let base = b.wrapping_add(j0 * b_cs);
         if valid == width && b_cs == 1 {
             // SAFETY: columns j0..j0 + width of each row p < kc are inside the block and contiguous.
-            unsafe { copy_runs(panel, base, b_rs, width) };
+            unsafe { copy_runs(panel, base, b_rs, width, width) };
         } else if b_cs == 1 {
             // A partial last panel of row-major op(B): copy the valid columns, zero the rest.
             for (p, out) in panel.chunks_exact_mut(width).enumerate() {
@@ -466,7 +503,7 @@ unsafe fn pack_b_impl(
                 continue;
             }
             // SAFETY: the width columns of the panel hold kc elements each.
-            unsafe { pack_rows(simd, panel, base, b_cs, kc, width) };
+            unsafe { pack_rows(simd, panel, base, b_cs, kc, width, width) };
         } else if b_rs == 1 {
             // op(B) = B^T: column j of op(B) is contiguous in p; write it down the panel.
             for j in 0..width {
