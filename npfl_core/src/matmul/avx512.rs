@@ -6,8 +6,9 @@
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
-    __m512, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m512, _MM_HINT_T0, _MM_HINT_T1, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps,
 };
 
 use super::driver::Problem;
@@ -54,7 +55,8 @@ fn lane_mask(cols: usize) -> u16 {
 
 /// The AVX-512F micro-kernel for an A panel of `MR = 2 * G` rows and a B panel of `NV * 16`
 /// columns. With `MASKED`, B is loaded under the mask of `t.b_cols` columns; without, with
-/// plain loads of full vectors.
+/// plain loads of full vectors. With `NEXT_B`, the k loop asks L2 for `t.pf_lines` lines from `t.pf`
+/// (a variant of its own: the test would compete with the FMAs for their ports in every tile).
 ///
 /// # Safety
 /// `t` satisfies the [`Tile`] contract with this `MR` and `width = NV * 16`, and without
@@ -66,6 +68,7 @@ pub(crate) unsafe fn tile<
     const NV: usize,
     const ROWS: bool,
     const MASKED: bool,
+    const NEXT_B: bool,
 >(
     t: &Tile,
 ) {
@@ -117,11 +120,18 @@ pub(crate) unsafe fn tile<
             }
         }
     };
+    let (mut pf, mut pf_left) = (t.pf, t.pf_lines);
     // Unrolled by two: half the pointer updates and loop tests, which compete with the FMAs
     // for ports 0 and 5.
-    for _ in 0..t.kc / 2 {
+    for it in 0..t.kc / 2 {
         step(&g, b, 0);
         step(&g, b, 1);
+        if NEXT_B && it % 4 == 3 && pf_left > 0 {
+            // A line of the next block of op(B), into L2 (a hint, never faults).
+            _mm_prefetch::<_MM_HINT_T1>(pf.cast());
+            pf = pf.wrapping_add(L);
+            pf_left -= 1;
+        }
         if !ROWS {
             // The A panel streams from L2: fetch the line PF steps ahead (a hint, never faults).
             _mm_prefetch::<_MM_HINT_T0>(g[0].wrapping_add(PF * a_ks).cast());

@@ -71,6 +71,59 @@ fn block_depth(k: usize, max: usize) -> usize {
     k.div_ceil(blocks)
 }
 
+/// The source of the next `k` block of op(B) when its rows are whole rows of B (one contiguous
+/// region), handed to the tiles of the current block a few lines each: the AVX-512 kernel asks L2
+/// for them during its k loop ([`Tile::pf`]), so that packing that block finds them there instead
+/// of waiting on memory.
+struct Ahead {
+    next: *const f32,
+    left: usize,
+    per_tile: usize,
+}
+
+impl Ahead {
+    /// For the block of op(B) at (`pc`, `jc`) after the current one (`ncb` columns), spread over the
+    /// tiles of the current block.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        p: &Problem,
+        jc: usize,
+        ncb: usize,
+        pc: usize,
+        kc: usize,
+        direct_b: bool,
+        mr: usize,
+        nr: usize,
+    ) -> Ahead {
+        let whole_rows = p.b_cs == 1 && jc == 0 && ncb == p.b_rs;
+        if direct_b || !whole_rows || pc >= p.k {
+            return Ahead {
+                next: std::ptr::null(),
+                left: 0,
+                per_tile: 0,
+            };
+        }
+        let lines = (kc.min(p.k - pc) * ncb).div_ceil(16);
+        let tiles = p.m.div_ceil(mr) * ncb.div_ceil(nr);
+        // A triangle runs about half of the tiles.
+        let tiles = if p.upper { tiles.div_ceil(2) } else { tiles };
+        Ahead {
+            next: p.b.wrapping_add(pc * p.b_rs),
+            left: lines,
+            per_tile: lines.div_ceil(tiles).min(32),
+        }
+    }
+
+    /// The next tile's lines: the first and how many.
+    fn take(&mut self) -> (*const f32, usize) {
+        let n = self.per_tile.min(self.left);
+        let first = self.next;
+        self.next = self.next.wrapping_add(16 * n);
+        self.left -= n;
+        (first, n)
+    }
+}
+
 /// The cache blocks of one call: `mc` rows and `nc` columns, whole tiles.
 #[derive(Clone, Copy, Debug)]
 struct Blocks {
@@ -391,6 +444,7 @@ unsafe fn run_stripe(
             } else {
                 std::ptr::null()
             };
+            let mut ahead = Ahead::new(p, jc, ncb, pc + kc, kc, direct_b, mr, nr);
             // LOOP 3: split m into mc-row blocks.
             for ic in (0..p.m).step_by(blocks.mc) {
                 if below(ic, jc + ncb - 1) {
@@ -416,7 +470,7 @@ unsafe fn run_stripe(
                     std::ptr::null()
                 };
                 // One micro-tile: the nr-column panel of B at j0 times the mr-row panel of A at i0.
-                let tile_at = |j0: usize, i0: usize| {
+                let tile_at = |j0: usize, i0: usize, pf: *const f32, pf_lines: usize| {
                     let valid_n = nr.min(ncb - j0);
                     let width = panel_width(valid_n, nr, narrow);
                     let (b, b_ks, b_cols) = if direct_b && (valid_n == nr || g.masked_b) {
@@ -461,6 +515,8 @@ unsafe fn run_stripe(
                         nr: valid_n,
                         alpha: p.alpha,
                         beta,
+                        pf,
+                        pf_lines,
                     };
                     // SAFETY: the A panel is either mr full rows row0..row0 + mr of op(A)
                     // read in place with op(A)'s strides (row0 + mr <= this stripe's m) or
@@ -480,7 +536,7 @@ unsafe fn run_stripe(
                             if below(ic + i0, last_n(j0)) {
                                 break;
                             }
-                            tile_at(j0, i0);
+                            tile_at(j0, i0, std::ptr::null(), 0);
                         }
                     }
                 } else {
@@ -490,7 +546,8 @@ unsafe fn run_stripe(
                     for i0 in (0..mcb).step_by(mr) {
                         for j0 in (0..ncb).step_by(nr) {
                             if !below(ic + i0, last_n(j0)) {
-                                tile_at(j0, i0);
+                                let (pf, lines) = ahead.take();
+                                tile_at(j0, i0, pf, lines);
                             }
                         }
                     }
@@ -502,6 +559,59 @@ unsafe fn run_stripe(
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use super::{Ahead, Problem};
+
+    /// The tiles of a block are handed every line of the next block of op(B) once, in order,
+    /// when its rows are whole rows of B; otherwise none.
+    #[test]
+    fn the_next_block_is_handed_out_line_by_line() {
+        let b = vec![0.0f32; 600 * 784];
+        let p = Problem {
+            m: 784,
+            n: 784,
+            k: 600,
+            alpha: 1.0,
+            beta: 0.0,
+            a: b.as_ptr(),
+            a_rs: 1,
+            a_cs: 784,
+            b: b.as_ptr(),
+            b_rs: 784,
+            b_cs: 1,
+            c: std::ptr::null_mut(),
+            c_rs: 784,
+            upper: false,
+        };
+        let (mr, nr, kc) = (14, 32, 256);
+        let tiles = 784usize.div_ceil(mr) * 784usize.div_ceil(nr);
+        // The second and the last (shorter: 88 rows) block.
+        for (pc, rows) in [(256, 256), (512, 88)] {
+            let mut ahead = Ahead::new(&p, 0, 784, pc, kc, false, mr, nr);
+            let mut next = b[pc * 784..].as_ptr();
+            let mut lines = 0;
+            for _ in 0..tiles {
+                let (first, n) = ahead.take();
+                if n > 0 {
+                    assert_eq!(first, next);
+                }
+                next = next.wrapping_add(16 * n);
+                lines += n;
+            }
+            assert_eq!(lines, rows * 784 / 16, "block at {pc}");
+            assert_eq!(ahead.take().1, 0);
+        }
+        // No next block; B read in place; columns of a wider B; op(B) = B^T.
+        for (pc, direct, ncb, b_cs) in [
+            (600, false, 784, 1),
+            (256, true, 784, 1),
+            (256, false, 392, 1),
+            (256, false, 784, 784),
+        ] {
+            let q = Problem { b_cs, ..p };
+            assert_eq!(Ahead::new(&q, 0, ncb, pc, kc, direct, mr, nr).take().1, 0);
+        }
+    }
+
     use crate::matmul::{Kernel, MatMut, MatRef, Matmul, Op};
 
     /// `values` copied to the end of an anonymous mapping whose next page the process may not

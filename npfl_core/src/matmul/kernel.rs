@@ -200,6 +200,12 @@ pub(crate) struct Tile {
     pub nr: usize,
     pub alpha: f32,
     pub beta: f32,
+    /// `pf_lines` consecutive cache lines from `pf` for the AVX-512 kernel to ask L2 for during
+    /// its k loop, one every 8 k steps: the source of the next block of op(B) to pack.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub pf: *const f32,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub pf_lines: usize,
 }
 
 /// `x`, through an empty `asm!` block: the compiler cannot see how the result relates to other
@@ -306,14 +312,16 @@ unsafe fn avx512_tile<const MR: usize, const G: usize>(t: &Tile, width: usize) {
     // b_cols == width (the contract gives b_cols <= width).
     unsafe {
         match (width == 32, t.a_rs == 1, t.b_cols < width) {
-            (true, true, false) => tile::<MR, G, 2, false, false>(t),
-            (true, false, false) => tile::<MR, G, 2, true, false>(t),
-            (false, true, false) => tile::<MR, G, 1, false, false>(t),
-            (false, false, false) => tile::<MR, G, 1, true, false>(t),
-            (true, true, true) => tile::<MR, G, 2, false, true>(t),
-            (true, false, true) => tile::<MR, G, 2, true, true>(t),
-            (false, true, true) => tile::<MR, G, 1, false, true>(t),
-            (false, false, true) => tile::<MR, G, 1, true, true>(t),
+            // Only the packed panels of the large products carry lines to prefetch.
+            (true, true, false) if t.pf_lines > 0 => tile::<MR, G, 2, false, false, true>(t),
+            (true, true, false) => tile::<MR, G, 2, false, false, false>(t),
+            (true, false, false) => tile::<MR, G, 2, true, false, false>(t),
+            (false, true, false) => tile::<MR, G, 1, false, false, false>(t),
+            (false, false, false) => tile::<MR, G, 1, true, false, false>(t),
+            (true, true, true) => tile::<MR, G, 2, false, true, false>(t),
+            (true, false, true) => tile::<MR, G, 2, true, true, false>(t),
+            (false, true, true) => tile::<MR, G, 1, false, true, false>(t),
+            (false, false, true) => tile::<MR, G, 1, true, true, false>(t),
         }
     }
 }
