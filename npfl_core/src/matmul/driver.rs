@@ -72,9 +72,11 @@ fn block_depth(k: usize, max: usize) -> usize {
 }
 
 /// The source of the next `k` block of op(B) when its rows are whole rows of B (one contiguous
-/// region), handed to the tiles of the current block a few lines each: the AVX-512 kernel asks L2
-/// for them during its k loop ([`Tile::pf`]), so that packing that block finds them there instead
-/// of waiting on memory.
+/// region) and it fits in L2 beside the current block, handed to the tiles of the current block a
+/// few lines each: the AVX-512 kernel asks L2 for them during its k loop ([`Tile::pf`]), so that
+/// packing that block finds them there instead of waiting on memory. (Where the two blocks do not
+/// fit, the next would push the current one out of L2: the covariance's 784 columns on Zen 5's
+/// 1 MiB, `nc = 1024`.)
 struct Ahead {
     next: *const f32,
     left: usize,
@@ -83,12 +85,13 @@ struct Ahead {
 
 impl Ahead {
     /// For the block of op(B) at (`pc`, `jc`) after the current one (`ncb` columns), spread over the
-    /// tiles of the current block.
+    /// tiles of the current block; `nc` is the blocking's, the columns of a block that fills L2.
     #[allow(clippy::too_many_arguments)]
     fn new(
         p: &Problem,
         jc: usize,
         ncb: usize,
+        nc: usize,
         pc: usize,
         kc: usize,
         direct_b: bool,
@@ -96,7 +99,7 @@ impl Ahead {
         nr: usize,
     ) -> Ahead {
         let whole_rows = p.b_cs == 1 && jc == 0 && ncb == p.b_rs;
-        if direct_b || !whole_rows || pc >= p.k {
+        if direct_b || !whole_rows || pc >= p.k || 2 * ncb >= nc {
             return Ahead {
                 next: std::ptr::null(),
                 left: 0,
@@ -444,7 +447,7 @@ unsafe fn run_stripe(
             } else {
                 std::ptr::null()
             };
-            let mut ahead = Ahead::new(p, jc, ncb, pc + kc, kc, direct_b, mr, nr);
+            let mut ahead = Ahead::new(p, jc, ncb, blocks.nc, pc + kc, kc, direct_b, mr, nr);
             // LOOP 3: split m into mc-row blocks.
             for ic in (0..p.m).step_by(blocks.mc) {
                 if below(ic, jc + ncb - 1) {
@@ -562,7 +565,7 @@ mod tests {
     use super::{Ahead, Problem};
 
     /// The tiles of a block are handed every line of the next block of op(B) once, in order,
-    /// when its rows are whole rows of B; otherwise none.
+    /// when its rows are whole rows of B and it fits in L2 beside the current one; otherwise none.
     #[test]
     fn the_next_block_is_handed_out_line_by_line() {
         let b = vec![0.0f32; 600 * 784];
@@ -586,7 +589,7 @@ mod tests {
         let tiles = 784usize.div_ceil(mr) * 784usize.div_ceil(nr);
         // The second and the last (shorter: 88 rows) block.
         for (pc, rows) in [(256, 256), (512, 88)] {
-            let mut ahead = Ahead::new(&p, 0, 784, pc, kc, false, mr, nr);
+            let mut ahead = Ahead::new(&p, 0, 784, 2048, pc, kc, false, mr, nr);
             let mut next = b[pc * 784..].as_ptr();
             let mut lines = 0;
             for _ in 0..tiles {
@@ -600,7 +603,8 @@ mod tests {
             assert_eq!(lines, rows * 784 / 16, "block at {pc}");
             assert_eq!(ahead.take().1, 0);
         }
-        // No next block; B read in place; columns of a wider B; op(B) = B^T.
+        // No next block; B read in place; columns of a wider B; op(B) = B^T; L2 for 1024 columns
+        // (Zen 5).
         for (pc, direct, ncb, b_cs) in [
             (600, false, 784, 1),
             (256, true, 784, 1),
@@ -608,7 +612,18 @@ mod tests {
             (256, false, 784, 784),
         ] {
             let q = Problem { b_cs, ..p };
-            assert_eq!(Ahead::new(&q, 0, ncb, pc, kc, direct, mr, nr).take().1, 0);
+            assert_eq!(
+                Ahead::new(&q, 0, ncb, 2048, pc, kc, direct, mr, nr)
+                    .take()
+                    .1,
+                0
+            );
+        }
+        for nc in [1024, 1568] {
+            assert_eq!(
+                Ahead::new(&p, 0, 784, nc, 256, kc, false, mr, nr).take().1,
+                0
+            );
         }
     }
 
