@@ -701,47 +701,22 @@ pub(crate) unsafe fn pack_rows<const MR: usize>(
     }
 }
 
-/// Fills `panels` consecutive panels of `kc` runs of `W <= 16` elements, 16 apart (one aligned
-/// line each when `dst` is), in `dst` from the rows of a source whose row `p` (at
-/// `src + p * stride`) holds the panels' row `p` side by side: each run one load under a mask and
-/// one whole-vector store (lanes past `W` zero), where 14-element runs 14 apart take two
-/// overlapping 8-lane moves, stores that often split across lines. With `ahead > 0`, the row
-/// `ahead` rows further down is prefetched while row `p` is copied.
+/// Copies `W <= 16` elements at `src` into the 16 of `out` (the lanes past `W` zero) with one
+/// load under a mask and one whole-vector store: a packed A panel's step 16 apart is one aligned
+/// line, where a 14-element run 14 apart takes two overlapping 8-lane moves, stores that often
+/// split across lines.
 ///
 /// # Safety
-/// AVX-512F is available; for `p < kc`, `panels * W` elements at `src + p * stride` are
-/// readable; `dst` holds `panels * kc * 16` elements.
+/// AVX-512F is available; `W` elements at `src` are readable.
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) unsafe fn copy_runs16<const W: usize>(
-    dst: &mut [f32],
-    src: *const f32,
-    stride: usize,
-    panels: usize,
-    kc: usize,
-    ahead: usize,
-) {
-    debug_assert!(W <= L && dst.len() >= panels * kc * L);
-    let mask = lane_mask(W);
-    let out = dst.as_mut_ptr();
-    for p in 0..kc {
-        let row = src.wrapping_add(p * stride);
-        if ahead > 0 && p + ahead < kc {
-            let next = row.wrapping_add(ahead * stride);
-            for off in (0..panels * W).step_by(L) {
-                // A hint: never faults, whatever the address.
-                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(off).cast());
-            }
-        }
-        for q in 0..panels {
-            // SAFETY: the mask reads W elements of row p at q * W, readable by the contract
-            // (masked-off lanes are not accessed); the store writes 16 elements at
-            // (q * kc + p) * 16, inside `dst`'s panels * kc * 16.
-            unsafe {
-                let run = _mm512_maskz_loadu_ps(mask, row.add(q * W));
-                _mm512_storeu_ps(out.add((q * kc + p) * L), run);
-            }
-        }
+pub(crate) unsafe fn copy_run16<const W: usize>(out: &mut [f32], src: *const f32) {
+    assert!(W <= L && out.len() >= L);
+    // SAFETY: the mask reads the W readable elements at `src` (masked-off lanes are not
+    // accessed); the store writes 16 elements of `out`, which holds at least 16 (asserted).
+    unsafe {
+        let run = _mm512_maskz_loadu_ps(lane_mask(W), src);
+        _mm512_storeu_ps(out.as_mut_ptr(), run);
     }
 }
 

@@ -205,7 +205,7 @@ fn prefetch(p: *const f32) {
 /// the rows of a source whose row `p` (at `src + p * stride`) holds the panels' row `p` side by
 /// side: `panels * w` elements. With `ahead > 0`, the row `ahead` rows further down is prefetched
 /// while row `p` is copied. The AVX-512 build writes runs 16 apart as whole aligned lines
-/// ([`super::avx512::copy_runs16`]).
+/// ([`super::avx512::copy_run16`]).
 ///
 /// # Safety
 /// For `p < kc`, `panels * w` elements at `src + p * stride` are readable; `dst` holds
@@ -237,12 +237,10 @@ unsafe fn copy_runs_rowwise(
         kc: usize,
         ahead: usize,
     ) {
+        // Runs 16 apart with AVX-512: each one whole aligned line.
         #[cfg(target_arch = "x86_64")]
-        if simd == Simd::Avx512 && ks == 16 && W <= 16 {
-            // SAFETY: forwarded contract; `Simd::Avx512` means this code was compiled for (and
-            // runs on) AVX-512F.
-            return unsafe { super::avx512::copy_runs16::<W>(dst, src, stride, panels, kc, ahead) };
-        }
+        let whole_lines = simd == Simd::Avx512 && ks == 16 && W <= 16;
+        #[cfg(not(target_arch = "x86_64"))]
         let _ = simd;
         for p in 0..kc {
             let row = src.wrapping_add(p * stride);
@@ -253,9 +251,18 @@ unsafe fn copy_runs_rowwise(
                 }
             }
             for q in 0..panels {
+                let out = &mut dst[(q * kc + p) * ks..][..ks];
+                #[cfg(target_arch = "x86_64")]
+                if whole_lines {
+                    // SAFETY: q * W + W <= panels * w elements of row p are readable, `out`
+                    // holds ks == 16 elements; `Simd::Avx512` means this code was compiled for
+                    // (and runs on) AVX-512F.
+                    unsafe { super::avx512::copy_run16::<W>(out, row.add(q * W)) };
+                    continue;
+                }
                 // SAFETY: q * W + W <= panels * w elements of row p are readable.
                 let run = unsafe { row.add(q * W).cast::<[f32; W]>().read() };
-                dst[(q * kc + p) * ks..][..W].copy_from_slice(&run);
+                out[..W].copy_from_slice(&run);
             }
         }
     }
