@@ -181,6 +181,162 @@ fn every_kernel_gives_the_scalar_bits_for_every_product() {
     }
 }
 
+/// `C = alpha op(A) op(B) + beta C` with `mm` where op(A) is mostly zeros (+0 and -0): half of
+/// its k steps zero in every row, and more in groups of 7 rows (images' background pixels), so
+/// that the AVX-512 tiles leave steps out ([`Matmul`] documents it); with `specials`, op(B) has an
+/// infinity and a NaN in rows where op(A) is zero (whose products are NaN, not zero).
+fn sparse_product(
+    mm: &mut Matmul,
+    (m, k, n): (usize, usize, usize),
+    (op_a, op_b): (Op, Op),
+    (alpha, beta): (f32, f32),
+    specials: bool,
+    seed: u64,
+) -> Vec<f32> {
+    let hash = |a: usize, b: usize| {
+        let x = (a as u64 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (b as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 40
+    };
+    let zero = |i: usize, p: usize| {
+        if hash(p, 1) % 2 == 0 || hash(i / 7, p) % 3 == 0 {
+            Some(if hash(i, p) % 5 == 0 { -0.0 } else { 0.0 })
+        } else {
+            None
+        }
+    };
+    let (ar, ac) = if op_a == Op::N { (m, k) } else { (k, m) };
+    let (br, bc) = if op_b == Op::N { (k, n) } else { (n, k) };
+    let mut a = values(ar * ac, seed);
+    for i in 0..m {
+        for p in 0..k {
+            if let Some(z) = zero(i, p) {
+                a[if op_a == Op::N { i * k + p } else { p * m + i }] = z;
+            }
+        }
+    }
+    let mut b = values(br * bc, seed + 1);
+    if specials {
+        // Two rows of op(B) where every row of op(A) is zero (hash(p, 1) even).
+        let rows: Vec<usize> = (0..k).filter(|&p| hash(p, 1) % 2 == 0).take(2).collect();
+        for (&p, special) in rows.iter().zip([f32::INFINITY, f32::NAN]) {
+            let j = p % n;
+            b[if op_b == Op::N { p * n + j } else { j * k + p }] = special;
+        }
+    }
+    let mut c = values(m * n, seed + 2);
+    mm.gemm(
+        alpha,
+        MatRef::new(&a, ar, ac).unwrap(),
+        op_a,
+        MatRef::new(&b, br, bc).unwrap(),
+        op_b,
+        beta,
+        MatMut::new(&mut c, m, n).unwrap(),
+    )
+    .unwrap();
+    c
+}
+
+/// The steps the AVX-512 tiles leave out where op(A) is zero change no bit: sparse products of
+/// the MLP's shapes and others (op(A) read in place, row- or column-major), with infinities and
+/// NaNs in op(B), the same calls again (whose looking for zeros depends on the calls before),
+/// against the scalar kernel.
+#[test]
+fn left_out_zero_steps_keep_the_scalar_bits() {
+    let kernels = simd_kernels();
+    let shapes = [
+        (50, 784, 100),
+        (784, 50, 100),
+        (10, 784, 100),
+        (50, 100, 100),
+        (141, 300, 64),
+        (300, 129, 96),
+        (23, 260, 200),
+    ];
+    for (s, &shape) in shapes.iter().enumerate() {
+        for (o, &ops) in OPS.iter().enumerate() {
+            for (ab, &alpha_beta) in ALPHA_BETA.iter().enumerate().take(2) {
+                for specials in [false, true] {
+                    let seed = (s * 100 + o * 10 + ab) as u64;
+                    let want = sparse_product(
+                        &mut Matmul::with_kernel(Kernel::Scalar, 1),
+                        shape,
+                        ops,
+                        alpha_beta,
+                        specials,
+                        seed,
+                    );
+                    if specials {
+                        assert!(want.iter().any(|x| x.is_nan()), "{shape:?}: no NaN to keep");
+                    }
+                    for &kernel in &kernels {
+                        for threads in [1, 2] {
+                            let mut mm = Matmul::with_kernel(kernel, threads);
+                            for call in 0..3 {
+                                let got =
+                                    sparse_product(&mut mm, shape, ops, alpha_beta, specials, seed);
+                                assert!(
+                                    bits(&got) == bits(&want),
+                                    "{kernel}, {threads} threads, call {call}: {shape:?} {ops:?} \
+                                     {alpha_beta:?} specials {specials}: first difference \
+                                     (index, got, scalar) {:?}",
+                                    first_difference(&got, &want)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A sum that every step makes +0 but the steps left out would leave at -0: one step's product
+/// underflows to -0 (1e-30 times -1e-30), and the zero steps after it (+0 products) turn the sum
+/// into +0; the tiles list only steps 1 and 3 (the even rows are non-zero at step 1). They compute
+/// again with every step.
+#[test]
+fn a_negative_zero_sum_is_computed_with_every_step() {
+    let (m, k, n) = (50, 100, 64);
+    let mut a = vec![0.0f32; m * k];
+    for i in 0..m {
+        a[i * k + 3] = 1e-30;
+        a[i * k + 1] = if i % 2 == 0 { 0.5 } else { 0.0 };
+    }
+    let mut b = vec![0.25f32; k * n];
+    for j in 0..n {
+        b[3 * n + j] = -1e-30;
+    }
+    let run = |kernel: Kernel| {
+        let mut c = vec![7.0f32; m * n];
+        Matmul::with_kernel(kernel, 1)
+            .gemm(
+                1.0,
+                MatRef::new(&a, m, k).unwrap(),
+                Op::N,
+                MatRef::new(&b, k, n).unwrap(),
+                Op::N,
+                0.0,
+                MatMut::new(&mut c, m, n).unwrap(),
+            )
+            .unwrap();
+        c
+    };
+    let want = run(Kernel::Scalar);
+    // Odd rows: +0 (the -0 of step 3, then +0 products); even rows: 0.125.
+    assert_eq!(want[n].to_bits(), 0, "the scalar kernel's +0");
+    assert_eq!(want[0], 0.125);
+    for kernel in simd_kernels() {
+        let got = run(kernel);
+        assert!(
+            bits(&got) == bits(&want),
+            "{kernel}: first difference (index, got, scalar) {:?}",
+            first_difference(&got, &want)
+        );
+    }
+}
+
 #[test]
 fn every_kernel_gives_the_scalar_bits_for_gram() {
     let kernels = simd_kernels();

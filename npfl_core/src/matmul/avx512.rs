@@ -6,9 +6,9 @@
 //! Partial tiles are stored with masked loads and stores, which never touch masked-off lanes.
 
 use std::arch::x86_64::{
-    __m512, _MM_HINT_T0, _MM_HINT_T1, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_storeu_ps,
+    __m512, _MM_HINT_T0, _MM_HINT_T1, _mm_prefetch, _mm512_castps_si512, _mm512_cmpeq_epi32_mask,
+    _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
+    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use super::driver::Problem;
@@ -57,6 +57,8 @@ fn lane_mask(cols: usize) -> u16 {
 /// columns. With `MASKED`, B is loaded under the mask of `t.b_cols` columns; without, with
 /// plain loads of full vectors. With `NEXT_B`, the k loop asks L2 for `t.pf_lines` lines from `t.pf`
 /// (a variant of its own: the test would compete with the FMAs for their ports in every tile).
+/// With `LIST`, only the `t.list_len` k steps listed at `t.list` run (see [`Tile::list`]); where an
+/// accumulator of a stored element then is `-0`, the tile is computed again with every step.
 ///
 /// # Safety
 /// `t` satisfies the [`Tile`] contract with this `MR` and `width = NV * 16`, and without
@@ -69,6 +71,7 @@ pub(crate) unsafe fn tile<
     const ROWS: bool,
     const MASKED: bool,
     const NEXT_B: bool,
+    const LIST: bool,
 >(
     t: &Tile,
 ) {
@@ -98,32 +101,49 @@ pub(crate) unsafe fn tile<
     // unrolled loop use a displacement.
     let a_ks = if ROWS { 1 } else { t.a_ks };
     // One k step at `u` steps past the current pointers.
-    let mut step = |g: &[*const f32; 2], b: *const f32, u: usize| {
-        let mut bv = [_mm512_setzero_ps(); NV];
-        for (v, x) in bv.iter_mut().enumerate() {
-            // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps. MASKED:
-            // the mask enables only those lanes (masked-off lanes are not accessed); else the
-            // caller guarantees b_cols == NV * 16, so the whole vector is readable.
-            *x = unsafe {
-                if MASKED {
-                    _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L))
-                } else {
-                    _mm512_loadu_ps(b.add(u * t.b_ks + v * L))
-                }
-            };
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
-            let ai = _mm512_set1_ps(unsafe { *g[i / G].add(u * a_ks + off[i % G]) });
-            for (x, &bj) in row.iter_mut().zip(bv.iter()) {
-                *x = _mm512_fmadd_ps(ai, bj, *x);
+    let mut step = inlined(
+        #[inline(always)]
+        |g: &[*const f32; 2], b: *const f32, u: usize| {
+            let mut bv = [_mm512_setzero_ps(); NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps. MASKED:
+                // the mask enables only those lanes (masked-off lanes are not accessed); else the
+                // caller guarantees b_cols == NV * 16, so the whole vector is readable.
+                *x = unsafe {
+                    if MASKED {
+                        _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L))
+                    } else {
+                        _mm512_loadu_ps(b.add(u * t.b_ks + v * L))
+                    }
+                };
             }
-        }
-    };
+            for (i, row) in acc.iter_mut().enumerate() {
+                // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
+                let ai = _mm512_set1_ps(unsafe { *g[i / G].add(u * a_ks + off[i % G]) });
+                for (x, &bj) in row.iter_mut().zip(bv.iter()) {
+                    *x = _mm512_fmadd_ps(ai, bj, *x);
+                }
+            }
+        },
+    );
     let (mut pf, mut pf_left) = (t.pf, t.pf_lines);
+    if LIST {
+        // The listed steps, two at a time, at their offsets from the block's first step.
+        let list = t.list;
+        for j in 0..t.list_len / 2 {
+            // SAFETY: the contract makes list[0..list_len] readable, each entry below kc.
+            let (u0, u1) = unsafe { (*list.add(2 * j) as usize, *list.add(2 * j + 1) as usize) };
+            step(&g, b, u0);
+            step(&g, b, u1);
+        }
+        if t.list_len % 2 == 1 {
+            // SAFETY: as above, for the last entry.
+            step(&g, b, unsafe { *list.add(t.list_len - 1) } as usize);
+        }
+    }
     // Unrolled by two: half the pointer updates and loop tests, which compete with the FMAs
     // for ports 0 and 5.
-    for it in 0..t.kc / 2 {
+    for it in 0..if LIST { 0 } else { t.kc / 2 } {
         step(&g, b, 0);
         step(&g, b, 1);
         if NEXT_B && it % 4 == 3 && pf_left > 0 {
@@ -142,8 +162,26 @@ pub(crate) unsafe fn tile<
         }
         b = b.wrapping_add(2 * t.b_ks);
     }
-    if t.kc % 2 == 1 {
+    if !LIST && t.kc % 2 == 1 {
         step(&g, b, 0);
+    }
+    if LIST {
+        // A stored sum of -0, where every step's sum may be +0 (see `Tile::list`): computed
+        // again with every step. (Masks, not branches, so that `acc` stays in registers.)
+        let negative_zero = _mm512_set1_epi32(i32::MIN);
+        let mut found = 0u16;
+        for (i, row) in acc.iter().enumerate() {
+            let stored = if i >= t.skip && i < t.mr { u16::MAX } else { 0 };
+            for (v, &x) in row.iter().enumerate() {
+                let cols = lane_mask(t.nr.saturating_sub(v * L).min(L));
+                found |=
+                    _mm512_cmpeq_epi32_mask(_mm512_castps_si512(x), negative_zero) & cols & stored;
+            }
+        }
+        if found != 0 {
+            // SAFETY: forwarded contract (the list is not read).
+            return unsafe { tile::<MR, G, NV, ROWS, MASKED, NEXT_B, false>(t) };
+        }
     }
     let alpha = _mm512_set1_ps(t.alpha);
     // Constant row indices (a test per row, not a loop starting at `skip`) keep `acc` in
@@ -168,6 +206,129 @@ pub(crate) unsafe fn tile<
             }
         }
     }
+}
+
+/// The steps `p < kc` (at most 256) at which the `rows` (at most 16) values `a + i * a_rs + p * a_ks`
+/// of op(A) are all zero: bit `p % 64` of word `p / 64`.
+///
+/// # Safety
+/// AVX-512F is available; `a_rs == 1` or `a_ks == 1`; `rows <= 16`, `kc <= 256`; those elements
+/// are readable.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn zero_steps(
+    a: *const f32,
+    a_rs: usize,
+    a_ks: usize,
+    rows: usize,
+    kc: usize,
+) -> [u64; 4] {
+    use std::arch::x86_64::{
+        _mm512_castps_si512, _mm512_or_si512, _mm512_set1_epi32, _mm512_setzero_si512,
+        _mm512_test_epi32_mask,
+    };
+    debug_assert!(rows <= L && kc <= 4 * 64 && (a_rs == 1 || a_ks == 1));
+    // The bits of a float but its sign: zero exactly for +0 and -0.
+    let magnitude = _mm512_set1_epi32(0x7fff_ffff);
+    let mut zero = [0u64; 4];
+    if a_rs == 1 {
+        // Each step's values are consecutive: one masked load per step.
+        let mask = lane_mask(rows);
+        for (w, word) in zero.iter_mut().enumerate() {
+            for q in 0..64.min(kc.saturating_sub(64 * w)) {
+                let p = 64 * w + q;
+                // SAFETY: the mask enables only the rows < rows of step p (the contract).
+                let v = unsafe { _mm512_maskz_loadu_ps(mask, a.wrapping_add(p * a_ks)) };
+                let all_zero = _mm512_test_epi32_mask(_mm512_castps_si512(v), magnitude) == 0;
+                *word |= u64::from(all_zero) << q;
+            }
+        }
+    } else {
+        // Each row's steps are consecutive: 16 steps of every row or-ed together.
+        for p0 in (0..kc).step_by(L) {
+            let mask = lane_mask(kc - p0);
+            let mut any = _mm512_setzero_si512();
+            for i in 0..rows {
+                // SAFETY: the mask enables only steps p0 + l < kc of row i < rows (the contract).
+                let v = unsafe { _mm512_maskz_loadu_ps(mask, a.wrapping_add(i * a_rs + p0)) };
+                any = _mm512_or_si512(any, _mm512_castps_si512(v));
+            }
+            let nonzero = _mm512_test_epi32_mask(any, magnitude);
+            zero[p0 / 64] |= u64::from(!nonzero & mask) << (p0 % 64);
+        }
+    }
+    zero
+}
+
+/// Of the rows `q < kc` (at most 256) marked in `rows` (bit `q % 64` of word `q / 64`), the ones
+/// whose `n` values `b + q * rs + j * cs` are all finite (neither infinite nor NaN), marked the
+/// same way.
+///
+/// # Safety
+/// AVX-512F is available; those values are readable.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn finite_rows(
+    b: *const f32,
+    rs: usize,
+    cs: usize,
+    n: usize,
+    rows: &[u64; 4],
+    kc: usize,
+) -> [u64; 4] {
+    use std::arch::x86_64::{_CMP_EQ_OQ, _mm512_cmp_ps_mask, _mm512_sub_ps};
+    debug_assert!(kc <= 4 * 64);
+    let mut finite = [0u64; 4];
+    for q in (0..kc).filter(|&q| rows[q / 64] >> (q % 64) & 1 == 1) {
+        let row = b.wrapping_add(q * rs);
+        let ok = if cs == 1 {
+            let mut bad = 0u16;
+            for j in (0..n).step_by(L) {
+                let mask = lane_mask(n - j);
+                // SAFETY: the mask enables only values j + l < n of row q (the contract).
+                let x = unsafe { _mm512_maskz_loadu_ps(mask, row.wrapping_add(j)) };
+                // x - x is 0 for a finite x, NaN for an infinite one or a NaN.
+                let zero =
+                    _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_sub_ps(x, x), _mm512_setzero_ps());
+                bad |= mask & !zero;
+            }
+            bad == 0
+        } else {
+            // SAFETY: the values of row q are readable (the contract).
+            (0..n).all(|j| unsafe { *row.add(j * cs) }.is_finite())
+        };
+        finite[q / 64] |= u64::from(ok) << (q % 64);
+    }
+    finite
+}
+
+/// Appends to `out` the steps `p < kc` (at most 256) whose bit in `left_out` (bit `p % 64` of
+/// word `p / 64`) is clear, in order.
+#[target_feature(enable = "avx512f")]
+pub(crate) fn kept_steps(left_out: &[u64; 4], kc: usize, out: &mut Vec<u32>) {
+    use std::arch::x86_64::{
+        _mm512_add_epi32, _mm512_mask_compressstoreu_epi32, _mm512_set1_epi32, _mm512_setr_epi32,
+    };
+    debug_assert!(kc <= 4 * 64);
+    out.reserve(kc);
+    let mut len = out.len();
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for p0 in (0..kc).step_by(L) {
+        let keep = !((left_out[p0 / 64] >> (p0 % 64)) as u16) & lane_mask(kc - p0);
+        let steps = _mm512_add_epi32(iota, _mm512_set1_epi32(p0 as i32));
+        // SAFETY: `reserve` made room for kc more values past the `len` written (at most
+        // p0 of them so far, and at most 16 more here).
+        unsafe {
+            _mm512_mask_compressstoreu_epi32(out.as_mut_ptr().add(len).cast(), keep, steps);
+        }
+        len += keep.count_ones() as usize;
+    }
+    // SAFETY: the first `len` values are initialised (the compressed stores wrote them).
+    unsafe { out.set_len(len) };
+}
+
+/// `f` itself: a place for a closure to carry `#[inline(always)]`.
+#[inline(always)]
+fn inlined<F>(f: F) -> F {
+    f
 }
 
 /// Columns of C that the column tails compute at most: a last partial panel of at most this
@@ -758,6 +919,85 @@ fn transpose16(r: [__m512; L]) -> [__m512; L] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The zero steps of panels of both layouts, the finite rows and the kept steps, against
+    /// plain loops, for depths around the vector width and the largest block.
+    #[test]
+    fn zero_steps_finite_rows_and_kept_steps_are_found() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("skipping: no AVX-512F");
+            return;
+        }
+        let bit = |w: &[u64; 4], q: usize| w[q / 64] >> (q % 64) & 1 == 1;
+        for kc in [1, 15, 16, 17, 50, 196, 256] {
+            for rows in [1, 4, 10, 14, 16] {
+                // Row i, step p at a[i * kc + p] (unit k stride) and t[p * rows + i] (unit row stride).
+                let a: Vec<f32> = (0..rows * kc)
+                    .map(|x| {
+                        let (i, p) = (x / kc, x % kc);
+                        match (p * 7 + i * (p % 3)) % 5 {
+                            0 => -0.0,
+                            1 | 2 => 0.0,
+                            _ => (p + 1) as f32 * if p % 2 == 0 { 1.0 } else { -1e-40 },
+                        }
+                    })
+                    .collect();
+                let t: Vec<f32> = (0..rows * kc)
+                    .map(|x| a[(x % rows) * kc + x / rows])
+                    .collect();
+                let want: Vec<bool> = (0..kc)
+                    .map(|p| (0..rows).all(|i| a[i * kc + p] == 0.0))
+                    .collect();
+                // SAFETY: AVX-512F is available; both layouts hold rows x kc values.
+                let (by_rows, by_steps) = unsafe {
+                    (
+                        zero_steps(a.as_ptr(), kc, 1, rows, kc),
+                        zero_steps(t.as_ptr(), 1, rows, rows, kc),
+                    )
+                };
+                for (p, &want) in want.iter().enumerate() {
+                    assert_eq!(
+                        bit(&by_rows, p),
+                        want,
+                        "unit k stride, kc {kc} rows {rows} p {p}"
+                    );
+                    assert_eq!(
+                        bit(&by_steps, p),
+                        want,
+                        "unit row stride, kc {kc} rows {rows} p {p}"
+                    );
+                }
+                assert!(by_rows[kc.div_ceil(64)..].iter().all(|&w| w == 0));
+                let mut kept = vec![7];
+                // SAFETY: AVX-512F is available (checked above).
+                unsafe { kept_steps(&by_rows, kc, &mut kept) };
+                let want_kept: Vec<u32> = (0..kc as u32).filter(|&p| !want[p as usize]).collect();
+                assert_eq!(kept[0], 7, "appended");
+                assert_eq!(kept[1..], want_kept[..], "kc {kc} rows {rows}");
+            }
+            // Rows of 37 values (18 apart in the strided view), some with an infinity or a NaN.
+            let n = 37;
+            let mut b: Vec<f32> = (0..kc * n).map(|x| x as f32 - 100.0).collect();
+            for q in (0..kc).filter(|q| q % 3 == 1) {
+                b[q * n + (q * 5) % n] = if q % 2 == 0 {
+                    f32::NAN
+                } else {
+                    f32::NEG_INFINITY
+                };
+            }
+            let all = [u64::MAX; 4];
+            let some = [0x5555_5555_5555_5555u64; 4];
+            for (rows, cs, width) in [(&all, 1, n), (&some, 1, n), (&all, 2, n.div_ceil(2))] {
+                // SAFETY: AVX-512F is available; the rows hold n values, `width` of them cs apart.
+                let finite = unsafe { finite_rows(b.as_ptr(), n, cs, width, rows, kc) };
+                for q in 0..kc {
+                    let marked = bit(rows, q);
+                    let ok = (0..width).all(|j| b[q * n + j * cs].is_finite());
+                    assert_eq!(bit(&finite, q), marked && ok, "kc {kc} cs {cs} row {q}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn transpose16_transposes() {

@@ -52,6 +52,130 @@ pub(crate) struct PackBuffers {
     b: Vec<f32>,
     a_edge: Vec<f32>,
     b_edge: Vec<f32>,
+    /// The AVX-512 tiles' lists of steps.
+    zeros: ZeroSteps,
+}
+
+/// A panel's steps are listed for the kernel only when at least `1 / LIST_MIN` of them can be left
+/// out: a listed step costs a little more than a step of the plain loop.
+const LIST_MIN: usize = 4;
+
+/// Calls of a product shape that do not look for zero steps after one whose lists left out fewer
+/// than `1 / (2 LIST_MIN)` of its steps (looking costs a few percent of a small product).
+const LOOK_AGAIN: u32 = 15;
+
+/// The AVX-512 tiles' lists of k steps ([`Tile::list`]) for the panels of one block of A read in
+/// place, and per product shape whether looking for them has paid lately. Only speed depends on
+/// either: a tile gives the same bits with or without its list.
+#[derive(Debug, Default)]
+struct ZeroSteps {
+    /// The listed steps, panel after panel.
+    lists: Vec<u32>,
+    /// Per panel of the current block: where its list starts in `lists` and how long it is, or
+    /// `None` (every step).
+    spans: Vec<Option<(usize, usize)>>,
+    /// Per panel of the current block: the steps at which its values are all zero.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    zero: Vec<[u64; 4]>,
+    /// This call's steps so far: left out of the lists, and in all.
+    left_out: usize,
+    steps: usize,
+    /// Per product shape (`m`, `n`, `k` and op(A)'s strides): the calls left before looking again.
+    waits: Vec<([usize; 5], u32)>,
+}
+
+impl ZeroSteps {
+    /// Whether this call of a product of shape `key` looks for zero steps.
+    fn look(&mut self, key: [usize; 5]) -> bool {
+        self.left_out = 0;
+        self.steps = 0;
+        match self.waits.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, 0)) | None => true,
+            Some((_, wait)) => {
+                *wait -= 1;
+                false
+            }
+        }
+    }
+
+    /// Records how much this call's looking left out.
+    fn looked(&mut self, key: [usize; 5]) {
+        let wait = if self.left_out * 2 * LIST_MIN < self.steps {
+            LOOK_AGAIN
+        } else {
+            0
+        };
+        match self.waits.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, w)) => *w = wait,
+            None => {
+                // A few shapes per model; the oldest goes first.
+                if self.waits.len() == 16 {
+                    self.waits.remove(0);
+                }
+                self.waits.push((key, wait));
+            }
+        }
+    }
+
+    /// Fills `spans` (and `lists`) for the `panels` of A of one block: `(a, a_rs, a_ks)` of each
+    /// `mr`-row panel, `kcb` steps deep, against the block of op(B) at `b_blk` (`ncb` columns,
+    /// strides `b_rs`, `b_cs`). A step is left out of a panel's list when the panel's values there
+    /// are all zero and the row of op(B) is finite (the products are then zeros; see
+    /// [`Tile::list`]).
+    ///
+    /// # Safety
+    /// AVX-512F is available; every panel's `mr x kcb` elements and the `kcb x ncb` block of op(B)
+    /// are readable; `mr <= 16`, `kcb <= 256`; each panel has `a_rs == 1` or `a_ks == 1`.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)] // the block of B, its shape and the panels of A
+    unsafe fn list(
+        &mut self,
+        panels: impl Iterator<Item = (*const f32, usize, usize)>,
+        mr: usize,
+        kcb: usize,
+        b_blk: *const f32,
+        b_rs: usize,
+        b_cs: usize,
+        ncb: usize,
+    ) {
+        self.spans.clear();
+        self.lists.clear();
+        self.zero.clear();
+        let count = |steps: &[u64; 4]| steps.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+        // The rows of op(B) to check: those of the panels that may get a list.
+        let mut union = [0u64; 4];
+        for (a, a_rs, a_ks) in panels {
+            // SAFETY: forwarded contract.
+            let zero = unsafe { super::avx512::zero_steps(a, a_rs, a_ks, mr, kcb) };
+            if count(&zero) * LIST_MIN >= kcb {
+                for (u, z) in union.iter_mut().zip(zero) {
+                    *u |= z;
+                }
+            }
+            self.zero.push(zero);
+        }
+        self.steps += self.zero.len() * kcb;
+        if union == [0; 4] {
+            self.spans.resize(self.zero.len(), None);
+            return;
+        }
+        // Rows of op(B) with an infinity or a NaN keep their step: zero times them is not zero.
+        // SAFETY: the rows of the block are readable (the contract); AVX-512F is available.
+        let finite = unsafe { super::avx512::finite_rows(b_blk, b_rs, b_cs, ncb, &union, kcb) };
+        for zero in &self.zero {
+            let left_out: [u64; 4] = std::array::from_fn(|w| zero[w] & finite[w]);
+            let n = count(&left_out);
+            if n == 0 || n * LIST_MIN < kcb {
+                self.spans.push(None);
+                continue;
+            }
+            let start = self.lists.len();
+            // SAFETY: AVX-512F is available (the contract).
+            unsafe { super::avx512::kept_steps(&left_out, kcb, &mut self.lists) };
+            self.spans.push(Some((start, kcb - n)));
+            self.left_out += n;
+        }
+    }
 }
 
 /// A 64-byte aligned slice of `len` elements inside `buf`, growing `buf` when needed.
@@ -408,6 +532,14 @@ unsafe fn run_stripe(
     // takes both strides); op(B) only when its columns are contiguous.
     let direct_a = p.n <= DIRECT_MAX;
     let direct_b = p.b_cs == 1 && p.m <= DIRECT_MAX;
+    // Panels of A read in place (the small products) leave out the steps where they are all zero
+    // (the background pixels of the images), with the AVX-512 kernel, while that pays.
+    let shape = [p.m, p.n, p.k, p.a_rs, p.a_cs];
+    let look = cfg!(target_arch = "x86_64")
+        && direct_a
+        && kernel == Kernel::Avx512
+        && g.mr <= 16
+        && ws.zeros.look(shape);
     // Tile (i0, j0..j0 + cols) lies entirely below the diagonal (global i > j).
     let below = |i0: usize, j_last: usize| p.upper && i0 as isize > j_last as isize + s.diag;
     // LOOP 5: split n into nc-column blocks.
@@ -472,17 +604,8 @@ unsafe fn run_stripe(
                 } else {
                     std::ptr::null()
                 };
-                // One micro-tile: the nr-column panel of B at j0 times the mr-row panel of A at i0.
-                let tile_at = |j0: usize, i0: usize, pf: *const f32, pf_lines: usize| {
-                    let valid_n = nr.min(ncb - j0);
-                    let width = panel_width(valid_n, nr, narrow);
-                    let (b, b_ks, b_cols) = if direct_b && (valid_n == nr || g.masked_b) {
-                        (b_blk.wrapping_add(j0), p.b_rs, valid_n)
-                    } else if direct_b {
-                        (b_packed, width, width)
-                    } else {
-                        (b_packed.wrapping_add(j0 * kcb), width, width)
-                    };
+                // The mr-row panel of A at i0 as the tiles read it: (a, a_rs, a_ks, skip, row0).
+                let a_panel = |i0: usize| {
                     let valid_m = mr.min(mcb - i0);
                     // A partial panel read in place is shifted up by `skip` rows so that it
                     // ends at the last row; the shared rows are computed, not stored.
@@ -503,6 +626,38 @@ unsafe fn run_stripe(
                     } else {
                         (a_packed.wrapping_add(i0 / mr * pa * kcb), 1, pa)
                     };
+                    (a, a_rs, a_ks, skip, row0)
+                };
+                #[cfg(target_arch = "x86_64")]
+                if look {
+                    let panels = (0..mcb).step_by(mr).map(|i0| {
+                        let (a, a_rs, a_ks, _, _) = a_panel(i0);
+                        (a, a_rs, a_ks)
+                    });
+                    // SAFETY: the caller checked AVX-512 (`look`); each panel is mr <= 16 rows of
+                    // op(A) read in place (unit row or k stride) or the packed edge panel,
+                    // kcb <= kc <= 256 steps; the kcb x ncb block of op(B) at (pc, jc) is inside
+                    // op(B).
+                    unsafe { ws.zeros.list(panels, mr, kcb, b_blk, p.b_rs, p.b_cs, ncb) };
+                }
+                let (lists, spans) = (ws.zeros.lists.as_ptr(), &ws.zeros.spans);
+                // One micro-tile: the nr-column panel of B at j0 times the mr-row panel of A at i0.
+                let tile_at = |j0: usize, i0: usize, pf: *const f32, pf_lines: usize| {
+                    let valid_n = nr.min(ncb - j0);
+                    let width = panel_width(valid_n, nr, narrow);
+                    let (b, b_ks, b_cols) = if direct_b && (valid_n == nr || g.masked_b) {
+                        (b_blk.wrapping_add(j0), p.b_rs, valid_n)
+                    } else if direct_b {
+                        (b_packed, width, width)
+                    } else {
+                        (b_packed.wrapping_add(j0 * kcb), width, width)
+                    };
+                    let valid_m = mr.min(mcb - i0);
+                    let (a, a_rs, a_ks, skip, row0) = a_panel(i0);
+                    let (list, list_len) = match look.then(|| spans[i0 / mr]).flatten() {
+                        Some((start, len)) => (lists.wrapping_add(start), len),
+                        None => (std::ptr::null(), 0),
+                    };
                     let tile = Tile {
                         kc: kcb,
                         a,
@@ -520,6 +675,8 @@ unsafe fn run_stripe(
                         beta,
                         pf,
                         pf_lines,
+                        list,
+                        list_len,
                     };
                     // SAFETY: the A panel is either mr full rows row0..row0 + mr of op(A)
                     // read in place with op(A)'s strides (row0 + mr <= this stripe's m) or
@@ -558,11 +715,34 @@ unsafe fn run_stripe(
             }
         }
     }
+    if look {
+        ws.zeros.looked(shape);
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::{Ahead, Problem};
+    use super::{Ahead, LIST_MIN, LOOK_AGAIN, Problem, ZeroSteps};
+
+    /// A product shape whose looking left out too few steps waits `LOOK_AGAIN` calls, then looks
+    /// again; one whose looking paid looks every call; shapes are kept apart.
+    #[test]
+    fn looking_for_zero_steps_waits_after_it_did_not_pay() {
+        let mut z = ZeroSteps::default();
+        let (dense, sparse) = ([50, 100, 784, 784, 1], [784, 100, 50, 1, 784]);
+        assert!(z.look(dense));
+        (z.left_out, z.steps) = (1, 2 * LIST_MIN + 1);
+        z.looked(dense);
+        assert!(z.look(sparse));
+        (z.left_out, z.steps) = (1, 2 * LIST_MIN);
+        z.looked(sparse);
+        for _ in 0..LOOK_AGAIN {
+            assert!(!z.look(dense));
+            assert!(z.look(sparse));
+            z.looked(sparse);
+        }
+        assert!(z.look(dense));
+    }
 
     /// The tiles of a block are handed every line of the next block of op(B) once, in order,
     /// when its rows are whole rows of B and it fits in L2 beside the current one; otherwise none.

@@ -206,6 +206,18 @@ pub(crate) struct Tile {
     pub pf: *const f32,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub pf_lines: usize,
+    /// When not null, `list_len` ascending k steps (offsets below `kc`) for the AVX-512 kernel to
+    /// run instead of all `kc`: the driver leaves out steps whose A values are all zero while
+    /// the B values are finite, so each left-out product is a zero. Round to nearest, a zero added
+    /// to a sum leaves it as it is, except that it may turn a `-0` into `+0`; and a fused
+    /// multiply-add of a non-zero product gives the same result whatever the sign of a zero sum.
+    /// So both ways give the same bits wherever the sum comes out as anything but `-0` (which
+    /// takes a product below 2^-150 in magnitude, rounded to `-0`); a tile with a `-0` among its
+    /// stored sums is computed again with every step. Other kernels run every step.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub list: *const u32,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub list_len: usize,
 }
 
 /// `x`, through an empty `asm!` block: the compiler cannot see how the result relates to other
@@ -280,6 +292,8 @@ pub(crate) unsafe fn run_tile(kernel: Kernel, t: &Tile, height: usize, width: us
                         c: t.c.wrapping_add(first * t.c_rs),
                         skip: t.skip - first,
                         mr: t.mr - first,
+                        list: std::ptr::null(),
+                        list_len: 0,
                         ..*t
                     };
                     avx512_tile::<MR_TAIL, { MR_TAIL / 2 }>(&tail, width)
@@ -313,15 +327,22 @@ unsafe fn avx512_tile<const MR: usize, const G: usize>(t: &Tile, width: usize) {
     unsafe {
         match (width == 32, t.a_rs == 1, t.b_cols < width) {
             // Only the packed panels of the large products carry lines to prefetch.
-            (true, true, false) if t.pf_lines > 0 => tile::<MR, G, 2, false, false, true>(t),
-            (true, true, false) => tile::<MR, G, 2, false, false, false>(t),
-            (true, false, false) => tile::<MR, G, 2, true, false, false>(t),
-            (false, true, false) => tile::<MR, G, 1, false, false, false>(t),
-            (false, false, false) => tile::<MR, G, 1, true, false, false>(t),
-            (true, true, true) => tile::<MR, G, 2, false, true, false>(t),
-            (true, false, true) => tile::<MR, G, 2, true, true, false>(t),
-            (false, true, true) => tile::<MR, G, 1, false, true, false>(t),
-            (false, false, true) => tile::<MR, G, 1, true, true, false>(t),
+            (true, true, false) if t.pf_lines > 0 => tile::<MR, G, 2, false, false, true, false>(t),
+            // Only full-width panels of A read in place carry a list of steps.
+            (true, true, false) if !t.list.is_null() => {
+                tile::<MR, G, 2, false, false, false, true>(t)
+            }
+            (true, false, false) if !t.list.is_null() => {
+                tile::<MR, G, 2, true, false, false, true>(t)
+            }
+            (true, true, false) => tile::<MR, G, 2, false, false, false, false>(t),
+            (true, false, false) => tile::<MR, G, 2, true, false, false, false>(t),
+            (false, true, false) => tile::<MR, G, 1, false, false, false, false>(t),
+            (false, false, false) => tile::<MR, G, 1, true, false, false, false>(t),
+            (true, true, true) => tile::<MR, G, 2, false, true, false, false>(t),
+            (true, false, true) => tile::<MR, G, 2, true, true, false, false>(t),
+            (false, true, true) => tile::<MR, G, 1, false, true, false, false>(t),
+            (false, false, true) => tile::<MR, G, 1, true, true, false, false>(t),
         }
     }
 }

@@ -82,6 +82,8 @@ pub fn tile_loop(kernel: Kernel, calls: u64) -> Result<(f64, f32), MatmulError> 
         beta: 1.0,
         pf: std::ptr::null(),
         pf_lines: 0,
+        list: std::ptr::null(),
+        list_len: 0,
     };
     for _ in 0..calls {
         // SAFETY: `a` is a packed mr x kc panel (a_rs = 1, a_ks = mr), `b` a packed kc x nr panel

@@ -253,6 +253,8 @@ mod tests {
                         beta,
                         pf: std::ptr::null(),
                         pf_lines: 0,
+                        list: std::ptr::null(),
+                        list_len: 0,
                     };
                     // SAFETY: A is MR x kc (row stride kc), B is kc x NR, C is MR x NR, all
                     // alive and C exclusively borrowed for the call; FMA was checked above.
