@@ -274,28 +274,45 @@ pub(crate) unsafe fn finite_rows(
     rows: &[u64; 4],
     kc: usize,
 ) -> [u64; 4] {
-    use std::arch::x86_64::{_CMP_EQ_OQ, _mm512_cmp_ps_mask, _mm512_sub_ps};
+    use std::arch::x86_64::{
+        _mm512_and_si512, _mm512_castps_si512, _mm512_cmpge_epu32_mask, _mm512_max_epu32,
+        _mm512_set1_epi32, _mm512_setzero_si512,
+    };
     debug_assert!(kc <= 4 * 64);
-    let mut finite = [0u64; 4];
-    for q in (0..kc).filter(|&q| rows[q / 64] >> (q % 64) & 1 == 1) {
-        let row = b.wrapping_add(q * rs);
-        let ok = if cs == 1 {
-            let mut bad = 0u16;
-            for j in (0..n).step_by(L) {
-                let mask = lane_mask(n - j);
-                // SAFETY: the mask enables only values j + l < n of row q (the contract).
-                let x = unsafe { _mm512_maskz_loadu_ps(mask, row.wrapping_add(j)) };
-                // x - x is 0 for a finite x, NaN for an infinite one or a NaN.
-                let zero =
-                    _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_sub_ps(x, x), _mm512_setzero_ps());
-                bad |= mask & !zero;
-            }
-            bad == 0
-        } else {
+    let marked = || (0..kc).filter(|&q| rows[q / 64] >> (q % 64) & 1 == 1);
+    if cs != 1 {
+        let mut finite = [0u64; 4];
+        for q in marked() {
+            let row = b.wrapping_add(q * rs);
             // SAFETY: the values of row q are readable (the contract).
-            (0..n).all(|j| unsafe { *row.add(j * cs) }.is_finite())
-        };
-        finite[q / 64] |= u64::from(ok) << (q % 64);
+            let ok = (0..n).all(|j| unsafe { *row.add(j * cs) }.is_finite());
+            finite[q / 64] |= u64::from(ok) << (q % 64);
+        }
+        return finite;
+    }
+    // The largest magnitude's bits: infinities and NaNs are the ones from 0x7f80_0000 up.
+    let magnitude = _mm512_set1_epi32(0x7fff_ffff);
+    let largest = |q: usize| {
+        let row = b.wrapping_add(q * rs);
+        let mut max = _mm512_setzero_si512();
+        for j in (0..n).step_by(L) {
+            // SAFETY: the mask enables only values j + l < n of row q (the contract).
+            let x = unsafe { _mm512_maskz_loadu_ps(lane_mask(n - j), row.wrapping_add(j)) };
+            max = _mm512_max_epu32(max, _mm512_and_si512(_mm512_castps_si512(x), magnitude));
+        }
+        max
+    };
+    let infinite = |max| _mm512_cmpge_epu32_mask(max, _mm512_set1_epi32(0x7f80_0000)) != 0;
+    // Usually every row is finite: one test for all of them.
+    let all = marked().fold(_mm512_setzero_si512(), |m, q| {
+        _mm512_max_epu32(m, largest(q))
+    });
+    if !infinite(all) {
+        return *rows;
+    }
+    let mut finite = [0u64; 4];
+    for q in marked() {
+        finite[q / 64] |= u64::from(!infinite(largest(q))) << (q % 64);
     }
     finite
 }
