@@ -259,62 +259,50 @@ pub(crate) unsafe fn zero_steps(
     zero
 }
 
-/// Of the rows `q < kc` (at most 256) marked in `rows` (bit `q % 64` of word `q / 64`), the ones
-/// whose `n` values `b + q * rs + j * cs` are all finite (neither infinite nor NaN), marked the
-/// same way.
+/// Whether the rows `q < kc` (at most 256) marked in `rows` (bit `q % 64` of word `q / 64`) have
+/// only finite values (no infinity, no NaN) among their `n` values `b + q * rs + j * cs`.
 ///
 /// # Safety
 /// AVX-512F is available; those values are readable.
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn finite_rows(
+pub(crate) unsafe fn rows_finite(
     b: *const f32,
     rs: usize,
     cs: usize,
     n: usize,
     rows: &[u64; 4],
     kc: usize,
-) -> [u64; 4] {
+) -> bool {
     use std::arch::x86_64::{
         _mm512_and_si512, _mm512_castps_si512, _mm512_cmpge_epu32_mask, _mm512_max_epu32,
         _mm512_set1_epi32, _mm512_setzero_si512,
     };
     debug_assert!(kc <= 4 * 64);
-    let marked = || (0..kc).filter(|&q| rows[q / 64] >> (q % 64) & 1 == 1);
     if cs != 1 {
-        let mut finite = [0u64; 4];
-        for q in marked() {
-            let row = b.wrapping_add(q * rs);
-            // SAFETY: the values of row q are readable (the contract).
-            let ok = (0..n).all(|j| unsafe { *row.add(j * cs) }.is_finite());
-            finite[q / 64] |= u64::from(ok) << (q % 64);
-        }
-        return finite;
+        return (0..kc)
+            .filter(|&q| rows[q / 64] >> (q % 64) & 1 == 1)
+            .all(|q| {
+                // SAFETY: the values of row q are readable (the contract).
+                (0..n).all(|j| unsafe { *b.add(q * rs + j * cs) }.is_finite())
+            });
     }
     // The largest magnitude's bits: infinities and NaNs are the ones from 0x7f80_0000 up.
     let magnitude = _mm512_set1_epi32(0x7fff_ffff);
-    let largest = |q: usize| {
-        let row = b.wrapping_add(q * rs);
-        let mut max = _mm512_setzero_si512();
-        for j in (0..n).step_by(L) {
-            // SAFETY: the mask enables only values j + l < n of row q (the contract).
-            let x = unsafe { _mm512_maskz_loadu_ps(lane_mask(n - j), row.wrapping_add(j)) };
-            max = _mm512_max_epu32(max, _mm512_and_si512(_mm512_castps_si512(x), magnitude));
+    let mut max = _mm512_setzero_si512();
+    // The marked rows by their bits' positions: no branch per row (the marks are irregular).
+    for (w, &word) in rows.iter().enumerate().take(kc.div_ceil(64)) {
+        let mut left = word;
+        while left != 0 {
+            let row = b.wrapping_add((64 * w + left.trailing_zeros() as usize) * rs);
+            left &= left - 1;
+            for j in (0..n).step_by(L) {
+                // SAFETY: the mask enables only values j + l < n of a marked row (the contract).
+                let x = unsafe { _mm512_maskz_loadu_ps(lane_mask(n - j), row.wrapping_add(j)) };
+                max = _mm512_max_epu32(max, _mm512_and_si512(_mm512_castps_si512(x), magnitude));
+            }
         }
-        max
-    };
-    let infinite = |max| _mm512_cmpge_epu32_mask(max, _mm512_set1_epi32(0x7f80_0000)) != 0;
-    // Usually every row is finite: one test for all of them.
-    let all = marked().fold(_mm512_setzero_si512(), |m, q| {
-        _mm512_max_epu32(m, largest(q))
-    });
-    if !infinite(all) {
-        return *rows;
     }
-    let mut finite = [0u64; 4];
-    for q in marked() {
-        finite[q / 64] |= u64::from(!infinite(largest(q))) << (q % 64);
-    }
-    finite
+    _mm512_cmpge_epu32_mask(max, _mm512_set1_epi32(0x7f80_0000)) == 0
 }
 
 /// Appends to `out` the steps `p < kc` (at most 256) whose bit in `left_out` (bit `p % 64` of
@@ -1005,13 +993,25 @@ mod tests {
             let all = [u64::MAX; 4];
             let some = [0x5555_5555_5555_5555u64; 4];
             for (rows, cs, width) in [(&all, 1, n), (&some, 1, n), (&all, 2, n.div_ceil(2))] {
+                let want = (0..kc)
+                    .filter(|&q| bit(rows, q))
+                    .all(|q| (0..width).all(|j| b[q * n + j * cs].is_finite()));
                 // SAFETY: AVX-512F is available; the rows hold n values, `width` of them cs apart.
-                let finite = unsafe { finite_rows(b.as_ptr(), n, cs, width, rows, kc) };
-                for q in 0..kc {
-                    let marked = bit(rows, q);
-                    let ok = (0..width).all(|j| b[q * n + j * cs].is_finite());
-                    assert_eq!(bit(&finite, q), marked && ok, "kc {kc} cs {cs} row {q}");
-                }
+                let got = unsafe { rows_finite(b.as_ptr(), n, cs, width, rows, kc) };
+                assert_eq!(got, want, "kc {kc} cs {cs}");
+                // Only the finite rows marked.
+                let finite: [u64; 4] = std::array::from_fn(|w| {
+                    (0..64)
+                        .filter(|&i| {
+                            let q = 64 * w + i;
+                            q < kc
+                                && bit(rows, q)
+                                && (0..width).all(|j| b[q * n + j * cs].is_finite())
+                        })
+                        .fold(0, |m, i| m | 1 << i)
+                });
+                // SAFETY: as above.
+                assert!(unsafe { rows_finite(b.as_ptr(), n, cs, width, &finite, kc) });
             }
         }
     }

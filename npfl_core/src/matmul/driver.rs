@@ -74,9 +74,8 @@ struct ZeroSteps {
     /// Per panel of the current block: where its list starts in `lists` and how long it is, or
     /// `None` (every step).
     spans: Vec<Option<(usize, usize)>>,
-    /// Per panel of the current block: the steps at which its values are all zero.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    zero: Vec<[u64; 4]>,
+    /// The steps left out of any list of the current block: the rows of op(B) to check.
+    union: [u64; 4],
     /// This call's steps so far: left out of the lists, and in all.
     left_out: usize,
     steps: usize,
@@ -117,63 +116,42 @@ impl ZeroSteps {
         }
     }
 
-    /// Fills `spans` (and `lists`) for the `panels` of A of one block: `(a, a_rs, a_ks)` of each
-    /// `mr`-row panel, `kcb` steps deep, against the block of op(B) at `b_blk` (`ncb` columns,
-    /// strides `b_rs`, `b_cs`). A step is left out of a panel's list when the panel's values there
-    /// are all zero and the row of op(B) is finite (the products are then zeros; see
-    /// [`Tile::list`]).
+    /// Fills `spans` (and `lists`, `union`) for the `panels` of A of one block: `(a, a_rs, a_ks)` of
+    /// each `mr`-row panel, `kcb` steps deep. A step is left out of a panel's list when the panel's
+    /// values there are all zero; the products are then zeros where op(B)'s row is finite, which
+    /// the caller checks for the rows in `union` before it hands the lists to the tiles of a
+    /// panel of op(B) (see [`Tile::list`]).
     ///
     /// # Safety
-    /// AVX-512F is available; every panel's `mr x kcb` elements and the `kcb x ncb` block of op(B)
-    /// are readable; `mr <= 16`, `kcb <= 256`; each panel has `a_rs == 1` or `a_ks == 1`.
+    /// AVX-512F is available; every panel's `mr x kcb` elements are readable; `mr <= 16`,
+    /// `kcb <= 256`; each panel has `a_rs == 1` or `a_ks == 1`.
     #[cfg(target_arch = "x86_64")]
-    #[allow(clippy::too_many_arguments)] // the block of B, its shape and the panels of A
     unsafe fn list(
         &mut self,
         panels: impl Iterator<Item = (*const f32, usize, usize)>,
         mr: usize,
         kcb: usize,
-        b_blk: *const f32,
-        b_rs: usize,
-        b_cs: usize,
-        ncb: usize,
     ) {
         self.spans.clear();
         self.lists.clear();
-        self.zero.clear();
-        let count = |steps: &[u64; 4]| steps.iter().map(|w| w.count_ones() as usize).sum::<usize>();
-        // The rows of op(B) to check: those of the panels that may get a list.
-        let mut union = [0u64; 4];
+        self.union = [0; 4];
         for (a, a_rs, a_ks) in panels {
             // SAFETY: forwarded contract.
             let zero = unsafe { super::avx512::zero_steps(a, a_rs, a_ks, mr, kcb) };
-            if count(&zero) * LIST_MIN >= kcb {
-                for (u, z) in union.iter_mut().zip(zero) {
-                    *u |= z;
-                }
-            }
-            self.zero.push(zero);
-        }
-        self.steps += self.zero.len() * kcb;
-        if union == [0; 4] {
-            self.spans.resize(self.zero.len(), None);
-            return;
-        }
-        // Rows of op(B) with an infinity or a NaN keep their step: zero times them is not zero.
-        // SAFETY: the rows of the block are readable (the contract); AVX-512F is available.
-        let finite = unsafe { super::avx512::finite_rows(b_blk, b_rs, b_cs, ncb, &union, kcb) };
-        for zero in &self.zero {
-            let left_out: [u64; 4] = std::array::from_fn(|w| zero[w] & finite[w]);
-            let n = count(&left_out);
+            self.steps += kcb;
+            let n: usize = zero.iter().map(|w| w.count_ones() as usize).sum();
             if n == 0 || n * LIST_MIN < kcb {
                 self.spans.push(None);
                 continue;
             }
             let start = self.lists.len();
             // SAFETY: AVX-512F is available (the contract).
-            unsafe { super::avx512::kept_steps(&left_out, kcb, &mut self.lists) };
+            unsafe { super::avx512::kept_steps(&zero, kcb, &mut self.lists) };
             self.spans.push(Some((start, kcb - n)));
             self.left_out += n;
+            for (u, z) in self.union.iter_mut().zip(zero) {
+                *u |= z;
+            }
         }
     }
 }
@@ -636,67 +614,96 @@ unsafe fn run_stripe(
                     });
                     // SAFETY: the caller checked AVX-512 (`look`); each panel is mr <= 16 rows of
                     // op(A) read in place (unit row or k stride) or the packed edge panel,
-                    // kcb <= kc <= 256 steps; the kcb x ncb block of op(B) at (pc, jc) is inside
-                    // op(B).
-                    unsafe { ws.zeros.list(panels, mr, kcb, b_blk, p.b_rs, p.b_cs, ncb) };
+                    // kcb <= kc <= 256 steps.
+                    unsafe { ws.zeros.list(panels, mr, kcb) };
                 }
-                let (lists, spans) = (ws.zeros.lists.as_ptr(), &ws.zeros.spans);
-                // One micro-tile: the nr-column panel of B at j0 times the mr-row panel of A at i0.
-                let tile_at = |j0: usize, i0: usize, pf: *const f32, pf_lines: usize| {
-                    let valid_n = nr.min(ncb - j0);
-                    let width = panel_width(valid_n, nr, narrow);
-                    let (b, b_ks, b_cols) = if direct_b && (valid_n == nr || g.masked_b) {
-                        (b_blk.wrapping_add(j0), p.b_rs, valid_n)
-                    } else if direct_b {
-                        (b_packed, width, width)
-                    } else {
-                        (b_packed.wrapping_add(j0 * kcb), width, width)
+                let (lists, spans, union) =
+                    (ws.zeros.lists.as_ptr(), &ws.zeros.spans, ws.zeros.union);
+                // Whether the tiles of the panel of op(B) at j0 may take their lists: op(B)'s rows
+                // left out are finite there (zero times an infinity or a NaN is not zero). Read just
+                // before those tiles, the panel is then in L1 for them.
+                let lists_for = |j0: usize| {
+                    if !look || union == [0; 4] {
+                        return look;
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `look` means AVX-512; the kcb x (ncb - j0) block of op(B) at
+                    // (pc, jc + j0) is inside op(B).
+                    return unsafe {
+                        super::avx512::rows_finite(
+                            b_blk.wrapping_add(j0 * p.b_cs),
+                            p.b_rs,
+                            p.b_cs,
+                            nr.min(ncb - j0),
+                            &union,
+                            kcb,
+                        )
                     };
-                    let valid_m = mr.min(mcb - i0);
-                    let (a, a_rs, a_ks, skip, row0) = a_panel(i0);
-                    let (list, list_len) = match look.then(|| spans[i0 / mr]).flatten() {
-                        Some((start, len)) => (lists.wrapping_add(start), len),
-                        None => (std::ptr::null(), 0),
-                    };
-                    let tile = Tile {
-                        kc: kcb,
-                        a,
-                        a_rs,
-                        a_ks,
-                        b,
-                        b_ks,
-                        b_cols,
-                        c: p.c.wrapping_add(row0 * p.c_rs + jc + j0),
-                        c_rs: p.c_rs,
-                        skip,
-                        mr: valid_m + skip,
-                        nr: valid_n,
-                        alpha: p.alpha,
-                        beta,
-                        pf,
-                        pf_lines,
-                        list,
-                        list_len,
-                    };
-                    // SAFETY: the A panel is either mr full rows row0..row0 + mr of op(A)
-                    // read in place with op(A)'s strides (row0 + mr <= this stripe's m) or
-                    // a packed, zero-padded mr x kcb panel; the B panel is b_cols columns
-                    // of op(B) in place (b_cs == 1; fewer than width only for masked_b
-                    // kernels) or a packed `width`-wide panel; the stored C rows
-                    // row0 + skip.. row0 + skip + valid_m and columns jc + j0 + valid_n are
-                    // inside this stripe of C; the caller checked the kernel.
-                    unsafe { run_tile(kernel, &tile, mr, width) };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    {
+                        // Never reached: only the AVX-512 kernel looks for zero steps.
+                        let _ = j0;
+                        false
+                    }
                 };
+                // One micro-tile: the nr-column panel of B at j0 times the mr-row panel of A at i0.
+                let tile_at =
+                    |j0: usize, i0: usize, listed: bool, pf: *const f32, pf_lines: usize| {
+                        let valid_n = nr.min(ncb - j0);
+                        let width = panel_width(valid_n, nr, narrow);
+                        let (b, b_ks, b_cols) = if direct_b && (valid_n == nr || g.masked_b) {
+                            (b_blk.wrapping_add(j0), p.b_rs, valid_n)
+                        } else if direct_b {
+                            (b_packed, width, width)
+                        } else {
+                            (b_packed.wrapping_add(j0 * kcb), width, width)
+                        };
+                        let valid_m = mr.min(mcb - i0);
+                        let (a, a_rs, a_ks, skip, row0) = a_panel(i0);
+                        let (list, list_len) = match listed.then(|| spans[i0 / mr]).flatten() {
+                            Some((start, len)) => (lists.wrapping_add(start), len),
+                            None => (std::ptr::null(), 0),
+                        };
+                        let tile = Tile {
+                            kc: kcb,
+                            a,
+                            a_rs,
+                            a_ks,
+                            b,
+                            b_ks,
+                            b_cols,
+                            c: p.c.wrapping_add(row0 * p.c_rs + jc + j0),
+                            c_rs: p.c_rs,
+                            skip,
+                            mr: valid_m + skip,
+                            nr: valid_n,
+                            alpha: p.alpha,
+                            beta,
+                            pf,
+                            pf_lines,
+                            list,
+                            list_len,
+                        };
+                        // SAFETY: the A panel is either mr full rows row0..row0 + mr of op(A)
+                        // read in place with op(A)'s strides (row0 + mr <= this stripe's m) or
+                        // a packed, zero-padded mr x kcb panel; the B panel is b_cols columns
+                        // of op(B) in place (b_cs == 1; fewer than width only for masked_b
+                        // kernels) or a packed `width`-wide panel; the stored C rows
+                        // row0 + skip.. row0 + skip + valid_m and columns jc + j0 + valid_n are
+                        // inside this stripe of C; the caller checked the kernel.
+                        unsafe { run_tile(kernel, &tile, mr, width) };
+                    };
                 let last_n = |j0: usize| jc + j0 + nr.min(ncb - j0) - 1;
                 if direct_a {
                     // LOOP 2: nr-column panels of B (one stays in L1) ...
                     for j0 in (0..ncb).step_by(nr) {
+                        let listed = lists_for(j0);
                         // LOOP 1: ... times the mr-row panels of A.
                         for i0 in (0..mcb).step_by(mr) {
                             if below(ic + i0, last_n(j0)) {
                                 break;
                             }
-                            tile_at(j0, i0, std::ptr::null(), 0);
+                            tile_at(j0, i0, listed, std::ptr::null(), 0);
                         }
                     }
                 } else {
@@ -707,7 +714,7 @@ unsafe fn run_stripe(
                         for j0 in (0..ncb).step_by(nr) {
                             if !below(ic + i0, last_n(j0)) {
                                 let (pf, lines) = ahead.take();
-                                tile_at(j0, i0, pf, lines);
+                                tile_at(j0, i0, false, pf, lines);
                             }
                         }
                     }
