@@ -690,7 +690,9 @@ unsafe fn run_stripe(
                         // of op(B) in place (b_cs == 1; fewer than width only for masked_b
                         // kernels) or a packed `width`-wide panel; the stored C rows
                         // row0 + skip.. row0 + skip + valid_m and columns jc + j0 + valid_n are
-                        // inside this stripe of C; the caller checked the kernel.
+                        // inside this stripe of C; a list holds `list_len` steps below kcb
+                        // (`kept_steps` of this block, alive in `ws` until the next block); the
+                        // caller checked the kernel.
                         unsafe { run_tile(kernel, &tile, mr, width) };
                     };
                 let last_n = |j0: usize| jc + j0 + nr.min(ncb - j0) - 1;
