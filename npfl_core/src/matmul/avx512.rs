@@ -101,31 +101,28 @@ pub(crate) unsafe fn tile<
     // unrolled loop use a displacement.
     let a_ks = if ROWS { 1 } else { t.a_ks };
     // One k step at `u` steps past the current pointers.
-    let mut step = inlined(
-        #[inline(always)]
-        |g: &[*const f32; 2], b: *const f32, u: usize| {
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps. MASKED:
-                // the mask enables only those lanes (masked-off lanes are not accessed); else the
-                // caller guarantees b_cols == NV * 16, so the whole vector is readable.
-                *x = unsafe {
-                    if MASKED {
-                        _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L))
-                    } else {
-                        _mm512_loadu_ps(b.add(u * t.b_ks + v * L))
-                    }
-                };
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
-                let ai = _mm512_set1_ps(unsafe { *g[i / G].add(u * a_ks + off[i % G]) });
-                for (x, &bj) in row.iter_mut().zip(bv.iter()) {
-                    *x = _mm512_fmadd_ps(ai, bj, *x);
+    let mut step = |g: &[*const f32; 2], b: *const f32, u: usize| {
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, x) in bv.iter_mut().enumerate() {
+            // SAFETY: the contract makes b[0..b_cols] readable at each of the kc steps. MASKED:
+            // the mask enables only those lanes (masked-off lanes are not accessed); else the
+            // caller guarantees b_cols == NV * 16, so the whole vector is readable.
+            *x = unsafe {
+                if MASKED {
+                    _mm512_maskz_loadu_ps(bmask[v], b.add(u * t.b_ks + v * L))
+                } else {
+                    _mm512_loadu_ps(b.add(u * t.b_ks + v * L))
                 }
+            };
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: the contract makes A(i, p) readable for i < MR at each of the kc steps.
+            let ai = _mm512_set1_ps(unsafe { *g[i / G].add(u * a_ks + off[i % G]) });
+            for (x, &bj) in row.iter_mut().zip(bv.iter()) {
+                *x = _mm512_fmadd_ps(ai, bj, *x);
             }
-        },
-    );
+        }
+    };
     let (mut pf, mut pf_left) = (t.pf, t.pf_lines);
     if LIST {
         // The listed steps, two at a time, at their offsets from the block's first step.
@@ -328,12 +325,6 @@ pub(crate) fn kept_steps(left_out: &[u64; 4], kc: usize, out: &mut Vec<u32>) {
     }
     // SAFETY: the first `len` values are initialised (the compressed stores wrote them).
     unsafe { out.set_len(len) };
-}
-
-/// `f` itself: a place for a closure to carry `#[inline(always)]`.
-#[inline(always)]
-fn inlined<F>(f: F) -> F {
-    f
 }
 
 /// Columns of C that the column tails compute at most: a last partial panel of at most this
