@@ -208,9 +208,10 @@ pub(crate) struct Tile {
     pub pf_lines: usize,
     /// When not null, `list_len` ascending k steps (offsets below `kc`) for the AVX-512 kernel to
     /// run instead of all `kc`: the driver leaves out steps whose A values are all zero, and hands
-    /// the list only to tiles whose B rows there are finite, so each left-out product is a zero. Round to nearest, a zero added
-    /// to a sum leaves it as it is, except that it may turn a `-0` into `+0`; and a fused
-    /// multiply-add of a non-zero product gives the same result whatever the sign of a zero sum.
+    /// the list only to tiles whose B rows there are finite, so each left-out product is a zero.
+    /// Round to nearest, a zero added to a sum leaves it as it is, except that it may turn a `-0`
+    /// into `+0`; and a fused multiply-add of a non-zero product gives the same result whatever
+    /// the sign of a zero sum.
     /// So both ways give the same bits wherever the sum comes out as anything but `-0` (which
     /// takes a product below 2^-150 in magnitude, rounded to `-0`); a tile with a `-0` among its
     /// stored sums is computed again with every step. Other kernels run every step.
